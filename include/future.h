@@ -1,0 +1,471 @@
+/*
+ * libfuture: promises/futures on top of libuv.
+ *
+ * This header is the specification of the library: every claim made in a
+ * comment here is a behaviour the test suite checks.
+ *
+ * A future_t stands for a result that is not there yet. It is PENDING, then
+ * settles exactly once: FULFILLED with a value, or REJECTED with an error.
+ * Continuations (future_then, future_catch, future_finally) build a new
+ * future from the outcome of an earlier one, so asynchronous work reads as a
+ * pipeline. An error skips the "then" steps and reaches the next "catch".
+ *
+ * THE OWNERSHIP RULE (the one rule; everything below follows it)
+ *
+ *   1. Every function that returns a future_t * hands the caller one
+ *      reference ("new reference").
+ *   2. Every function that takes a future_t * as its first argument and
+ *      builds on it (future_then, future_catch, future_finally, future_wait,
+ *      future_adopt's second argument) consumes one reference from the
+ *      caller ("steals"), even when it fails. After the call, do not touch
+ *      the future again unless you kept another reference with future_ref.
+ *   3. Functions that only look at or settle a future (future_state,
+ *      future_value, future_error, future_resolve, future_reject,
+ *      future_adopt's first argument) borrow it.
+ *   4. future_ref adds a reference (for fan-out, or to keep a resolver while
+ *      chaining on it); future_unref drops one. future_unref(NULL) is a
+ *      harmless no-op.
+ *
+ *   The library keeps what a chain needs alive by itself: a pending future
+ *   owns the continuations attached to it, and an intermediate future is
+ *   freed as soon as it has passed its outcome on. A pending future that
+ *   nobody references any more (so nobody can ever settle it) is freed along
+ *   with the continuations that hang from it.
+ *
+ *   Values are borrowed pointers unless a destructor is given when settling;
+ *   the destructor then runs exactly once, when the last future or result
+ *   sharing the value is released. Errors (future_error_t) are immutable and
+ *   reference counted; they may be shared and released from any thread.
+ *
+ * THREADS
+ *
+ *   A future belongs to the uv_loop_t it was created on and must be used
+ *   only from the thread that runs that loop, with one exception:
+ *   future_wait may be called from another thread (it then blocks that
+ *   thread until the loop's thread settles the future). Several loops in
+ *   several threads are fine. The loop's thread is the thread that created
+ *   the first future on that loop.
+ *
+ * ERRORS
+ *
+ *   Functions return 0 or a negative error code. Codes are libuv's (UV_E*,
+ *   between -4095 and -1), the library's own (FUTURE_E*, between
+ *   FUTURE_ERRNO_MIN and FUTURE_ERRNO_MAX) and the user's (FUTURE_EUSER(n),
+ *   at or below FUTURE_EUSER_BASE). Functions that return a future_t *
+ *   return NULL only for a NULL future argument or when memory runs out.
+ */
+#ifndef FUTURE_H
+#define FUTURE_H
+
+#include <stdio.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#if defined(FUTURE_BUILDING)
+#define FUTURE_EXTERN __declspec(dllexport)
+#else
+#define FUTURE_EXTERN __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define FUTURE_EXTERN __attribute__((visibility("default")))
+#else
+#define FUTURE_EXTERN
+#endif
+
+#if defined(__GNUC__)
+#define FUTURE_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define FUTURE_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define FUTURE_PRINTF(fmt, args)
+#define FUTURE_WARN_UNUSED
+#endif
+
+/* version */
+
+#define FUTURE_VERSION_MAJOR 0
+#define FUTURE_VERSION_MINOR 1
+#define FUTURE_VERSION_PATCH 0
+#define FUTURE_VERSION_HEX                                                     \
+  ((FUTURE_VERSION_MAJOR << 16) | (FUTURE_VERSION_MINOR << 8) |                \
+   FUTURE_VERSION_PATCH)
+
+/**
+ * The version of the library linked at run time, as FUTURE_VERSION_HEX.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN unsigned int future_version(void);
+
+/**
+ * The version of the library linked at run time, as "MAJOR.MINOR.PATCH".
+ * @since 0.1.0
+ */
+FUTURE_EXTERN const char *future_version_string(void);
+
+/* error codes */
+
+/** The lowest of the library's own error codes. */
+#define FUTURE_ERRNO_MIN (-30099)
+/** The highest of the library's own error codes. */
+#define FUTURE_ERRNO_MAX (-30000)
+
+/**
+ * The library's own error codes. All lie in [FUTURE_ERRNO_MIN,
+ * FUTURE_ERRNO_MAX]; future_strerror and future_err_name describe them.
+ */
+enum {
+  /** A continuation returned the very future it was resolving
+   *  (Promises/A+ 2.3.1), or a future was adopted by itself. */
+  FUTURE_ECYCLE = -30000,
+  /** The future has already settled; a second settle changes nothing. */
+  FUTURE_ESETTLED = -30001,
+  /** future_wait was called from inside a callback run by the loop that
+   *  must settle the future: waiting there would deadlock. */
+  FUTURE_EINCALLBACK = -30002,
+  /** future_wait ran the loop until it had nothing left to do and the
+   *  future was still pending: nothing can settle it any more. */
+  FUTURE_ESTALLED = -30003,
+  /** A then or catch callback returned NULL instead of a future. */
+  FUTURE_ENORESULT = -30004
+};
+
+/** The highest code available to users; FUTURE_EUSER(0) equals it. */
+#define FUTURE_EUSER_BASE (-31000)
+/** The user's own error code number n (n >= 0): FUTURE_EUSER_BASE - n. */
+#define FUTURE_EUSER(n) (FUTURE_EUSER_BASE - (n))
+
+/**
+ * A sentence describing an error code: libuv's text for UV_E* codes, the
+ * library's for FUTURE_E* codes, "user error" for codes at or below
+ * FUTURE_EUSER_BASE, "unknown error" otherwise. Never NULL; never allocates.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN const char *future_strerror(int code);
+
+/**
+ * The symbolic name of an error code ("ENOENT", "FUTURE_ECYCLE", "EUSER",
+ * "UNKNOWN"). Never NULL; never allocates.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN const char *future_err_name(int code);
+
+/* errors as values */
+
+/**
+ * An error: a negative code, a message saying what was being done, the
+ * place where it was raised, and an optional cause (the error it wraps).
+ * Immutable and reference counted; safe to share between threads.
+ */
+typedef struct future_error_s future_error_t;
+
+/**
+ * Create an error with code `code` and a printf-style message saying what
+ * was being done (fmt may be NULL). The full message is the formatted text,
+ * then ": ", the description of the code and its name in parentheses, as in
+ * "open 'conf.json': no such file or directory (ENOENT)". The raising site
+ * (file, line, function) is captured by the macro.
+ * @return a new reference, or NULL when memory runs out.
+ * @since 0.1.0
+ */
+#define future_error_new(code, ...)                                            \
+  future_error_new_at(__FILE__, __LINE__, __func__, (code), NULL, __VA_ARGS__)
+
+/**
+ * Like future_error_new, with `cause` (borrowed; may be NULL) recorded as the
+ * error this one wraps: the way a catch step adds context to an error.
+ * @return a new reference, or NULL when memory runs out.
+ * @since 0.1.0
+ */
+#define future_error_wrap(cause, code, ...)                                    \
+  future_error_new_at(__FILE__, __LINE__, __func__, (code), (cause),           \
+                      __VA_ARGS__)
+
+/**
+ * The function behind future_error_new and future_error_wrap, for bindings
+ * and wrappers that capture the raising site themselves. A `code` of 0 or
+ * above is replaced by UV_EINVAL, since an error always has a negative code.
+ * @return a new reference, or NULL when memory runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_error_t *future_error_new_at(const char *file, int line,
+                                                  const char *func, int code,
+                                                  const future_error_t *cause,
+                                                  const char *fmt, ...)
+    FUTURE_PRINTF(6, 7);
+
+/** Add a reference to `err` and return it. NULL gives NULL. @since 0.1.0 */
+FUTURE_EXTERN future_error_t *future_error_ref(future_error_t *err);
+
+/** Drop a reference; the last one frees the error (and releases its cause).
+ *  future_error_unref(NULL) is a harmless no-op. @since 0.1.0 */
+FUTURE_EXTERN void future_error_unref(future_error_t *err);
+
+/** The error's code (negative). @since 0.1.0 */
+FUTURE_EXTERN int future_error_code(const future_error_t *err);
+
+/** The error's full message; valid as long as the error. @since 0.1.0 */
+FUTURE_EXTERN const char *future_error_message(const future_error_t *err);
+
+/** The source file where the error was raised. @since 0.1.0 */
+FUTURE_EXTERN const char *future_error_file(const future_error_t *err);
+
+/** The source line where the error was raised. @since 0.1.0 */
+FUTURE_EXTERN int future_error_line(const future_error_t *err);
+
+/** The function in which the error was raised. @since 0.1.0 */
+FUTURE_EXTERN const char *future_error_func(const future_error_t *err);
+
+/** The error this one wraps (borrowed), or NULL. @since 0.1.0 */
+FUTURE_EXTERN const future_error_t *
+future_error_cause(const future_error_t *err);
+
+/**
+ * Print the error, where it was raised, and its whole cause chain to `out`,
+ * one line each:
+ *
+ *     error: reading settings: no such file or directory (ENOENT)
+ *       at main.c:42 in load_settings
+ *     caused by: open 'conf.json': no such file or directory (ENOENT)
+ *       at fs.c:80 in future_fs_open
+ * @since 0.1.0
+ */
+FUTURE_EXTERN void future_error_print(const future_error_t *err, FILE *out);
+
+/**
+ * Called with an unhandled rejection: a rejected future that was released
+ * without its error ever being observed by a continuation or future_wait.
+ * The error is borrowed for the duration of the call.
+ */
+typedef void (*future_unhandled_cb)(const future_error_t *err, void *data);
+
+/**
+ * Replace the process-wide unhandled-rejection hook; NULL restores the
+ * default, which prints "libfuture: unhandled rejection" and the error with
+ * future_error_print to stderr. Set it before futures are in use on other
+ * threads. Returns the previous hook (never NULL) and, through
+ * `previous_data` when not NULL, its data.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_unhandled_cb future_set_unhandled_hook(
+    future_unhandled_cb hook, void *data, void **previous_data);
+
+/* core */
+
+/** A future: a result that is not there yet. Opaque and reference counted. */
+typedef struct future_s future_t;
+
+/** The state of a future. */
+typedef enum {
+  FUTURE_PENDING = 0,
+  FUTURE_FULFILLED = 1,
+  FUTURE_REJECTED = 2
+} future_state_t;
+
+/** Destroys a value when the last future sharing it is released. */
+typedef void (*future_dtor_cb)(void *value);
+
+/**
+ * A new pending future on `loop`, to be settled with future_resolve,
+ * future_reject or future_adopt.
+ * @return a new reference, or NULL if loop is NULL or memory runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_new(uv_loop_t *loop) FUTURE_WARN_UNUSED;
+
+/**
+ * A new future on `loop`, already fulfilled with `value`. If `dtor` is not
+ * NULL it runs on the value exactly once, when the value is no longer used;
+ * it also runs at once if the future cannot be created.
+ * @return a new reference, or NULL if loop is NULL or memory runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_resolved(uv_loop_t *loop, void *value,
+                                        future_dtor_cb dtor) FUTURE_WARN_UNUSED;
+
+/**
+ * A new future on `loop`, already rejected with `err` (consumed). A NULL
+ * `err` rejects with a UV_EINVAL error saying so.
+ * @return a new reference, or NULL if loop is NULL or memory runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_rejected(uv_loop_t *loop,
+                                        future_error_t *err) FUTURE_WARN_UNUSED;
+
+/**
+ * Fulfil a pending future with `value` (and optional destructor `dtor`).
+ * Continuations attached to `f` are queued, never run inside this call.
+ * @return 0; FUTURE_ESETTLED if `f` has already settled or is already
+ * adopting another future (nothing changes, and `dtor` runs on `value`);
+ * UV_EINVAL if `f` is NULL; UV_ENOMEM if the value's holder cannot be
+ * allocated (then `f` is rejected with UV_ENOMEM and `dtor` runs).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_resolve(future_t *f, void *value,
+                                 future_dtor_cb dtor);
+
+/**
+ * Reject a pending future with `err` (consumed in every case; NULL rejects
+ * with a UV_EINVAL error saying so).
+ * @return 0; FUTURE_ESETTLED if `f` has already settled or is adopting
+ * another future; UV_EINVAL if `f` is NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_reject(future_t *f, future_error_t *err);
+
+/**
+ * Settle the pending future `f` (borrowed) with the outcome of `src`
+ * (consumed), now or whenever `src` settles (Promises/A+ 2.3.2). Adopting
+ * `f` itself rejects `f` with FUTURE_ECYCLE.
+ * @return 0; FUTURE_ESETTLED if `f` has settled or is already adopting;
+ * UV_EINVAL if an argument is NULL or they belong to different loops.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_adopt(future_t *f, future_t *src);
+
+/** Add a reference to `f` and return it (NULL gives NULL). @since 0.1.0 */
+FUTURE_EXTERN future_t *future_ref(future_t *f);
+
+/**
+ * Drop a reference to `f`; NULL is a harmless no-op. Releasing the last
+ * reference to a rejected future whose error nobody observed reports an
+ * unhandled rejection (see future_set_unhandled_hook).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN void future_unref(future_t *f);
+
+/** The state of `f` (borrowed); FUTURE_PENDING for NULL. @since 0.1.0 */
+FUTURE_EXTERN future_state_t future_state(const future_t *f);
+
+/** The value of a fulfilled future (borrowed, valid while you hold `f`),
+ *  or NULL if `f` is not fulfilled. @since 0.1.0 */
+FUTURE_EXTERN void *future_value(const future_t *f);
+
+/** The error of a rejected future (borrowed, valid while you hold `f`), or
+ *  NULL if `f` is not rejected. @since 0.1.0 */
+FUTURE_EXTERN const future_error_t *future_error(const future_t *f);
+
+/** The loop `f` belongs to, or NULL for NULL. @since 0.1.0 */
+FUTURE_EXTERN uv_loop_t *future_loop(const future_t *f);
+
+/* chaining */
+
+/**
+ * A continuation. `settled` is the future whose outcome triggered the call
+ * (borrowed for the duration of the call; use future_value, future_error,
+ * future_loop on it). `data` is the pointer given when chaining.
+ *
+ * The callback returns the next future (a new reference, which the chain
+ * takes over): the chained future then adopts its outcome, waiting if it is
+ * pending. Return future_resolved(...) to continue with a value,
+ * future_rejected(...) to raise an error, future_ref(settled) to pass the
+ * outcome on unchanged, or any pending future to wait for more work.
+ */
+typedef future_t *(*future_cb)(future_t *settled, void *data);
+
+/**
+ * Chain on `f` (consumed): when `f` fulfils, `on_fulfilled` runs; when it
+ * rejects, `on_rejected` runs. A NULL callback passes that outcome through
+ * unchanged. Callbacks run from the loop, never inside this call or inside
+ * the call that settles `f`; the callbacks attached to one future run in
+ * the order they were attached, each exactly once at most. A callback that
+ * returns the chained future itself rejects it with FUTURE_ECYCLE; one that
+ * returns NULL rejects it with FUTURE_ENORESULT.
+ * @return the chained future (a new reference), or NULL if `f` is NULL or
+ * memory runs out (then `f` is released all the same).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_then(future_t *f, future_cb on_fulfilled,
+                                    future_cb on_rejected,
+                                    void *data) FUTURE_WARN_UNUSED;
+
+/**
+ * future_then(f, NULL, on_rejected, data): a fulfilment passes through; an
+ * error reaches `on_rejected`, which can recover (return a fulfilled
+ * future), re-raise (return future_ref(settled)) or wrap the error with
+ * context (return future_rejected(loop, future_error_wrap(...))).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_catch(future_t *f, future_cb on_rejected,
+                                     void *data) FUTURE_WARN_UNUSED;
+
+/**
+ * Chain on `f` (consumed) with `on_settled`, which runs whatever the
+ * outcome. It may return NULL, or a future to wait for first. The chained
+ * future then takes the outcome of `f`, unless the returned future rejects:
+ * then it rejects with that error instead. A NULL `on_settled` passes the
+ * outcome through.
+ * @return the chained future (a new reference), or NULL as for future_then.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_finally(future_t *f, future_cb on_settled,
+                                       void *data) FUTURE_WARN_UNUSED;
+
+/* the blocking path */
+
+/**
+ * The outcome handed back by future_wait. It holds its own references:
+ * release it with future_result_release. `value` is valid until then.
+ */
+typedef struct future_result_s {
+  int status;             /**< 0 if fulfilled, else the error's code. */
+  void *value;            /**< The value, when fulfilled. */
+  future_error_t *error;  /**< The error, when rejected (owned). */
+  void *reserved_holder;  /**< Private: keeps the value alive. */
+} future_result_t;
+
+/**
+ * Block until `f` (consumed) settles, and put its outcome in `*result`.
+ *
+ * On the loop's own thread, outside any callback of that loop, it runs the
+ * loop until `f` settles; if the loop runs out of work first, the result is
+ * FUTURE_ESTALLED. Inside a callback that the library runs on that loop it
+ * does not re-enter uv_run: the result is FUTURE_EINCALLBACK (libuv cannot
+ * tell the library about callbacks of your own raw libuv handles: never
+ * call future_wait from those). On any other thread it blocks that thread
+ * until the loop's thread, which must be running the loop, settles `f`.
+ *
+ * `*result` is always filled in, also on failure (then with an error saying
+ * what went wrong), and must be released with future_result_release. The
+ * error of `f` counts as observed.
+ * @return result->status: 0 if `f` fulfilled, else a negative code.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_wait(future_t *f, future_result_t *result);
+
+/**
+ * Release what `result` holds (the value's share, the error) and zero it.
+ * Safe on a zeroed result and from any thread.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN void future_result_release(future_result_t *result);
+
+/* loops */
+
+/**
+ * Tear down the library's state for `loop`: run the continuations still
+ * queued, close the library's handles and run the loop once (UV_RUN_NOWAIT)
+ * so that their close callbacks complete. Afterwards uv_loop_close(loop)
+ * can return 0. Calling it for a loop that never had futures does nothing.
+ * Futures created on `loop` later start new state.
+ * @return 0; UV_EBUSY if futures on `loop` are still referenced (nothing is
+ * torn down: release them first); FUTURE_EINCALLBACK if called from a
+ * callback that the library runs on `loop`; UV_EINVAL if `loop` is NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
+
+/**
+ * The number of futures alive on `loop`: created and not yet freed. Useful
+ * in tests and to find leaks. 0 for a loop without library state.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FUTURE_H */

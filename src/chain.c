@@ -1,0 +1,178 @@
+/*
+ * Continuations: then, catch, finally, and running a queued continuation
+ * once the future it waits for has settled.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static void settle_error(future_t *c, future_error_t *err) {
+  future__outcome_t out = {NULL, NULL, err};
+  future__settle(c, &out);
+}
+
+static void settle_copy(future_t *c, future_t *src) {
+  future__outcome_t out;
+  future__outcome_copy(&out, &src->out);
+  future__settle(c, &out);
+}
+
+/* Settle `c` from the future `r` that its callback returned (a reference
+ * the chain now owns), following Promises/A+ 2.3. Returns 1 if `c` now
+ * waits on `r`, in which case the queue's reference on `c` has moved to
+ * `r`'s waiter list. */
+static int resolve_with(future_t *c, future_t *r) {
+  if (r == NULL) {
+    settle_error(c, future__error(FUTURE_ENORESULT, NULL));
+    return 0;
+  }
+  if (r == c) {
+    future_unref(r);
+    settle_error(c, future__error(FUTURE_ECYCLE, NULL));
+    return 0;
+  }
+  if (r->lp != c->lp) {
+    future_unref(r);
+    settle_error(c, future__error(
+                        UV_EINVAL,
+                        "continuation returned a future of another loop"));
+    return 0;
+  }
+  if (r->state != FUTURE_PENDING) {
+    /* Already settled: adopt at once; the continuations of `c` still run
+     * from the queue, so ordering is unchanged. */
+    r->flags |= FUTURE__HANDLED;
+    settle_copy(c, r);
+    future_unref(r);
+    return 0;
+  }
+  c->kind = FUTURE__ADOPT;
+  future__attach(r, c);
+  future_unref(r);
+  return 1;
+}
+
+static future_t *call(future_t *c, future_cb cb, future_t *p) {
+  future__loop_t *lp = c->lp;
+  future_t *r;
+  lp->in_callback++;
+  r = cb(p, c->data);
+  lp->in_callback--;
+  return r;
+}
+
+static int run_finally(future_t *c, future_t *p) {
+  future_t *r;
+  if (c->flags & FUTURE__STEP2) {
+    /* `p` is what on_settled returned: its error wins over the stored
+     * outcome; otherwise the stored outcome passes on. */
+    if (p->state == FUTURE_REJECTED) {
+      future__outcome_release(&c->out);
+      settle_copy(c, p);
+    } else {
+      future__outcome_t out = c->out;
+      memset(&c->out, 0, sizeof(c->out));
+      future__settle(c, &out);
+    }
+    return 0;
+  }
+  if (c->u.cb.on_fulfilled == NULL) {
+    settle_copy(c, p);
+    return 0;
+  }
+  r = call(c, c->u.cb.on_fulfilled, p);
+  if (r == NULL) {
+    settle_copy(c, p);
+    return 0;
+  }
+  if (r == c || r->lp != c->lp) {
+    c->kind = FUTURE__THEN;
+    return resolve_with(c, r);
+  }
+  if (r->state == FUTURE_REJECTED) {
+    r->flags |= FUTURE__HANDLED;
+    settle_copy(c, r);
+    future_unref(r);
+    return 0;
+  }
+  if (r->state == FUTURE_FULFILLED) {
+    settle_copy(c, p);
+    future_unref(r);
+    return 0;
+  }
+  /* Keep the outcome of `p` while waiting for `r`. */
+  future__outcome_copy(&c->out, &p->out);
+  c->flags |= FUTURE__STEP2;
+  future__attach(r, c);
+  future_unref(r);
+  return 1;
+}
+
+/* Run one queued continuation `c`. The queue holds one reference on `c`,
+ * and `c` holds one on its parent; both are released here unless `c` moved
+ * on to wait for another future. */
+void future__run(future_t *c) {
+  future_t *p = c->parent;
+  int moved = 0;
+
+  c->parent = NULL;
+  switch (c->kind) {
+  case FUTURE__THEN: {
+    future_cb cb = p->state == FUTURE_FULFILLED ? c->u.cb.on_fulfilled
+                                                : c->u.cb.on_rejected;
+    if (cb == NULL)
+      settle_copy(c, p);
+    else
+      moved = resolve_with(c, call(c, cb, p));
+    break;
+  }
+  case FUTURE__ADOPT:
+    settle_copy(c, p);
+    break;
+  case FUTURE__FINALLY:
+    moved = run_finally(c, p);
+    break;
+  case FUTURE__SINK:
+    c->lp->in_callback++;
+    c->u.sink(p, c->data);
+    c->lp->in_callback--;
+    break;
+  default:
+    break;
+  }
+  future_unref(p);
+  if (!moved)
+    future_unref(c);
+}
+
+static future_t *chain(future_t *f, uint8_t kind, future_cb a, future_cb b,
+                       void *data) {
+  future_t *c;
+  if (f == NULL)
+    return NULL;
+  c = future__alloc(f->lp, kind);
+  if (c == NULL) {
+    future_unref(f);
+    return NULL;
+  }
+  c->u.cb.on_fulfilled = a;
+  c->u.cb.on_rejected = b;
+  c->data = data;
+  c->refs = 2; /* one for the caller, one for the waiter list or queue */
+  future__attach(f, c);
+  future_unref(f);
+  return c;
+}
+
+future_t *future_then(future_t *f, future_cb on_fulfilled,
+                      future_cb on_rejected, void *data) {
+  return chain(f, FUTURE__THEN, on_fulfilled, on_rejected, data);
+}
+
+future_t *future_catch(future_t *f, future_cb on_rejected, void *data) {
+  return chain(f, FUTURE__THEN, NULL, on_rejected, data);
+}
+
+future_t *future_finally(future_t *f, future_cb on_settled, void *data) {
+  return chain(f, FUTURE__FINALLY, on_settled, NULL, data);
+}

@@ -1,0 +1,284 @@
+/*
+ * The future object: creation, reference counting, settling, and the links
+ * between a future and the continuations that wait for it.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+unsigned int future_version(void) { return FUTURE_VERSION_HEX; }
+
+#define FUTURE__STR2(x) #x
+#define FUTURE__STR(x) FUTURE__STR2(x)
+const char *future_version_string(void) {
+  return FUTURE__STR(FUTURE_VERSION_MAJOR) "." FUTURE__STR(
+      FUTURE_VERSION_MINOR) "." FUTURE__STR(FUTURE_VERSION_PATCH);
+}
+
+future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
+  future_t *f = malloc(sizeof(*f));
+  if (f == NULL)
+    return NULL;
+  memset(f, 0, sizeof(*f));
+  f->lp = lp;
+  f->refs = 1;
+  f->kind = kind;
+  lp->live++;
+  return f;
+}
+
+/* Values and errors. */
+
+void future__holder_unref(future__holder_t *h) {
+  if (h != NULL &&
+      atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1) {
+    if (h->dtor != NULL)
+      h->dtor(h->value);
+    free(h);
+  }
+}
+
+void future__outcome_copy(future__outcome_t *dst,
+                          const future__outcome_t *src) {
+  *dst = *src;
+  if (src->holder != NULL)
+    atomic_fetch_add_explicit(&src->holder->refs, 1, memory_order_relaxed);
+  future_error_ref(src->error);
+}
+
+void future__outcome_release(future__outcome_t *out) {
+  future__holder_unref(out->holder);
+  future_error_unref(out->error);
+  memset(out, 0, sizeof(*out));
+}
+
+/* Freeing. A future owns the continuations waiting for it, which may own
+ * theirs in turn: a chain of a million links hangs from its root. Freeing
+ * uses an explicit stack threaded through `next`, never recursion. */
+
+static void free_all(future_t *f) {
+  future_t *stack = f;
+  f->next = NULL;
+  while (stack != NULL) {
+    future_t *x = stack;
+    future_t *w;
+    stack = x->next;
+    for (w = x->waiters_head; w != NULL;) {
+      future_t *wn = w->next;
+      w->flags &= (uint8_t)~FUTURE__WAITING;
+      if (--w->refs == 0) {
+        w->next = stack;
+        stack = w;
+      }
+      w = wn;
+    }
+    if (x->state == FUTURE_REJECTED && !(x->flags & FUTURE__HANDLED))
+      future__report_unhandled(x->out.error);
+    future__outcome_release(&x->out);
+    x->lp->live--;
+    free(x);
+  }
+}
+
+future_t *future_ref(future_t *f) {
+  if (f != NULL)
+    f->refs++;
+  return f;
+}
+
+void future_unref(future_t *f) {
+  if (f != NULL && --f->refs == 0)
+    free_all(f);
+}
+
+/* Settling: the outcome is stored and every waiting continuation moves, in
+ * attachment order, to the end of the loop's run queue. Each queued
+ * continuation holds a reference on this future until it has run. */
+void future__settle(future_t *f, future__outcome_t *out) {
+  future__loop_t *lp = f->lp;
+  future_t *w;
+  uint32_t n = 0;
+
+  f->state = out->error != NULL ? FUTURE_REJECTED : FUTURE_FULFILLED;
+  f->out = *out;
+  memset(out, 0, sizeof(*out));
+  if (f->waiters_head == NULL)
+    return;
+  for (w = f->waiters_head; w != NULL; w = w->next) {
+    w->flags &= (uint8_t)~FUTURE__WAITING;
+    n++;
+  }
+  f->refs += n;
+  if (lp->queue_tail != NULL)
+    lp->queue_tail->next = f->waiters_head;
+  else
+    lp->queue_head = f->waiters_head;
+  lp->queue_tail = f->waiters_tail;
+  f->waiters_head = f->waiters_tail = NULL;
+  future__loop_schedule(lp);
+}
+
+/* Make `child` (whose reference the caller hands over) consume the outcome
+ * of `parent`: now, through the run queue, if `parent` has settled; when it
+ * settles otherwise. */
+void future__attach(future_t *parent, future_t *child) {
+  future__loop_t *lp = parent->lp;
+  child->parent = parent;
+  child->next = NULL;
+  parent->flags |= FUTURE__HANDLED;
+  if (parent->state == FUTURE_PENDING) {
+    child->flags |= FUTURE__WAITING;
+    if (parent->waiters_tail != NULL)
+      parent->waiters_tail->next = child;
+    else
+      parent->waiters_head = child;
+    parent->waiters_tail = child;
+    return;
+  }
+  parent->refs++;
+  if (lp->queue_tail != NULL)
+    lp->queue_tail->next = child;
+  else
+    lp->queue_head = child;
+  lp->queue_tail = child;
+  future__loop_schedule(lp);
+}
+
+future_t *future__sink(future_t *f, future__sink_cb cb, void *data) {
+  future_t *s = future__alloc(f->lp, FUTURE__SINK);
+  if (s != NULL) {
+    s->u.sink = cb;
+    s->data = data;
+    future__attach(f, s);
+  }
+  future_unref(f);
+  return s;
+}
+
+/* Sources. */
+
+future_t *future_new(uv_loop_t *loop) {
+  future__loop_t *lp;
+  if (loop == NULL)
+    return NULL;
+  lp = future__loop_get(loop);
+  if (lp == NULL)
+    return NULL;
+  return future__alloc(lp, FUTURE__SOURCE);
+}
+
+future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
+  future_t *f = future_new(loop);
+  if (f == NULL) {
+    if (dtor != NULL)
+      dtor(value);
+    return NULL;
+  }
+  future_resolve(f, value, dtor);
+  return f;
+}
+
+future_t *future_rejected(uv_loop_t *loop, future_error_t *err) {
+  future_t *f = future_new(loop);
+  if (f == NULL) {
+    future_error_unref(err);
+    return NULL;
+  }
+  future_reject(f, err);
+  return f;
+}
+
+/* Only a pending source that follows no other future may be settled by
+ * hand; a chained future is settled by the chain. */
+static int settleable(const future_t *f) {
+  return f->state == FUTURE_PENDING && f->kind == FUTURE__SOURCE;
+}
+
+int future_resolve(future_t *f, void *value, future_dtor_cb dtor) {
+  future__outcome_t out = {value, NULL, NULL};
+  if (f == NULL || !settleable(f)) {
+    if (dtor != NULL)
+      dtor(value);
+    return f == NULL ? UV_EINVAL : FUTURE_ESETTLED;
+  }
+  if (dtor != NULL) {
+    future__holder_t *h = malloc(sizeof(*h));
+    if (h == NULL) {
+      dtor(value);
+      out.value = NULL;
+      out.error = future__error(UV_ENOMEM, "resolving a future");
+      future__settle(f, &out);
+      return UV_ENOMEM;
+    }
+    atomic_init(&h->refs, 1);
+    h->value = value;
+    h->dtor = dtor;
+    out.holder = h;
+  }
+  future__settle(f, &out);
+  return 0;
+}
+
+int future_reject(future_t *f, future_error_t *err) {
+  future__outcome_t out = {NULL, NULL, err};
+  if (f == NULL || !settleable(f)) {
+    future_error_unref(err);
+    return f == NULL ? UV_EINVAL : FUTURE_ESETTLED;
+  }
+  if (out.error == NULL)
+    out.error = future__error(UV_EINVAL, "future_reject with NULL error");
+  future__settle(f, &out);
+  return 0;
+}
+
+int future_adopt(future_t *f, future_t *src) {
+  future__outcome_t out;
+  if (f == NULL || src == NULL) {
+    future_unref(src);
+    return UV_EINVAL;
+  }
+  if (!settleable(f)) {
+    future_unref(src);
+    return FUTURE_ESETTLED;
+  }
+  if (f->lp != src->lp) {
+    future_unref(src);
+    return UV_EINVAL;
+  }
+  if (src == f) {
+    future_unref(src);
+    return future_reject(
+        f, future__error(FUTURE_ECYCLE, "future_adopt of itself"));
+  }
+  if (src->state != FUTURE_PENDING) {
+    src->flags |= FUTURE__HANDLED;
+    future__outcome_copy(&out, &src->out);
+    future__settle(f, &out);
+  } else {
+    /* src's waiter list takes a reference on f; the caller keeps its own. */
+    f->kind = FUTURE__ADOPT;
+    f->refs++;
+    future__attach(src, f);
+  }
+  future_unref(src);
+  return 0;
+}
+
+/* Accessors. */
+
+future_state_t future_state(const future_t *f) {
+  return f != NULL ? (future_state_t)f->state : FUTURE_PENDING;
+}
+
+void *future_value(const future_t *f) {
+  return f != NULL && f->state == FUTURE_FULFILLED ? f->out.value : NULL;
+}
+
+const future_error_t *future_error(const future_t *f) {
+  return f != NULL && f->state == FUTURE_REJECTED ? f->out.error : NULL;
+}
+
+uv_loop_t *future_loop(const future_t *f) {
+  return f != NULL ? f->lp->loop : NULL;
+}

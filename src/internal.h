@@ -1,0 +1,132 @@
+/*
+ * Private to libfuture: never installed, never included by users.
+ *
+ * Internal functions shared between source files carry the future__ prefix
+ * and hidden visibility (the library is built with -fvisibility=hidden).
+ */
+#ifndef FUTURE_INTERNAL_H
+#define FUTURE_INTERNAL_H
+
+#include "future.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A value that has a destructor lives in a holder shared, by reference
+ * count, by every future and result that carries it. Values without a
+ * destructor are copied as plain pointers and need no holder. */
+typedef struct future__holder_s {
+  atomic_uint refs;
+  void *value;
+  future_dtor_cb dtor;
+} future__holder_t;
+
+/* What a settled future carries. */
+typedef struct future__outcome_s {
+  void *value;               /* fulfilled: the value */
+  future__holder_t *holder;  /* fulfilled: its holder, or NULL */
+  future_error_t *error;     /* rejected: the error (one reference) */
+} future__outcome_t;
+
+/* How a future gets its outcome. */
+enum future__kind {
+  FUTURE__SOURCE = 0,  /* settled by its creator (future_new and friends) */
+  FUTURE__THEN,        /* runs on_fulfilled / on_rejected on its parent */
+  FUTURE__FINALLY,     /* runs on_settled, then passes the parent through */
+  FUTURE__ADOPT,       /* takes the outcome of the future it waits on */
+  FUTURE__SINK         /* internal observer: calls sink_cb, then goes away */
+};
+
+enum future__flag {
+  FUTURE__HANDLED = 1,  /* a consumer saw (or will see) the outcome */
+  FUTURE__WAITING = 2,  /* linked in another future's waiter list */
+  FUTURE__STEP2 = 4     /* finally: the callback has run, now waiting on it */
+};
+
+/* An internal observer callback (future_wait, combinators). */
+typedef void (*future__sink_cb)(future_t *settled, void *data);
+
+typedef struct future__loop_s future__loop_t;
+
+struct future_s {
+  future__loop_t *lp;
+  /* One link, used by exactly one list at a time: a parent's waiter list,
+   * the loop's run queue, or a stack of futures being freed. */
+  future_t *next;
+  /* The future whose outcome this one consumes once it is queued. */
+  future_t *parent;
+  /* Continuations waiting for this future to settle (owned references). */
+  future_t *waiters_head;
+  future_t *waiters_tail;
+  union {
+    struct {
+      future_cb on_fulfilled;
+      future_cb on_rejected;
+    } cb;
+    future__sink_cb sink;
+  } u;
+  void *data;
+  future__outcome_t out;
+  uint32_t refs;
+  uint8_t state;  /* future_state_t */
+  uint8_t kind;   /* enum future__kind */
+  uint8_t flags;  /* enum future__flag */
+};
+
+/* Per-loop state. */
+struct future__loop_s {
+  uv_loop_t *loop;
+  uv_idle_t idle;          /* runs the queue; active only while non-empty */
+  uv_async_t async;        /* wakes the loop for other threads; unref'd */
+  uv_thread_t thread;      /* the loop's thread */
+  future_t *queue_head;    /* continuations ready to run (owned refs) */
+  future_t *queue_tail;
+  size_t live;             /* futures created and not yet freed */
+  unsigned in_callback;    /* depth of library callbacks running now */
+  unsigned draining;
+  uv_mutex_t inbox_lock;   /* guards inbox */
+  struct future__waiter_s *inbox;  /* cross-thread waits to attach */
+  future__loop_t *next_loop;       /* registry link */
+  unsigned closing;
+};
+
+/* A cross-thread future_wait in progress (lives on the waiting stack). */
+typedef struct future__waiter_s {
+  struct future__waiter_s *next;
+  future_t *f;
+  future_result_t *result;
+  uv_mutex_t lock;
+  uv_cond_t cond;
+  int done;
+} future__waiter_t;
+
+/* loop.c */
+future__loop_t *future__loop_get(uv_loop_t *loop);
+void future__loop_schedule(future__loop_t *lp);
+int future__loop_on_thread(const future__loop_t *lp);
+void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
+
+/* wait.c */
+void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w);
+void future__loop_drain(future__loop_t *lp);
+
+/* future.c */
+future_t *future__alloc(future__loop_t *lp, uint8_t kind);
+void future__settle(future_t *f, future__outcome_t *out);
+void future__outcome_copy(future__outcome_t *dst, const future__outcome_t *src);
+void future__outcome_release(future__outcome_t *out);
+void future__attach(future_t *parent, future_t *child);
+future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
+void future__holder_unref(future__holder_t *h);
+
+/* chain.c */
+void future__run(future_t *c);
+
+/* error.c */
+/* An error raised by the library itself, with its origin in src/. */
+#define future__error(code, msg)                                               \
+  future_error_new_at(__FILE__, __LINE__, __func__, (code), NULL, (msg))
+void future__report_unhandled(const future_error_t *err);
+
+#endif /* FUTURE_INTERNAL_H */

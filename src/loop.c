@@ -1,0 +1,214 @@
+/*
+ * Per-loop state: the run queue of continuations, the idle handle that
+ * drains it, the async handle through which other threads reach the loop,
+ * and teardown.
+ *
+ * The state is found from the uv_loop_t through a small process-wide
+ * registry (loop->data belongs to the user), with a per-thread cache in
+ * front of it. Neither handle keeps the loop alive by itself: the idle
+ * handle is active only while continuations are queued, and the async
+ * handle is unreferenced.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uv_once_t registry_once = UV_ONCE_INIT;
+static uv_mutex_t registry_lock;
+static future__loop_t *registry;
+/* Bumped whenever state is torn down, so that per-thread caches of a loop
+ * whose state is gone (or whose address was reused) are not trusted. */
+static atomic_uint registry_generation;
+
+static _Thread_local struct {
+  uv_loop_t *loop;
+  future__loop_t *lp;
+  unsigned generation;
+} cache;
+
+static void registry_init(void) {
+  if (uv_mutex_init(&registry_lock) != 0)
+    abort();
+}
+
+static void on_idle(uv_idle_t *idle) {
+  future__loop_drain(idle->data);
+}
+
+static void on_async(uv_async_t *async) {
+  future__loop_t *lp = async->data;
+  future__waiter_t *w;
+
+  uv_mutex_lock(&lp->inbox_lock);
+  w = lp->inbox;
+  lp->inbox = NULL;
+  uv_mutex_unlock(&lp->inbox_lock);
+
+  /* Attach in the order the waits were posted. */
+  {
+    future__waiter_t *rev = NULL;
+    while (w != NULL) {
+      future__waiter_t *n = w->next;
+      w->next = rev;
+      rev = w;
+      w = n;
+    }
+    w = rev;
+  }
+  while (w != NULL) {
+    future__waiter_t *n = w->next;
+    future__loop_attach_waiter(lp, w);
+    w = n;
+  }
+}
+
+/* Find the state of `loop` without creating it; caller holds the lock. */
+static future__loop_t *registry_find(uv_loop_t *loop) {
+  future__loop_t *lp;
+  for (lp = registry; lp != NULL; lp = lp->next_loop)
+    if (lp->loop == loop)
+      return lp;
+  return NULL;
+}
+
+static future__loop_t *loop_create(uv_loop_t *loop) {
+  future__loop_t *lp = calloc(1, sizeof(*lp));
+  if (lp == NULL)
+    return NULL;
+  lp->loop = loop;
+  lp->thread = uv_thread_self();
+  if (uv_mutex_init(&lp->inbox_lock) != 0) {
+    free(lp);
+    return NULL;
+  }
+  if (uv_async_init(loop, &lp->async, on_async) != 0) {
+    uv_mutex_destroy(&lp->inbox_lock);
+    free(lp);
+    return NULL;
+  }
+  uv_idle_init(loop, &lp->idle);
+  lp->idle.data = lp;
+  lp->async.data = lp;
+  uv_unref((uv_handle_t *)&lp->async);
+  return lp;
+}
+
+future__loop_t *future__loop_get(uv_loop_t *loop) {
+  unsigned gen = atomic_load_explicit(&registry_generation,
+                                      memory_order_acquire);
+  future__loop_t *lp;
+
+  if (cache.loop == loop && cache.generation == gen)
+    return cache.lp;
+  uv_once(&registry_once, registry_init);
+  uv_mutex_lock(&registry_lock);
+  lp = registry_find(loop);
+  if (lp == NULL) {
+    lp = loop_create(loop);
+    if (lp != NULL) {
+      lp->next_loop = registry;
+      registry = lp;
+    }
+  }
+  gen = atomic_load_explicit(&registry_generation, memory_order_acquire);
+  uv_mutex_unlock(&registry_lock);
+  if (lp != NULL) {
+    cache.loop = loop;
+    cache.lp = lp;
+    cache.generation = gen;
+  }
+  return lp;
+}
+
+static future__loop_t *loop_lookup(uv_loop_t *loop) {
+  future__loop_t *lp;
+  uv_once(&registry_once, registry_init);
+  uv_mutex_lock(&registry_lock);
+  lp = registry_find(loop);
+  uv_mutex_unlock(&registry_lock);
+  return lp;
+}
+
+void future__loop_schedule(future__loop_t *lp) {
+  if (!lp->draining && !uv_is_active((uv_handle_t *)&lp->idle))
+    uv_idle_start(&lp->idle, on_idle);
+}
+
+int future__loop_on_thread(const future__loop_t *lp) {
+  uv_thread_t self = uv_thread_self();
+  return uv_thread_equal(&self, &lp->thread);
+}
+
+/* Run every queued continuation, including those queued while running:
+ * one flat loop, so that chains of any length use constant stack. */
+void future__loop_drain(future__loop_t *lp) {
+  future_t *c;
+  lp->draining++;
+  while ((c = lp->queue_head) != NULL) {
+    lp->queue_head = c->next;
+    if (lp->queue_head == NULL)
+      lp->queue_tail = NULL;
+    c->next = NULL;
+    future__run(c);
+  }
+  lp->draining--;
+  if (!lp->draining)
+    uv_idle_stop(&lp->idle);
+}
+
+void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w) {
+  uv_mutex_lock(&lp->inbox_lock);
+  w->next = lp->inbox;
+  lp->inbox = w;
+  uv_mutex_unlock(&lp->inbox_lock);
+  uv_async_send(&lp->async);
+}
+
+size_t future_loop_live(uv_loop_t *loop) {
+  future__loop_t *lp = loop != NULL ? loop_lookup(loop) : NULL;
+  return lp != NULL ? lp->live : 0;
+}
+
+static void on_close(uv_handle_t *handle) {
+  future__loop_t *lp = handle->data;
+  lp->closing--;
+}
+
+int future_loop_close(uv_loop_t *loop) {
+  future__loop_t *lp;
+
+  if (loop == NULL)
+    return UV_EINVAL;
+  lp = loop_lookup(loop);
+  if (lp == NULL)
+    return 0;
+  if (lp->in_callback || lp->draining)
+    return FUTURE_EINCALLBACK;
+
+  /* Waits posted by other threads become continuations, and everything
+   * already queued runs, before we decide whether anything is left. */
+  on_async(&lp->async);
+  future__loop_drain(lp);
+  if (lp->live > 0)
+    return UV_EBUSY;
+
+  uv_mutex_lock(&registry_lock);
+  {
+    future__loop_t **pp = &registry;
+    while (*pp != lp)
+      pp = &(*pp)->next_loop;
+    *pp = lp->next_loop;
+  }
+  atomic_fetch_add_explicit(&registry_generation, 1, memory_order_acq_rel);
+  uv_mutex_unlock(&registry_lock);
+
+  lp->closing = 2;
+  uv_close((uv_handle_t *)&lp->idle, on_close);
+  uv_close((uv_handle_t *)&lp->async, on_close);
+  while (lp->closing > 0)
+    uv_run(loop, UV_RUN_NOWAIT);
+  uv_mutex_destroy(&lp->inbox_lock);
+  free(lp);
+  return 0;
+}

@@ -1,0 +1,127 @@
+/*
+ * The blocking path: future_wait, beside the non-blocking continuations.
+ *
+ * On the loop's thread, waiting means running the loop until the future
+ * settles: the thread is blocked for everything but that loop. On another
+ * thread, waiting means sleeping on a condition variable until the loop's
+ * thread, through an internal continuation, hands the outcome over.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static void result_fill(future_result_t *result, const future_t *f) {
+  future__outcome_t out;
+  future__outcome_copy(&out, &f->out);
+  result->value = out.value;
+  result->reserved_holder = out.holder;
+  result->error = out.error;
+  result->status = out.error != NULL ? future_error_code(out.error) : 0;
+}
+
+/* A macro, so that the error's origin is the line that failed. */
+#define result_fail(result, code, msg)                                         \
+  do {                                                                         \
+    (result)->error = future__error((code), (msg));                            \
+    (result)->status = future_error_code((result)->error);                     \
+  } while (0)
+
+void future_result_release(future_result_t *result) {
+  if (result == NULL)
+    return;
+  future__holder_unref(result->reserved_holder);
+  future_error_unref(result->error);
+  memset(result, 0, sizeof(*result));
+}
+
+/* Runs on the loop's thread when the future a foreign thread waits for has
+ * settled. After the unlock, `w` may vanish with the waiting thread's
+ * stack, so nothing touches it afterwards. */
+static void wake_waiter(future_t *settled, void *data) {
+  future__waiter_t *w = data;
+  result_fill(w->result, settled);
+  uv_mutex_lock(&w->lock);
+  w->done = 1;
+  uv_cond_signal(&w->cond);
+  uv_mutex_unlock(&w->lock);
+}
+
+void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w) {
+  (void)lp;
+  if (future__sink(w->f, wake_waiter, w) == NULL) {
+    result_fail(w->result, UV_ENOMEM, "future_wait from another thread");
+    uv_mutex_lock(&w->lock);
+    w->done = 1;
+    uv_cond_signal(&w->cond);
+    uv_mutex_unlock(&w->lock);
+  }
+}
+
+static int wait_foreign(future_t *f, future_result_t *result) {
+  future__waiter_t w;
+  memset(&w, 0, sizeof(w));
+  w.f = f;
+  w.result = result;
+  if (uv_mutex_init(&w.lock) != 0)
+    return UV_ENOMEM;
+  if (uv_cond_init(&w.cond) != 0) {
+    uv_mutex_destroy(&w.lock);
+    return UV_ENOMEM;
+  }
+  future__loop_post_waiter(f->lp, &w);
+  uv_mutex_lock(&w.lock);
+  while (!w.done)
+    uv_cond_wait(&w.cond, &w.lock);
+  uv_mutex_unlock(&w.lock);
+  uv_cond_destroy(&w.cond);
+  uv_mutex_destroy(&w.lock);
+  return 0;
+}
+
+int future_wait(future_t *f, future_result_t *result) {
+  future_result_t ignored;
+  future__loop_t *lp;
+
+  if (result == NULL)
+    result = &ignored;
+  memset(result, 0, sizeof(*result));
+  if (f == NULL) {
+    result_fail(result, UV_EINVAL, "future_wait on a NULL future");
+    return result->status;
+  }
+  lp = f->lp;
+
+  if (!future__loop_on_thread(lp)) {
+    /* The future is the loop thread's business: hand our reference over
+     * and sleep until it reports back. */
+    if (wait_foreign(f, result) != 0) {
+      /* We could not even build the means to wait, so we cannot hand
+       * the reference over either: leak nothing we own, report. */
+      result_fail(result, UV_ENOMEM, "future_wait from another thread");
+    }
+  } else if (lp->in_callback > 0 || lp->draining > 0) {
+    future_unref(f);
+    result_fail(result, FUTURE_EINCALLBACK,
+                "future_wait inside a loop callback would deadlock");
+  } else {
+    f->flags |= FUTURE__HANDLED;
+    while (f->state == FUTURE_PENDING) {
+      if (uv_run(lp->loop, UV_RUN_ONCE) == 0 &&
+          f->state == FUTURE_PENDING && lp->queue_head == NULL)
+        break;
+    }
+    if (f->state == FUTURE_PENDING)
+      result_fail(result, FUTURE_ESTALLED,
+                  "future_wait: the loop ran out of work, the future is "
+                  "still pending");
+    else
+      result_fill(result, f);
+    future_unref(f);
+  }
+  {
+    int status = result->status;
+    if (result == &ignored)
+      future_result_release(&ignored);
+    return status;
+  }
+}

@@ -1,0 +1,201 @@
+/* Per-loop state: it never keeps a loop alive, tears down in one call, and
+ * works on several loops in several threads (src/loop.c). */
+#include "helpers.h"
+#include "suites.h"
+
+START_TEST(test_loop_state_does_not_keep_loop_alive) {
+  uv_loop_t loop;
+  future_t *pending, *settled;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  pending = future_new(&loop);
+  settled = future_resolved(&loop, NULL, NULL);
+  /* Nothing queued: uv_run has nothing to do and returns at once. */
+  ck_assert_int_eq(uv_loop_alive(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  future_unref(pending);
+  future_unref(settled);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_loop_queued_work_keeps_loop_alive_until_done) {
+  uv_loop_t loop;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_then(future_resolved(&loop, INT2P(1), NULL), NULL, NULL, NULL);
+  ck_assert_int_ne(uv_loop_alive(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(future_state(f), FUTURE_FULFILLED);
+  ck_assert_int_eq(uv_loop_alive(&loop), 0);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_loop_close_without_state_is_noop) {
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+START_TEST(test_loop_close_refuses_while_futures_live) {
+  uv_loop_t loop;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  ck_assert_int_eq(future_loop_close(&loop), UV_EBUSY);
+  ck_assert_uint_eq(future_loop_live(&loop), 1);
+  /* Nothing was torn down: the future still works. */
+  f = future_then(f, NULL, NULL, NULL);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Teardown runs what is still queued before it decides. */
+static int ran;
+static future_t *count_run(future_t *settled, void *data) {
+  (void)data;
+  ran++;
+  return future_ref(settled);
+}
+
+START_TEST(test_loop_close_runs_queued_continuations) {
+  uv_loop_t loop;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ran = 0;
+  f = future_then(future_resolved(&loop, NULL, NULL), count_run, NULL, NULL);
+  future_unref(f);
+  ck_assert_int_eq(ran, 0);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(ran, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+static future_t *close_inside(future_t *settled, void *data) {
+  int *rc = data;
+  *rc = future_loop_close(future_loop(settled));
+  return future_ref(settled);
+}
+
+START_TEST(test_loop_close_inside_callback_is_refused) {
+  uv_loop_t loop;
+  int rc = 0;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_then(future_resolved(&loop, NULL, NULL), close_inside, NULL, &rc);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(rc, FUTURE_EINCALLBACK);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_loop_reused_after_teardown) {
+  uv_loop_t loop;
+  future_result_t r;
+  int round;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (round = 0; round < 3; round++) {
+    future_t *f = future_then(future_resolved(&loop, INT2P(round), NULL),
+                              NULL, NULL, NULL);
+    ck_assert_int_eq(future_wait(f, &r), 0);
+    ck_assert_int_eq(P2INT(r.value), round);
+    future_result_release(&r);
+    ck_assert_int_eq(future_loop_close(&loop), 0);
+  }
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* Several loops, each on its own thread, each with its own chain. */
+#define LOOPS 4
+#define LINKS 10000
+
+static future_t *plus_one(future_t *settled, void *data) {
+  (void)data;
+  return future_resolved(future_loop(settled),
+                         INT2P(P2INT(future_value(settled)) + 1), NULL);
+}
+
+typedef struct {
+  int result;
+  int ok;
+} loop_thread_t;
+
+static void loop_thread(void *arg) {
+  loop_thread_t *lt = arg;
+  uv_loop_t loop;
+  future_t *f;
+  future_result_t r;
+  int i;
+  if (uv_loop_init(&loop) != 0)
+    return;
+  f = future_resolved(&loop, INT2P(0), NULL);
+  for (i = 0; i < LINKS; i++)
+    f = future_then(f, plus_one, NULL, NULL);
+  future_wait(f, &r);
+  lt->result = P2INT(r.value);
+  future_result_release(&r);
+  lt->ok = future_loop_live(&loop) == 0 && future_loop_close(&loop) == 0 &&
+           uv_loop_close(&loop) == 0;
+}
+
+START_TEST(test_loop_many_loops_many_threads) {
+  uv_thread_t tids[LOOPS];
+  loop_thread_t lts[LOOPS];
+  int i;
+  for (i = 0; i < LOOPS; i++) {
+    lts[i].result = 0;
+    lts[i].ok = 0;
+    ck_assert_int_eq(uv_thread_create(&tids[i], loop_thread, &lts[i]), 0);
+  }
+  for (i = 0; i < LOOPS; i++) {
+    ck_assert_int_eq(uv_thread_join(&tids[i]), 0);
+    ck_assert_int_eq(lts[i].result, LINKS);
+    ck_assert(lts[i].ok);
+  }
+}
+END_TEST
+
+START_TEST(test_loop_default_loop_works) {
+  uv_loop_t *loop = uv_default_loop();
+  future_result_t r;
+  ck_assert_int_eq(
+      future_wait(future_then(future_resolved(loop, INT2P(3), NULL), plus_one,
+                              NULL, NULL),
+                  &r),
+      0);
+  ck_assert_int_eq(P2INT(r.value), 4);
+  future_result_release(&r);
+  ck_assert_uint_eq(future_loop_live(loop), 0);
+  ck_assert_int_eq(future_loop_close(loop), 0);
+  ck_assert_int_eq(uv_loop_close(loop), 0);
+}
+END_TEST
+
+Suite *make_loop_suite(void) {
+  Suite *s = suite_create("loop");
+  TCase *core = tcase_create("Core");
+  TCase *teardown = tcase_create("Teardown");
+  TCase *threads = tcase_create("Threads");
+  tcase_add_test(core, test_loop_state_does_not_keep_loop_alive);
+  tcase_add_test(core, test_loop_queued_work_keeps_loop_alive_until_done);
+  tcase_add_test(core, test_loop_default_loop_works);
+  tcase_add_test(teardown, test_loop_close_without_state_is_noop);
+  tcase_add_test(teardown, test_loop_close_refuses_while_futures_live);
+  tcase_add_test(teardown, test_loop_close_runs_queued_continuations);
+  tcase_add_test(teardown, test_loop_close_inside_callback_is_refused);
+  tcase_add_test(teardown, test_loop_reused_after_teardown);
+  tcase_set_timeout(threads, 60);
+  tcase_add_test(threads, test_loop_many_loops_many_threads);
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, teardown);
+  suite_add_tcase(s, threads);
+  return s;
+}

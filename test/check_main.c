@@ -1,0 +1,19 @@
+/* The test runner: every suite, one process per test (Check's fork mode,
+ * unless CK_FORK=no as under valgrind). */
+#include "suites.h"
+
+#include <stdlib.h>
+
+int main(void) {
+  SRunner *sr = srunner_create(make_future_suite());
+  int failed;
+  srunner_add_suite(sr, make_error_suite());
+  srunner_add_suite(sr, make_chain_suite());
+  srunner_add_suite(sr, make_wait_suite());
+  srunner_add_suite(sr, make_loop_suite());
+  srunner_add_suite(sr, make_aplus_suite());
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,279 @@
+/* The blocking path: future_wait on the loop's thread, inside callbacks,
+ * and from other threads (src/wait.c). */
+#include "helpers.h"
+#include "suites.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static void resolve_on_timer(uv_timer_t *t) {
+  future_t *f = t->data;
+  future_resolve(f, INT2P(42), NULL);
+  future_unref(f);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+START_TEST(test_wait_drives_loop_until_settled) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = future_ref(f);
+  ck_assert_int_eq(uv_timer_start(&timer, resolve_on_timer, 20, 0), 0);
+  ck_assert_int_eq(future_wait(f, &r), 0);
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_int_eq(P2INT(r.value), 42);
+  ck_assert_ptr_null(r.error);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_wait_rejected_hands_error_over) {
+  uv_loop_t loop;
+  future_error_t *e = future_error_new(UV_ENOENT, "open 'x'");
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_rejected(&loop, future_error_ref(e)), &r),
+                   UV_ENOENT);
+  ck_assert_int_eq(r.status, UV_ENOENT);
+  ck_assert_ptr_eq(r.error, e);
+  ck_assert_ptr_null(r.value);
+  future_error_unref(e); /* the result keeps its own reference */
+  ck_assert_str_eq(future_error_message(r.error),
+                   "open 'x': no such file or directory (ENOENT)");
+  future_result_release(&r);
+  ck_assert_ptr_null(r.error);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static int dtor_calls;
+static void free_count(void *v) {
+  dtor_calls++;
+  free(v);
+}
+
+START_TEST(test_wait_result_keeps_value_alive) {
+  uv_loop_t loop;
+  int *v = malloc(sizeof *v);
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  *v = 5;
+  dtor_calls = 0;
+  ck_assert_int_eq(future_wait(future_resolved(&loop, v, free_count), &r), 0);
+  ck_assert_int_eq(dtor_calls, 0); /* the future is gone; the result holds */
+  ck_assert_int_eq(*(int *)r.value, 5);
+  future_result_release(&r);
+  ck_assert_int_eq(dtor_calls, 1);
+  future_result_release(&r); /* a zeroed result: harmless */
+  ck_assert_int_eq(dtor_calls, 1);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_wait_stalls_when_nothing_can_settle) {
+  uv_loop_t loop;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  ck_assert_int_eq(future_wait(future_ref(f), &r), FUTURE_ESTALLED);
+  ck_assert_int_eq(future_error_code(r.error), FUTURE_ESTALLED);
+  future_result_release(&r);
+  ck_assert_int_eq(future_state(f), FUTURE_PENDING);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_wait_null_is_einval) {
+  future_result_t r;
+  ck_assert_int_eq(future_wait(NULL, &r), UV_EINVAL);
+  ck_assert_int_eq(future_error_code(r.error), UV_EINVAL);
+  future_result_release(&r);
+  future_result_release(NULL);
+}
+END_TEST
+
+START_TEST(test_wait_null_result_is_allowed) {
+  uv_loop_t loop;
+  int *v = malloc(sizeof *v);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  dtor_calls = 0;
+  ck_assert_int_eq(future_wait(future_resolved(&loop, v, free_count), NULL),
+                   0);
+  ck_assert_int_eq(dtor_calls, 1);
+  ck_assert_int_eq(
+      future_wait(future_rejected(&loop, future_error_new(UV_EIO, "x")), NULL),
+      UV_EIO);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Waiting inside a continuation would re-enter uv_run: refused. */
+typedef struct {
+  int status;
+  int error_code;
+} inner_t;
+
+static future_t *wait_inside(future_t *settled, void *data) {
+  inner_t *in = data;
+  future_result_t r;
+  in->status = future_wait(future_ref(settled), &r);
+  in->error_code = future_error_code(r.error);
+  future_result_release(&r);
+  return future_ref(settled);
+}
+
+START_TEST(test_wait_inside_callback_is_refused) {
+  uv_loop_t loop;
+  inner_t in = {0, 0};
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_then(future_resolved(&loop, INT2P(1), NULL), wait_inside, NULL,
+                  &in);
+  ck_assert_int_eq(future_wait(f, &r), 0); /* the chain itself goes on */
+  future_result_release(&r);
+  ck_assert_int_eq(in.status, FUTURE_EINCALLBACK);
+  ck_assert_int_eq(in.error_code, FUTURE_EINCALLBACK);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Another thread waits while the loop's thread runs the loop and settles
+ * the future later. */
+#define WAITERS 4
+
+typedef struct {
+  future_t *f;
+  int status;
+  int value;
+  atomic_int *done;
+} waiter_arg_t;
+
+static void waiter_thread(void *arg) {
+  waiter_arg_t *w = arg;
+  future_result_t r;
+  w->status = future_wait(w->f, &r);
+  w->value = P2INT(r.value);
+  future_result_release(&r);
+  atomic_fetch_add(w->done, 1);
+}
+
+typedef struct {
+  future_t *f;
+  int ticks;
+  atomic_int done;
+  int expected;
+} ticker_t;
+
+/* Settle only after the waiters have had time to block, and keep the loop
+ * running until every waiter has its answer (the library's own handle for
+ * other threads does not keep the loop alive). */
+static void settle_later(uv_timer_t *t) {
+  ticker_t *tk = t->data;
+  if (++tk->ticks == 5) {
+    future_resolve(tk->f, INT2P(99), NULL);
+    future_unref(tk->f);
+  }
+  if (tk->ticks >= 5 && atomic_load(&tk->done) == tk->expected)
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+START_TEST(test_wait_from_other_threads) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  uv_thread_t tids[WAITERS];
+  waiter_arg_t args[WAITERS];
+  ticker_t tk;
+  future_t *src;
+  int i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  tk.ticks = 0;
+  tk.expected = WAITERS;
+  atomic_init(&tk.done, 0);
+  src = future_new(&loop);
+  for (i = 0; i < WAITERS; i++) {
+    args[i].f = future_then(future_ref(src), NULL, NULL, NULL);
+    args[i].status = -1;
+    args[i].done = &tk.done;
+    ck_assert_int_eq(uv_thread_create(&tids[i], waiter_thread, &args[i]), 0);
+  }
+  tk.f = src;
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = &tk;
+  ck_assert_int_eq(uv_timer_start(&timer, settle_later, 10, 10), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  for (i = 0; i < WAITERS; i++) {
+    ck_assert_int_eq(uv_thread_join(&tids[i]), 0);
+    ck_assert_int_eq(args[i].status, 0);
+    ck_assert_int_eq(args[i].value, 99);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A foreign thread waits for a future that is already settled: the loop
+ * thread still has to hand it over. */
+static void keep_alive_until_done(uv_timer_t *t) {
+  atomic_int *done = t->data;
+  if (atomic_load(done))
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+typedef struct {
+  waiter_arg_t w;
+  atomic_int done;
+} late_t;
+
+static void late_waiter(void *arg) {
+  late_t *l = arg;
+  waiter_thread(&l->w);
+}
+
+START_TEST(test_wait_from_other_thread_already_rejected) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  uv_thread_t tid;
+  late_t l;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  l.w.f = future_rejected(&loop, future_error_new(UV_EPIPE, "x"));
+  l.w.status = 0;
+  atomic_init(&l.done, 0);
+  l.w.done = &l.done;
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = &l.done;
+  ck_assert_int_eq(uv_timer_start(&timer, keep_alive_until_done, 1, 1), 0);
+  ck_assert_int_eq(uv_thread_create(&tid, late_waiter, &l), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(l.w.status, UV_EPIPE);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+Suite *make_wait_suite(void) {
+  Suite *s = suite_create("wait");
+  TCase *core = tcase_create("Core");
+  TCase *errors = tcase_create("Errors");
+  TCase *threads = tcase_create("Threads");
+  tcase_add_test(core, test_wait_drives_loop_until_settled);
+  tcase_add_test(core, test_wait_rejected_hands_error_over);
+  tcase_add_test(core, test_wait_result_keeps_value_alive);
+  tcase_add_test(core, test_wait_null_result_is_allowed);
+  tcase_add_test(errors, test_wait_stalls_when_nothing_can_settle);
+  tcase_add_test(errors, test_wait_null_is_einval);
+  tcase_add_test(errors, test_wait_inside_callback_is_refused);
+  tcase_set_timeout(threads, 60);
+  tcase_add_test(threads, test_wait_from_other_threads);
+  tcase_add_test(threads, test_wait_from_other_thread_already_rejected);
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, errors);
+  suite_add_tcase(s, threads);
+  return s;
+}

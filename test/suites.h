@@ -1,0 +1,14 @@
+/* The Check suites of the test runner, one per area of the library. */
+#ifndef FUTURE_TEST_SUITES_H
+#define FUTURE_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *make_aplus_suite(void);
+Suite *make_chain_suite(void);
+Suite *make_error_suite(void);
+Suite *make_future_suite(void);
+Suite *make_loop_suite(void);
+Suite *make_wait_suite(void);
+
+#endif
