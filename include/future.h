@@ -57,6 +57,7 @@
 #ifndef FUTURE_H
 #define FUTURE_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
 
@@ -331,7 +332,8 @@ FUTURE_EXTERN future_t *future_ref(future_t *f);
 /**
  * Drop a reference to `f`; NULL is a harmless no-op. Releasing the last
  * reference to a rejected future whose error nobody observed reports an
- * unhandled rejection (see future_set_unhandled_hook).
+ * unhandled rejection (see future_set_unhandled_hook), unless the error is
+ * UV_ECANCELED.
  * @since 0.1.0
  */
 FUTURE_EXTERN void future_unref(future_t *f);
@@ -403,6 +405,117 @@ FUTURE_EXTERN future_t *future_catch(future_t *f, future_cb on_rejected,
 FUTURE_EXTERN future_t *future_finally(future_t *f, future_cb on_settled,
                                        void *data) FUTURE_WARN_UNUSED;
 
+/* cancellation */
+
+/**
+ * Cancel the pending future `f` (borrowed): it rejects at once with
+ * UV_ECANCELED, which travels down the chain like any error. If `f` stands
+ * for a libuv request, the request is cancelled where libuv can (uv_cancel
+ * on queued fs and work requests, stopping a timer); one that can no longer
+ * be cancelled finishes, and its result is released, never delivered. If
+ * `f` is a continuation, its callback never runs, and the future it waits
+ * on is cancelled in turn when nothing else consumes that one any more
+ * (no other continuation, no reference but the library's own), and so on
+ * up the chain. A UV_ECANCELED rejection that nobody observes is not
+ * reported as unhandled: cancelling is deliberate.
+ * @return 0; FUTURE_ESETTLED if `f` has already settled (nothing changes);
+ * UV_EINVAL if `f` is NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_cancel(future_t *f);
+
+/* timer */
+
+/**
+ * A future that fulfils (with a NULL value) after `ms` milliseconds of the
+ * loop's clock. While pending it keeps the loop alive, like any timer;
+ * future_cancel stops the timer.
+ * @return a new reference, or NULL if `loop` is NULL or memory runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_delay(uv_loop_t *loop,
+                                     uint64_t ms) FUTURE_WARN_UNUSED;
+
+/**
+ * A future with the outcome of `f` (consumed), unless `f` has not settled
+ * after `ms` milliseconds: it then rejects with UV_ETIMEDOUT
+ * ("timed out after N ms") and `f` is cancelled, which reaches the work
+ * behind it (see future_cancel). Cancelling the returned future cancels
+ * `f` too.
+ * @return a new reference, or NULL if `f` is NULL or memory runs out (then
+ * `f` is released all the same).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_timeout(future_t *f,
+                                       uint64_t ms) FUTURE_WARN_UNUSED;
+
+/* work */
+
+/**
+ * A function run on libuv's thread pool. It stores its result in `*value`
+ * and returns NULL, or returns an error (a new reference, for example from
+ * future_error_new, which is safe on any thread) to reject. It must not
+ * touch futures or the loop: it runs on another thread.
+ */
+typedef future_error_t *(*future_work_cb)(void *arg, void **value);
+
+/**
+ * Run `work(arg, &value)` on libuv's thread pool (uv_queue_work) and get its
+ * outcome as a future, settled on the loop's thread: the loop stays free
+ * while the work runs. `value_dtor`, if not NULL, destroys the value when
+ * the last holder releases it; it also runs if the future was cancelled
+ * while the work was already running, since the value is then never
+ * delivered. future_cancel removes work that has not started yet from the
+ * pool's queue.
+ * @return a new reference; NULL if `loop` is NULL or memory runs out. A
+ * NULL `work` gives a future rejected with UV_EINVAL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_work(uv_loop_t *loop, future_work_cb work,
+                                    void *arg,
+                                    future_dtor_cb value_dtor) FUTURE_WARN_UNUSED;
+
+/* threads */
+
+/**
+ * The settling end of a future that may be settled from any thread.
+ */
+typedef struct future_resolver_s future_resolver_t;
+
+/**
+ * A new pending future on `loop` and, in `*resolver`, the means to settle it
+ * from any thread. Call it on the loop's thread. The resolver must be used
+ * exactly once, with future_resolver_resolve or future_resolver_reject,
+ * which free it; until then it keeps the loop alive (through an async
+ * handle), so that the loop is still running when the other thread
+ * delivers. Deliveries from many threads at once are queued, never lost.
+ * @return a new reference, or NULL if an argument is NULL or memory runs
+ * out (then `*resolver` is NULL).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_new_threadsafe(
+    uv_loop_t *loop, future_resolver_t **resolver) FUTURE_WARN_UNUSED;
+
+/**
+ * Fulfil the resolver's future with `value` (and optional destructor), from
+ * any thread. The loop's thread settles the future soon after; if it was
+ * cancelled meanwhile, the value is released instead (`dtor` runs). Frees
+ * the resolver.
+ * @return 0; UV_EINVAL if `resolver` is NULL (then `dtor` runs on `value`).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_resolver_resolve(future_resolver_t *resolver,
+                                          void *value, future_dtor_cb dtor);
+
+/**
+ * Reject the resolver's future with `err` (consumed; NULL rejects with a
+ * UV_EINVAL error saying so), from any thread. Frees the resolver.
+ * @return 0; UV_EINVAL if `resolver` is NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_resolver_reject(future_resolver_t *resolver,
+                                         future_error_t *err);
+
 /* the blocking path */
 
 /**
@@ -467,5 +580,8 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 #ifdef __cplusplus
 }
 #endif
+
+/* The libuv requests as futures, one header each. */
+#include "future/fs.h"
 
 #endif /* FUTURE_H */

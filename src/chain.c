@@ -116,6 +116,12 @@ void future__run(future_t *c) {
   int moved = 0;
 
   c->parent = NULL;
+  if (c->state != FUTURE_PENDING) {
+    /* Cancelled while queued: its callbacks never run. */
+    future_unref(p);
+    future_unref(c);
+    return;
+  }
   switch (c->kind) {
   case FUTURE__THEN: {
     future_cb cb = p->state == FUTURE_FULFILLED ? c->u.cb.on_fulfilled

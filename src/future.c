@@ -73,7 +73,10 @@ static void free_all(future_t *f) {
       }
       w = wn;
     }
-    if (x->state == FUTURE_REJECTED && !(x->flags & FUTURE__HANDLED))
+    /* Cancelling is deliberate, so a UV_ECANCELED nobody looked at is not
+     * worth a report. */
+    if (x->state == FUTURE_REJECTED && !(x->flags & FUTURE__HANDLED) &&
+        future_error_code(x->out.error) != UV_ECANCELED)
       future__report_unhandled(x->out.error);
     future__outcome_release(&x->out);
     x->lp->live--;
@@ -106,7 +109,7 @@ void future__settle(future_t *f, future__outcome_t *out) {
   if (f->waiters_head == NULL)
     return;
   for (w = f->waiters_head; w != NULL; w = w->next) {
-    w->flags &= (uint8_t)~FUTURE__WAITING;
+    w->flags = (uint8_t)((w->flags & ~FUTURE__WAITING) | FUTURE__QUEUED);
     n++;
   }
   f->refs += n;
@@ -137,6 +140,7 @@ void future__attach(future_t *parent, future_t *child) {
     return;
   }
   parent->refs++;
+  child->flags |= FUTURE__QUEUED;
   if (lp->queue_tail != NULL)
     lp->queue_tail->next = child;
   else
@@ -192,32 +196,86 @@ future_t *future_rejected(uv_loop_t *loop, future_error_t *err) {
 /* Only a pending source that follows no other future may be settled by
  * hand; a chained future is settled by the chain. */
 static int settleable(const future_t *f) {
-  return f->state == FUTURE_PENDING && f->kind == FUTURE__SOURCE;
+  return f->state == FUTURE_PENDING && f->kind == FUTURE__SOURCE &&
+         !(f->flags & FUTURE__REQUEST);
+}
+
+future__holder_t *future__holder_new(void *value, future_dtor_cb dtor) {
+  future__holder_t *h = malloc(sizeof(*h));
+  if (h == NULL) {
+    dtor(value);
+    return NULL;
+  }
+  atomic_init(&h->refs, 1);
+  h->value = value;
+  h->dtor = dtor;
+  return h;
+}
+
+/* Build the outcome of a fulfilment; a value with a destructor needs a
+ * holder, and failing to allocate one turns into a UV_ENOMEM error. */
+static int outcome_of_value(future__outcome_t *out, void *value,
+                            future_dtor_cb dtor) {
+  memset(out, 0, sizeof(*out));
+  out->value = value;
+  if (dtor != NULL) {
+    out->holder = future__holder_new(value, dtor);
+    if (out->holder == NULL) {
+      out->value = NULL;
+      out->error = future__error(UV_ENOMEM, "keeping a value");
+      return UV_ENOMEM;
+    }
+  }
+  return 0;
 }
 
 int future_resolve(future_t *f, void *value, future_dtor_cb dtor) {
-  future__outcome_t out = {value, NULL, NULL};
+  future__outcome_t out;
+  int rc;
   if (f == NULL || !settleable(f)) {
     if (dtor != NULL)
       dtor(value);
     return f == NULL ? UV_EINVAL : FUTURE_ESETTLED;
   }
-  if (dtor != NULL) {
-    future__holder_t *h = malloc(sizeof(*h));
-    if (h == NULL) {
-      dtor(value);
-      out.value = NULL;
-      out.error = future__error(UV_ENOMEM, "resolving a future");
-      future__settle(f, &out);
-      return UV_ENOMEM;
-    }
-    atomic_init(&h->refs, 1);
-    h->value = value;
-    h->dtor = dtor;
-    out.holder = h;
-  }
+  rc = outcome_of_value(&out, value, dtor);
   future__settle(f, &out);
-  return 0;
+  return rc;
+}
+
+/* Request-backed sources. */
+
+future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
+                             void *req) {
+  future_t *f = future__alloc(lp, FUTURE__SOURCE);
+  if (f == NULL)
+    return NULL;
+  f->u.cancel = cancel;
+  f->data = req;
+  f->refs = 2;
+  f->flags |= FUTURE__REQUEST;
+  return f;
+}
+
+void future__source_done(future_t *f, future__outcome_t *out) {
+  if (f->state == FUTURE_PENDING)
+    future__settle(f, out);
+  else
+    future__outcome_release(out);
+  f->flags &= (uint8_t)~FUTURE__REQUEST;
+  f->u.cancel = NULL;
+  f->data = NULL;
+  future_unref(f);
+}
+
+void future__source_fulfil(future_t *f, void *value, future_dtor_cb dtor) {
+  future__outcome_t out;
+  outcome_of_value(&out, value, dtor);
+  future__source_done(f, &out);
+}
+
+void future__source_fail(future_t *f, future_error_t *err) {
+  future__outcome_t out = {NULL, NULL, err};
+  future__source_done(f, &out);
 }
 
 int future_reject(future_t *f, future_error_t *err) {

@@ -41,11 +41,22 @@ enum future__kind {
 enum future__flag {
   FUTURE__HANDLED = 1,  /* a consumer saw (or will see) the outcome */
   FUTURE__WAITING = 2,  /* linked in another future's waiter list */
-  FUTURE__STEP2 = 4     /* finally: the callback has run, now waiting on it */
+  FUTURE__STEP2 = 4,    /* finally: the callback has run, now waiting on it */
+  FUTURE__QUEUED = 8,   /* in the loop's run queue (which holds a ref) */
+  FUTURE__REQUEST = 16  /* a libuv request holds a ref until it completes */
 };
 
 /* An internal observer callback (future_wait, combinators). */
 typedef void (*future__sink_cb)(future_t *settled, void *data);
+
+/* Asks the request behind a source future to stop, if libuv still can.
+ * The future is rejected with UV_ECANCELED right after this returns. The
+ * hook returns 1 if the request is done with the future from now on (its
+ * reference is then dropped right after the rejection; the request must
+ * not touch the future again), or 0 if the request completes later all the
+ * same and then calls future__source_done, which releases its result
+ * instead of delivering it. */
+typedef int (*future__cancel_cb)(future_t *f, void *req);
 
 typedef struct future__loop_s future__loop_t;
 
@@ -65,6 +76,7 @@ struct future_s {
       future_cb on_rejected;
     } cb;
     future__sink_cb sink;
+    future__cancel_cb cancel; /* FUTURE__SOURCE with a request */
   } u;
   void *data;
   future__outcome_t out;
@@ -87,6 +99,8 @@ struct future__loop_s {
   unsigned draining;
   uv_mutex_t inbox_lock;   /* guards inbox */
   struct future__waiter_s *inbox;  /* cross-thread waits to attach */
+  future_resolver_t *settles;      /* cross-thread settles to deliver */
+  size_t resolvers;                /* resolvers not yet delivered */
   future__loop_t *next_loop;       /* registry link */
   unsigned closing;
 };
@@ -107,6 +121,13 @@ void future__loop_schedule(future__loop_t *lp);
 int future__loop_on_thread(const future__loop_t *lp);
 void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
 
+void future__loop_resolver_opened(future__loop_t *lp);
+void future__loop_resolver_closed(future__loop_t *lp);
+
+/* resolver.c */
+/* Settle the futures of a list of delivered resolvers, oldest first. */
+void future__resolvers_deliver(future_resolver_t *list);
+
 /* wait.c */
 void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w);
 void future__loop_drain(future__loop_t *lp);
@@ -118,6 +139,22 @@ void future__outcome_copy(future__outcome_t *dst, const future__outcome_t *src);
 void future__outcome_release(future__outcome_t *out);
 void future__attach(future_t *parent, future_t *child);
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
+
+/* Sources backed by a libuv request (fs, timers, work, ...). The new future
+ * has two references: the caller's, and the request's, which
+ * future__source_done drops. `req` is passed to `cancel` (may be NULL). */
+future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
+                             void *req);
+/* The request behind `f` has completed (on the loop's thread): settle `f`
+ * with `out` unless it was cancelled meanwhile, in which case `out` is
+ * released (the value's destructor runs). Consumes `out` and the
+ * request's reference. */
+void future__source_done(future_t *f, future__outcome_t *out);
+void future__source_fulfil(future_t *f, void *value, future_dtor_cb dtor);
+void future__source_fail(future_t *f, future_error_t *err);
+/* A holder for a value with a destructor; NULL when out of memory (then
+ * the destructor has run on the value). */
+future__holder_t *future__holder_new(void *value, future_dtor_cb dtor);
 void future__holder_unref(future__holder_t *h);
 
 /* chain.c */

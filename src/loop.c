@@ -39,11 +39,16 @@ static void on_idle(uv_idle_t *idle) {
 static void on_async(uv_async_t *async) {
   future__loop_t *lp = async->data;
   future__waiter_t *w;
+  future_resolver_t *settles;
 
   uv_mutex_lock(&lp->inbox_lock);
   w = lp->inbox;
   lp->inbox = NULL;
+  settles = lp->settles;
+  lp->settles = NULL;
   uv_mutex_unlock(&lp->inbox_lock);
+
+  future__resolvers_deliver(settles);
 
   /* Attach in the order the waits were posted. */
   {
@@ -150,6 +155,7 @@ void future__loop_drain(future__loop_t *lp) {
     if (lp->queue_head == NULL)
       lp->queue_tail = NULL;
     c->next = NULL;
+    c->flags &= (uint8_t)~FUTURE__QUEUED;
     future__run(c);
   }
   lp->draining--;
@@ -163,6 +169,18 @@ void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w) {
   lp->inbox = w;
   uv_mutex_unlock(&lp->inbox_lock);
   uv_async_send(&lp->async);
+}
+
+/* An outstanding resolver keeps the loop alive, so that the loop is still
+ * there when another thread delivers. */
+void future__loop_resolver_opened(future__loop_t *lp) {
+  if (lp->resolvers++ == 0)
+    uv_ref((uv_handle_t *)&lp->async);
+}
+
+void future__loop_resolver_closed(future__loop_t *lp) {
+  if (--lp->resolvers == 0)
+    uv_unref((uv_handle_t *)&lp->async);
 }
 
 size_t future_loop_live(uv_loop_t *loop) {

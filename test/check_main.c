@@ -11,6 +11,10 @@ int main(void) {
   srunner_add_suite(sr, make_chain_suite());
   srunner_add_suite(sr, make_wait_suite());
   srunner_add_suite(sr, make_loop_suite());
+  srunner_add_suite(sr, make_cancel_suite());
+  srunner_add_suite(sr, make_timer_suite());
+  srunner_add_suite(sr, make_work_suite());
+  srunner_add_suite(sr, make_resolver_suite());
   srunner_add_suite(sr, make_aplus_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);

@@ -3,7 +3,7 @@
 # FUTURE_EXTERN: nothing internal leaks out, nothing public is missing.
 set -eu
 lib="${top_builddir:-.}/.libs/libfuture.so"
-header="${top_srcdir:-.}/include/future.h"
+headers="${top_srcdir:-.}/include/future.h ${top_srcdir:-.}/include/future/*.h"
 if [ ! -f "$lib" ]; then
   echo "exports: no shared library at $lib (static-only build); skipped"
   exit 77
@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 ${NM:-nm} -D --defined-only "$lib" | awk '$2 == "T" { print $3 }' |
   sort > "$tmp/exported"
 # Join each declaration onto one line, then take the name before "(".
-tr '\n' ' ' < "$header" | sed 's/;/;\n/g' | grep 'FUTURE_EXTERN' |
+cat $headers | tr '\n' ' ' | sed 's/;/;\n/g' | grep 'FUTURE_EXTERN' |
   grep -v '#define' | sed 's/(.*//' | awk '{ print $NF }' | tr -d '*' |
   sort > "$tmp/declared"
 if ! diff -u "$tmp/declared" "$tmp/exported"; then

@@ -1,7 +1,8 @@
 /*
  * Helpers shared by the test suites: each test owns a loop, runs it, and
- * ends by proving that nothing is left: no live future, library state torn
- * down, uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY idea).
+ * ends by proving that nothing is left: the loop runs to completion (closing
+ * handles finish), no future is alive, the library's state is torn down, and
+ * uv_loop_close() == 0 (libuv's MAKE_VALGRIND_HAPPY idea).
  */
 #ifndef FUTURE_TEST_HELPERS_H
 #define FUTURE_TEST_HELPERS_H
@@ -12,6 +13,7 @@
 
 #define LOOP_CLOSE(loop)                                                       \
   do {                                                                         \
+    ck_assert_int_eq(uv_run((loop), UV_RUN_DEFAULT), 0);                       \
     ck_assert_uint_eq(future_loop_live(loop), 0);                              \
     ck_assert_int_eq(future_loop_close(loop), 0);                              \
     ck_assert_int_eq(uv_run((loop), UV_RUN_DEFAULT), 0);                       \

@@ -1,0 +1,77 @@
+/*
+ * Work on libuv's thread pool as a future: the answer to "a heavy loop
+ * freezes the event loop". The work function runs on a pool thread; its
+ * outcome is delivered on the loop's thread.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+typedef struct {
+  uv_work_t req;
+  future_t *f;
+  future_work_cb work;
+  void *arg;
+  void *value;
+  future_dtor_cb dtor;
+  future_error_t *error;
+} work_t;
+
+static void work_run(uv_work_t *req) {
+  work_t *w = req->data;
+  w->error = w->work(w->arg, &w->value);
+}
+
+static void work_done(uv_work_t *req, int status) {
+  work_t *w = req->data;
+  if (status == UV_ECANCELED) {
+    /* Removed from the queue before it ran: the future was cancelled. */
+    future_error_unref(w->error);
+    future__source_fail(w->f, future__error(UV_ECANCELED, "work"));
+  } else if (w->error != NULL) {
+    future__source_fail(w->f, w->error);
+  } else {
+    future__source_fulfil(w->f, w->value, w->dtor);
+  }
+  free(w);
+}
+
+static int work_cancel(future_t *f, void *req) {
+  work_t *w = req;
+  (void)f;
+  /* Succeeds only while the work is still queued; either way work_done
+   * runs later and releases what the work produced. */
+  uv_cancel((uv_req_t *)&w->req);
+  return 0;
+}
+
+future_t *future_work(uv_loop_t *loop, future_work_cb work, void *arg,
+                      future_dtor_cb value_dtor) {
+  future__loop_t *lp;
+  work_t *w;
+  future_t *f;
+  int rc;
+  if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
+    return NULL;
+  if (work == NULL)
+    return future_rejected(loop, future__error(UV_EINVAL, "future_work: NULL work"));
+  w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return NULL;
+  f = future__source_new(lp, work_cancel, w);
+  if (f == NULL) {
+    free(w);
+    return NULL;
+  }
+  w->f = f;
+  w->work = work;
+  w->arg = arg;
+  w->dtor = value_dtor;
+  w->req.data = w;
+  rc = uv_queue_work(loop, &w->req, work_run, work_done);
+  if (rc < 0) {
+    future__source_fail(f, future__error(rc, "uv_queue_work"));
+    free(w);
+  }
+  return f;
+}
