@@ -130,7 +130,10 @@ enum {
    *  future was still pending: nothing can settle it any more. */
   FUTURE_ESTALLED = -30003,
   /** A then or catch callback returned NULL instead of a future. */
-  FUTURE_ENORESULT = -30004
+  FUTURE_ENORESULT = -30004,
+  /** Every input of future_any was rejected; the error's causes are their
+   *  errors, in input order. */
+  FUTURE_EAGGREGATE = -30005
 };
 
 /** The highest code available to users; FUTURE_EUSER(0) equals it. */
@@ -197,6 +200,23 @@ FUTURE_EXTERN future_error_t *future_error_new_at(const char *file, int line,
                                                   const char *fmt, ...)
     FUTURE_PRINTF(6, 7);
 
+/**
+ * An error that gathers several causes (borrowed; `ncauses` of them, each
+ * may be NULL only if ncauses is 0), as future_any reports that every input
+ * failed. The first cause is also future_error_cause's answer.
+ * @return a new reference, or NULL when memory runs out.
+ * @since 0.1.0
+ */
+#define future_error_aggregate(code, causes, ncauses, ...)                     \
+  future_error_aggregate_at(__FILE__, __LINE__, __func__, (code), (causes),    \
+                            (ncauses), __VA_ARGS__)
+
+/** The function behind future_error_aggregate. @since 0.1.0 */
+FUTURE_EXTERN future_error_t *future_error_aggregate_at(
+    const char *file, int line, const char *func, int code,
+    const future_error_t *const *causes, size_t ncauses, const char *fmt, ...)
+    FUTURE_PRINTF(7, 8);
+
 /** Add a reference to `err` and return it. NULL gives NULL. @since 0.1.0 */
 FUTURE_EXTERN future_error_t *future_error_ref(future_error_t *err);
 
@@ -219,12 +239,23 @@ FUTURE_EXTERN int future_error_line(const future_error_t *err);
 /** The function in which the error was raised. @since 0.1.0 */
 FUTURE_EXTERN const char *future_error_func(const future_error_t *err);
 
-/** The error this one wraps (borrowed), or NULL. @since 0.1.0 */
+/** The error this one wraps (borrowed), or NULL; for an aggregate, its
+ *  first cause. @since 0.1.0 */
 FUTURE_EXTERN const future_error_t *
 future_error_cause(const future_error_t *err);
 
+/** How many errors this one wraps directly: 0, 1, or an aggregate's count.
+ *  @since 0.1.0 */
+FUTURE_EXTERN size_t future_error_cause_count(const future_error_t *err);
+
+/** The i-th error this one wraps directly (borrowed), or NULL if there is
+ *  no such cause. @since 0.1.0 */
+FUTURE_EXTERN const future_error_t *
+future_error_cause_at(const future_error_t *err, size_t i);
+
 /**
- * Print the error, where it was raised, and its whole cause chain to `out`,
+ * Print the error, where it was raised, and its whole cause chain to `out`
+ * (an aggregate's causes indented under it, as "cause 1", "cause 2", ...),
  * one line each:
  *
  *     error: reading settings: no such file or directory (ENOENT)
@@ -515,6 +546,131 @@ FUTURE_EXTERN int future_resolver_resolve(future_resolver_t *resolver,
  */
 FUTURE_EXTERN int future_resolver_reject(future_resolver_t *resolver,
                                          future_error_t *err);
+
+/* composition */
+
+/**
+ * The value of future_all, future_all_settled and future_map: the input
+ * futures, settled, in input order. Read each with future_state,
+ * future_value and future_error; they live as long as the list, which the
+ * fulfilled future owns (do not unref the items).
+ */
+typedef struct future_list_s {
+  size_t count;     /**< Number of items. */
+  future_t **items; /**< The settled futures, in input order. */
+} future_list_t;
+
+/**
+ * Fulfils, once every input has fulfilled, with a future_list_t of them;
+ * rejects with the first error as soon as any input rejects, and then
+ * cancels the inputs that are still pending and that nothing else consumes
+ * (see future_cancel). The `n` inputs are consumed (the array itself is
+ * borrowed); an empty set fulfils with an empty list. A NULL input, or one
+ * of another loop, rejects with UV_EINVAL.
+ * @return a new reference; NULL if `loop` is NULL or memory runs out (the
+ * inputs are released all the same).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_all(uv_loop_t *loop, future_t **inputs,
+                                   size_t n) FUTURE_WARN_UNUSED;
+
+/**
+ * Fulfils, once every input has settled either way, with a future_list_t of
+ * them; never rejects (but for UV_EINVAL as in future_all). Each input's
+ * error counts as observed.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_all_settled(uv_loop_t *loop, future_t **inputs,
+                                           size_t n) FUTURE_WARN_UNUSED;
+
+/**
+ * Fulfils with the value of the first input to fulfil, and cancels the
+ * others that nothing else consumes; rejects when every input has rejected
+ * (also for an empty set), with a FUTURE_EAGGREGATE error whose causes are
+ * the inputs' errors in input order.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_any(uv_loop_t *loop, future_t **inputs,
+                                   size_t n) FUTURE_WARN_UNUSED;
+
+/**
+ * Settles like the first input to settle, either way; the losers are
+ * released at once and cancelled when nothing else consumes them. Unlike
+ * JavaScript's Promise.race, which stays pending forever, an empty set
+ * rejects with UV_EINVAL: in C a future that can never settle is a leak
+ * waiting to happen.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_race(uv_loop_t *loop, future_t **inputs,
+                                    size_t n) FUTURE_WARN_UNUSED;
+
+/**
+ * Makes the future for input number `index` (a new reference); NULL counts
+ * as a UV_ENOMEM failure. Runs on the loop's thread.
+ */
+typedef future_t *(*future_map_cb)(uv_loop_t *loop, size_t index, void *data);
+
+/**
+ * Run `fn` for the indices 0..n-1 with at most `limit` of the futures it
+ * returns pending at once (0 means no limit), starting the next as each
+ * one settles. Fulfils with a future_list_t of the results in input order;
+ * rejects with the first error, after which no new input is started and
+ * those in flight are cancelled. `n` = 0 fulfils with an empty list.
+ * @return a new reference; NULL if `loop` or `fn` is NULL or memory runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
+                                   future_map_cb fn,
+                                   void *data) FUTURE_WARN_UNUSED;
+
+/** Makes attempt number `attempt` (1, 2, ...): a new reference. */
+typedef future_t *(*future_attempt_cb)(uv_loop_t *loop, unsigned attempt,
+                                       void *data);
+
+/** Decides whether a failed attempt is worth another: non-zero to retry. */
+typedef int (*future_retry_pred)(const future_error_t *err, unsigned attempt,
+                                 void *data);
+
+/** How future_retry spaces its attempts. Zeroed fields take the defaults. */
+typedef struct future_retry_policy_s {
+  unsigned max_attempts;       /**< Attempts in all (default 5). */
+  uint64_t initial_delay_ms;   /**< Delay before attempt 2 (default 10). */
+  uint64_t max_delay_ms;       /**< Longest delay (default 10000). */
+  double multiplier;           /**< Growth per attempt (default 2.0). */
+  double jitter;               /**< Fraction of each delay drawn at random,
+                                    0 to 1 (default 0: none). */
+  future_retry_pred should_retry; /**< Default future_retry_transient. */
+  void *data;                  /**< Passed to should_retry. */
+} future_retry_policy_t;
+
+/**
+ * The default retry predicate: retries the transient libuv errors
+ * (UV_EAGAIN, UV_EMFILE, UV_ENFILE, UV_EBUSY, UV_ETIMEDOUT, UV_ECONNRESET,
+ * UV_ECONNREFUSED, UV_EINTR, UV_ENOBUFS, UV_EPIPE, UV_EAI_AGAIN); never
+ * UV_ECANCELED or anything else (UV_ENOENT, UV_EACCES, UV_EISDIR, user
+ * codes, ...).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_retry_transient(const future_error_t *err,
+                                         unsigned attempt, void *data);
+
+/**
+ * Call `attempt` until the future it returns fulfils, waiting between
+ * attempts initial_delay_ms * multiplier^(k-1) (capped, with jitter), as
+ * long as the policy's predicate says the error is worth retrying and
+ * attempts remain. Fulfils with the successful attempt's value; rejects
+ * with the last error, wrapped in one that says how many attempts were
+ * made (same code, the last error as its cause). `policy` may be NULL
+ * (defaults) and is copied. Cancelling the result cancels the attempt in
+ * flight or the wait between attempts.
+ * @return a new reference; NULL if `loop` or `attempt` is NULL or memory
+ * runs out.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt,
+                                     void *data,
+                                     const future_retry_policy_t *policy)
+    FUTURE_WARN_UNUSED;
 
 /* the blocking path */
 

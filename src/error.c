@@ -15,15 +15,17 @@ struct future_error_s {
   int line;
   const char *file;
   const char *func;
-  future_error_t *cause;
-  const char *message;  /* stored right after the struct */
+  future_error_t *cause;    /* the first (usually only) cause */
+  size_t ncauses;           /* causes[] of an aggregate, else 0 */
+  future_error_t **causes;  /* stored right after the struct */
+  const char *message;      /* stored after the causes */
 };
 
 /* Returned when even an error cannot be allocated, so that running out of
  * memory is still reported as an error value and never lost. */
-static future_error_t enomem_error = {0,           1,    UV_ENOMEM,
-                                      0,           "libfuture", "allocation",
-                                      NULL,        "out of memory (ENOMEM)"};
+static future_error_t enomem_error = {
+    0, 1, UV_ENOMEM, 0, "libfuture", "allocation", NULL, 0, NULL,
+    "out of memory (ENOMEM)"};
 
 const char *future_strerror(int code) {
   switch (code) {
@@ -42,6 +44,8 @@ const char *future_strerror(int code) {
     return "the loop ran out of work while the future was pending";
   case FUTURE_ENORESULT:
     return "a continuation returned NULL instead of a future";
+  case FUTURE_EAGGREGATE:
+    return "every one of the futures was rejected";
   }
   if (code <= FUTURE_EUSER_BASE)
     return "user error";
@@ -65,6 +69,8 @@ const char *future_err_name(int code) {
     return "FUTURE_ESTALLED";
   case FUTURE_ENORESULT:
     return "FUTURE_ENORESULT";
+  case FUTURE_EAGGREGATE:
+    return "FUTURE_EAGGREGATE";
   }
   if (code <= FUTURE_EUSER_BASE)
     return "EUSER";
@@ -74,7 +80,8 @@ const char *future_err_name(int code) {
 static future_error_t *error_alloc(const char *file, int line,
                                    const char *func, int code,
                                    const future_error_t *cause,
-                                   const char *text) {
+                                   const future_error_t *const *causes,
+                                   size_t ncauses, const char *text) {
   int user = code <= FUTURE_EUSER_BASE;
   const char *desc = future_strerror(code);
   const char *name = future_err_name(code);
@@ -91,7 +98,7 @@ static future_error_t *error_alloc(const char *file, int line,
   else
     len = strlen(desc) + 2 + strlen(name) + 1;
 
-  err = malloc(sizeof(*err) + len + 1);
+  err = malloc(sizeof(*err) + ncauses * sizeof(future_error_t *) + len + 1);
   if (err == NULL)
     return &enomem_error;
   atomic_init(&err->refs, 1);
@@ -100,8 +107,15 @@ static future_error_t *error_alloc(const char *file, int line,
   err->line = line;
   err->file = file != NULL ? file : "?";
   err->func = func != NULL ? func : "?";
-  err->cause = future_error_ref((future_error_t *)cause);
-  message = (char *)(err + 1);
+  err->ncauses = ncauses;
+  err->causes = ncauses > 0 ? (future_error_t **)(err + 1) : NULL;
+  for (size_t i = 0; i < ncauses; i++)
+    err->causes[i] = future_error_ref((future_error_t *)causes[i]);
+  if (ncauses > 0)
+    cause = causes[0];
+  err->cause = ncauses > 0 ? err->causes[0]
+                           : future_error_ref((future_error_t *)cause);
+  message = (char *)(err + 1) + ncauses * sizeof(future_error_t *);
   if (text != NULL && user)
     memcpy(message, text, len + 1);
   else if (text != NULL)
@@ -112,10 +126,12 @@ static future_error_t *error_alloc(const char *file, int line,
   return err;
 }
 
-future_error_t *future_error_new_at(const char *file, int line,
-                                    const char *func, int code,
-                                    const future_error_t *cause,
-                                    const char *fmt, ...) {
+static future_error_t *error_vnew(const char *file, int line,
+                                  const char *func, int code,
+                                  const future_error_t *cause,
+                                  const future_error_t *const *causes,
+                                  size_t ncauses, const char *fmt,
+                                  va_list ap) {
   future_error_t *err;
   char small[256];
   char *text = NULL;
@@ -123,11 +139,11 @@ future_error_t *future_error_new_at(const char *file, int line,
   if (code >= 0)
     code = UV_EINVAL;
   if (fmt != NULL) {
-    va_list ap;
+    va_list ap2;
     int n;
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
+    va_copy(ap2, ap);
+    n = vsnprintf(small, sizeof small, fmt, ap2);
+    va_end(ap2);
     if (n < 0) {
       text = NULL;
     } else if ((size_t)n < sizeof small) {
@@ -136,14 +152,39 @@ future_error_t *future_error_new_at(const char *file, int line,
       text = malloc((size_t)n + 1);
       if (text == NULL)
         return &enomem_error;
-      va_start(ap, fmt);
       vsnprintf(text, (size_t)n + 1, fmt, ap);
-      va_end(ap);
     }
   }
-  err = error_alloc(file, line, func, code, cause, text);
+  err = error_alloc(file, line, func, code, cause, causes, ncauses, text);
   if (text != small)
     free(text);
+  return err;
+}
+
+future_error_t *future_error_new_at(const char *file, int line,
+                                    const char *func, int code,
+                                    const future_error_t *cause,
+                                    const char *fmt, ...) {
+  future_error_t *err;
+  va_list ap;
+  va_start(ap, fmt);
+  err = error_vnew(file, line, func, code, cause, NULL, 0, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+future_error_t *future_error_aggregate_at(const char *file, int line,
+                                          const char *func, int code,
+                                          const future_error_t *const *causes,
+                                          size_t ncauses, const char *fmt,
+                                          ...) {
+  future_error_t *err;
+  va_list ap;
+  if (causes == NULL)
+    ncauses = 0;
+  va_start(ap, fmt);
+  err = error_vnew(file, line, func, code, NULL, causes, ncauses, fmt, ap);
+  va_end(ap);
   return err;
 }
 
@@ -154,12 +195,15 @@ future_error_t *future_error_ref(future_error_t *err) {
 }
 
 void future_error_unref(future_error_t *err) {
-  /* Iterative, so that a long cause chain cannot exhaust the stack. */
+  /* Iterative along the first cause, so that a long cause chain cannot
+   * exhaust the stack; only the nesting of aggregates recurses. */
   while (err != NULL && !err->immortal) {
     future_error_t *cause;
     if (atomic_fetch_sub_explicit(&err->refs, 1, memory_order_acq_rel) != 1)
       return;
     cause = err->cause;
+    for (size_t i = 1; i < err->ncauses; i++)
+      future_error_unref(err->causes[i]);
     free(err);
     err = cause;
   }
@@ -189,13 +233,40 @@ const future_error_t *future_error_cause(const future_error_t *err) {
   return err != NULL ? err->cause : NULL;
 }
 
-void future_error_print(const future_error_t *err, FILE *out) {
-  const char *label = "error";
-  for (; err != NULL; err = err->cause) {
-    fprintf(out, "%s: %s\n", label, err->message);
-    fprintf(out, "  at %s:%d in %s\n", err->file, err->line, err->func);
+size_t future_error_cause_count(const future_error_t *err) {
+  if (err == NULL)
+    return 0;
+  return err->ncauses > 0 ? err->ncauses : (err->cause != NULL ? 1 : 0);
+}
+
+const future_error_t *future_error_cause_at(const future_error_t *err,
+                                            size_t i) {
+  if (err == NULL || i >= future_error_cause_count(err))
+    return NULL;
+  return err->ncauses > 0 ? err->causes[i] : err->cause;
+}
+
+static void print_chain(const future_error_t *err, FILE *out, int indent,
+                        const char *label) {
+  while (err != NULL) {
+    fprintf(out, "%*s%s: %s\n", indent, "", label, err->message);
+    fprintf(out, "%*s  at %s:%d in %s\n", indent, "", err->file, err->line,
+            err->func);
+    if (err->ncauses > 0) {
+      for (size_t i = 0; i < err->ncauses; i++) {
+        char sub[32];
+        snprintf(sub, sizeof sub, "cause %zu", i + 1);
+        print_chain(err->causes[i], out, indent + 2, sub);
+      }
+      return;
+    }
+    err = err->cause;
     label = "caused by";
   }
+}
+
+void future_error_print(const future_error_t *err, FILE *out) {
+  print_chain(err, out, 0, "error");
 }
 
 /* The unhandled-rejection hook. */

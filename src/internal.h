@@ -157,6 +157,9 @@ void future__source_fail(future_t *f, future_error_t *err);
 future__holder_t *future__holder_new(void *value, future_dtor_cb dtor);
 void future__holder_unref(future__holder_t *h);
 
+/* combine.c */
+int future__list_outcome(future__outcome_t *out, future_t **items, size_t n);
+
 /* chain.c */
 void future__run(future_t *c);
 

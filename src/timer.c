@@ -148,8 +148,7 @@ future_t *future_timeout(future_t *f, uint64_t ms) {
     future_t *result = t->result;
     future__outcome_t out = {NULL, NULL, NULL};
     out.error = future__error(UV_ENOMEM, "future_timeout");
-    future_ref(result);
-    timeout_finish(t, &out);
+    timeout_finish(t, &out); /* drops the request's reference only */
     future_unref(t->inner);
     t->inner = NULL;
     t->holders = 1;

@@ -15,6 +15,9 @@ int main(void) {
   srunner_add_suite(sr, make_timer_suite());
   srunner_add_suite(sr, make_work_suite());
   srunner_add_suite(sr, make_resolver_suite());
+  srunner_add_suite(sr, make_combine_suite());
+  srunner_add_suite(sr, make_map_suite());
+  srunner_add_suite(sr, make_retry_suite());
   srunner_add_suite(sr, make_aplus_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);

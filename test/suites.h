@@ -7,10 +7,13 @@
 Suite *make_aplus_suite(void);
 Suite *make_cancel_suite(void);
 Suite *make_chain_suite(void);
+Suite *make_combine_suite(void);
 Suite *make_error_suite(void);
 Suite *make_future_suite(void);
 Suite *make_loop_suite(void);
+Suite *make_map_suite(void);
 Suite *make_resolver_suite(void);
+Suite *make_retry_suite(void);
 Suite *make_timer_suite(void);
 Suite *make_wait_suite(void);
 Suite *make_work_suite(void);

@@ -1,0 +1,283 @@
+/*
+ * Composition of several futures into one: all, all_settled, any, race.
+ *
+ * Each input gets an internal observer (a sink). When the combined future
+ * is decided, the sinks still waiting are detached at once, and each input
+ * that nothing else consumes is cancelled (future_cancel's rule), so that
+ * losers neither leak nor keep working for nobody.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { ALL, ALL_SETTLED, ANY, RACE } combine_mode_t;
+
+struct combine_s;
+
+typedef struct {
+  struct combine_s *c;
+  future_t *input; /* our reference to the input, or NULL */
+  future_t *sink;  /* our reference to its observer while it waits */
+} slot_t;
+
+typedef struct combine_s {
+  future_t *result; /* NULL once decided */
+  combine_mode_t mode;
+  size_t n;
+  size_t remaining;
+  slot_t slots[];
+} combine_t;
+
+static void list_free(void *value) {
+  future_list_t *list = value;
+  for (size_t i = 0; i < list->count; i++)
+    future_unref(list->items[i]);
+  free(list);
+}
+
+/* A list value holding `n` references taken over from `items` (the array
+ * itself is copied; on failure the references are released). */
+int future__list_outcome(future__outcome_t *out, future_t **items, size_t n) {
+  future_list_t *list = malloc(sizeof(*list) + n * sizeof(future_t *));
+  memset(out, 0, sizeof(*out));
+  if (list == NULL) {
+    for (size_t i = 0; i < n; i++)
+      future_unref(items[i]);
+    out->error = future__error(UV_ENOMEM, "building a list of results");
+    return UV_ENOMEM;
+  }
+  list->count = n;
+  list->items = (future_t **)(list + 1);
+  if (n > 0)
+    memcpy(list->items, items, n * sizeof(future_t *));
+  out->value = list;
+  out->holder = future__holder_new(list, list_free);
+  if (out->holder == NULL) {
+    out->value = NULL;
+    out->error = future__error(UV_ENOMEM, "building a list of results");
+    return UV_ENOMEM;
+  }
+  return 0;
+}
+
+/* Stop observing every input still pending: drop our reference first, so
+ * that cancelling the observer lets future_cancel see whether anybody else
+ * still wants the input. */
+static void detach_pending(combine_t *c) {
+  for (size_t i = 0; i < c->n; i++) {
+    slot_t *s = &c->slots[i];
+    if (s->sink == NULL)
+      continue;
+    future_unref(s->input);
+    s->input = NULL;
+    future_cancel(s->sink);
+    future_unref(s->sink);
+    s->sink = NULL;
+  }
+}
+
+static void release_inputs(combine_t *c) {
+  for (size_t i = 0; i < c->n; i++) {
+    future_unref(c->slots[i].input);
+    c->slots[i].input = NULL;
+  }
+}
+
+/* Decide the combined future with `out` and let everything else go. */
+static void finish(combine_t *c, future__outcome_t *out) {
+  future_t *result = c->result;
+  c->result = NULL;
+  future__source_done(result, out);
+  detach_pending(c);
+  release_inputs(c);
+  free(c);
+}
+
+static void finish_list(combine_t *c) {
+  future__outcome_t out;
+  future_t **items = malloc((c->n ? c->n : 1) * sizeof(future_t *));
+  if (items == NULL) {
+    memset(&out, 0, sizeof(out));
+    out.error = future__error(UV_ENOMEM, "building a list of results");
+  } else {
+    for (size_t i = 0; i < c->n; i++) {
+      items[i] = c->slots[i].input;
+      c->slots[i].input = NULL;
+    }
+    future__list_outcome(&out, items, c->n);
+    free(items);
+  }
+  finish(c, &out);
+}
+
+static void finish_aggregate(combine_t *c) {
+  future__outcome_t out = {NULL, NULL, NULL};
+  const future_error_t **causes =
+      malloc((c->n ? c->n : 1) * sizeof(future_error_t *));
+  if (causes == NULL) {
+    out.error = future__error(UV_ENOMEM, "future_any");
+  } else {
+    for (size_t i = 0; i < c->n; i++)
+      causes[i] = c->slots[i].input->out.error;
+    out.error = future_error_aggregate(FUTURE_EAGGREGATE, causes, c->n,
+                                       "all %zu futures were rejected", c->n);
+    free(causes);
+  }
+  finish(c, &out);
+}
+
+static void on_input_settled(future_t *settled, void *data) {
+  slot_t *s = data;
+  combine_t *c = s->c;
+  future__outcome_t out;
+
+  future_unref(s->sink);
+  s->sink = NULL;
+  if (c->result == NULL)
+    return;
+  switch (c->mode) {
+  case ALL:
+    if (settled->state == FUTURE_REJECTED) {
+      future__outcome_copy(&out, &settled->out);
+      finish(c, &out);
+    } else if (--c->remaining == 0) {
+      finish_list(c);
+    }
+    break;
+  case ALL_SETTLED:
+    if (--c->remaining == 0)
+      finish_list(c);
+    break;
+  case ANY:
+    if (settled->state == FUTURE_FULFILLED) {
+      future__outcome_copy(&out, &settled->out);
+      finish(c, &out);
+    } else if (--c->remaining == 0) {
+      finish_aggregate(c);
+    }
+    break;
+  case RACE:
+    future__outcome_copy(&out, &settled->out);
+    finish(c, &out);
+    break;
+  }
+}
+
+static int combine_cancel(future_t *f, void *req) {
+  combine_t *c = req;
+  (void)f;
+  /* The canceller rejects the result and drops the reference we hold. */
+  c->result = NULL;
+  detach_pending(c);
+  release_inputs(c);
+  free(c);
+  return 1;
+}
+
+static void release_array(future_t **inputs, size_t n) {
+  if (inputs == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    future_unref(inputs[i]);
+}
+
+static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
+                         combine_mode_t mode, const char *name) {
+  future__loop_t *lp;
+  combine_t *c;
+  future_t *result;
+  int failed = 0;
+
+  if (loop == NULL || (lp = future__loop_get(loop)) == NULL) {
+    release_array(inputs, n);
+    return NULL;
+  }
+  if (n > 0 && inputs == NULL)
+    return future_rejected(loop, future_error_new_at(__FILE__, __LINE__,
+                                                     name, UV_EINVAL, NULL,
+                                                     "%s: NULL inputs", name));
+  for (size_t i = 0; i < n; i++) {
+    if (inputs[i] == NULL || inputs[i]->lp != lp) {
+      release_array(inputs, n);
+      return future_rejected(
+          loop, future_error_new_at(__FILE__, __LINE__, name, UV_EINVAL, NULL,
+                                    "%s: input %zu is %s", name, i,
+                                    inputs[i] == NULL ? "NULL"
+                                                      : "of another loop"));
+    }
+  }
+  if (n == 0) {
+    future__outcome_t out;
+    switch (mode) {
+    case ALL:
+    case ALL_SETTLED:
+      result = future_new(loop);
+      if (result != NULL) {
+        future__list_outcome(&out, NULL, 0);
+        future__settle(result, &out);
+      }
+      return result;
+    case ANY:
+      return future_rejected(
+          loop, future_error_aggregate_at(__FILE__, __LINE__, name,
+                                          FUTURE_EAGGREGATE, NULL, 0,
+                                          "%s of no futures", name));
+    case RACE:
+      return future_rejected(
+          loop, future_error_new_at(__FILE__, __LINE__, name, UV_EINVAL, NULL,
+                                    "%s of no futures", name));
+    }
+  }
+
+  c = malloc(sizeof(*c) + n * sizeof(slot_t));
+  if (c == NULL) {
+    release_array(inputs, n);
+    return NULL;
+  }
+  result = future__source_new(lp, combine_cancel, c);
+  if (result == NULL) {
+    free(c);
+    release_array(inputs, n);
+    return NULL;
+  }
+  c->result = result;
+  c->mode = mode;
+  c->n = n;
+  c->remaining = n;
+  /* Observers run from the loop, never in here, so the state is complete
+   * before any of them can run. */
+  for (size_t i = 0; i < n; i++) {
+    slot_t *s = &c->slots[i];
+    s->c = c;
+    s->input = inputs[i];
+    s->sink = future__sink(future_ref(inputs[i]), on_input_settled, s);
+    if (s->sink == NULL)
+      failed = 1;
+    else
+      future_ref(s->sink);
+  }
+  if (failed) {
+    future__outcome_t out = {NULL, NULL, NULL};
+    out.error = future__error(UV_ENOMEM, name);
+    finish(c, &out); /* drops the request's reference, not the caller's */
+    return result;
+  }
+  return result;
+}
+
+future_t *future_all(uv_loop_t *loop, future_t **inputs, size_t n) {
+  return combine(loop, inputs, n, ALL, "future_all");
+}
+
+future_t *future_all_settled(uv_loop_t *loop, future_t **inputs, size_t n) {
+  return combine(loop, inputs, n, ALL_SETTLED, "future_all_settled");
+}
+
+future_t *future_any(uv_loop_t *loop, future_t **inputs, size_t n) {
+  return combine(loop, inputs, n, ANY, "future_any");
+}
+
+future_t *future_race(uv_loop_t *loop, future_t **inputs, size_t n) {
+  return combine(loop, inputs, n, RACE, "future_race");
+}

@@ -1,0 +1,169 @@
+/*
+ * future_map: N inputs, at most K in flight, results in input order.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct map_s map_t;
+
+typedef struct {
+  map_t *m;
+  future_t *sink; /* our reference to the observer while it waits */
+} map_slot_t;
+
+struct map_s {
+  future_t *result; /* NULL once decided */
+  uv_loop_t *loop;
+  future_map_cb fn;
+  void *data;
+  size_t n, limit;
+  size_t next;      /* next index to start */
+  size_t done;      /* inputs fulfilled */
+  size_t in_flight;
+  future_t **items; /* the inputs, as started */
+  map_slot_t *slots;
+};
+
+static void map_free(map_t *m) {
+  for (size_t i = 0; i < m->next; i++)
+    future_unref(m->items[i]);
+  free(m->items);
+  free(m->slots);
+  free(m);
+}
+
+/* Stop observing what is in flight; cancel what nothing else wants. */
+static void map_detach(map_t *m) {
+  for (size_t i = 0; i < m->next; i++) {
+    map_slot_t *s = &m->slots[i];
+    if (s->sink == NULL)
+      continue;
+    future_unref(m->items[i]);
+    m->items[i] = NULL;
+    future_cancel(s->sink);
+    future_unref(s->sink);
+    s->sink = NULL;
+  }
+}
+
+static void map_finish(map_t *m, future__outcome_t *out) {
+  future_t *result = m->result;
+  m->result = NULL;
+  future__source_done(result, out);
+  map_detach(m);
+  map_free(m);
+}
+
+static void map_fail(map_t *m, future_error_t *err) {
+  future__outcome_t out = {NULL, NULL, err};
+  map_finish(m, &out);
+}
+
+static void map_succeed(map_t *m) {
+  future__outcome_t out;
+  /* The list takes over the references to the items. */
+  future__list_outcome(&out, m->items, m->n);
+  m->next = 0;
+  map_finish(m, &out);
+}
+
+static void on_item_settled(future_t *settled, void *data);
+
+/* Start inputs until the limit is reached or none are left. Returns 0, or
+ * -1 if the map was decided (and freed) meanwhile. */
+static int map_fill(map_t *m) {
+  while (m->next < m->n && (m->limit == 0 || m->in_flight < m->limit)) {
+    size_t i = m->next;
+    future_t *f = m->fn(m->loop, i, m->data);
+    if (f == NULL) {
+      map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__, UV_ENOMEM,
+                                      NULL, "future_map: input %zu", i));
+      return -1;
+    }
+    if (f->lp != m->result->lp) {
+      future_unref(f);
+      map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__, UV_EINVAL,
+                                      NULL,
+                                      "future_map: input %zu is of another "
+                                      "loop",
+                                      i));
+      return -1;
+    }
+    m->items[i] = f;
+    m->next++;
+    m->in_flight++;
+    m->slots[i].m = m;
+    m->slots[i].sink = future__sink(future_ref(f), on_item_settled,
+                                    &m->slots[i]);
+    if (m->slots[i].sink == NULL) {
+      map_fail(m, future__error(UV_ENOMEM, "future_map"));
+      return -1;
+    }
+    future_ref(m->slots[i].sink);
+  }
+  return 0;
+}
+
+static void on_item_settled(future_t *settled, void *data) {
+  map_slot_t *s = data;
+  map_t *m = s->m;
+  future_unref(s->sink);
+  s->sink = NULL;
+  if (m->result == NULL)
+    return;
+  m->in_flight--;
+  if (settled->state == FUTURE_REJECTED) {
+    future__outcome_t out;
+    future__outcome_copy(&out, &settled->out);
+    map_finish(m, &out);
+    return;
+  }
+  if (++m->done == m->n) {
+    map_succeed(m);
+    return;
+  }
+  map_fill(m);
+}
+
+static int map_cancel(future_t *f, void *req) {
+  map_t *m = req;
+  (void)f;
+  m->result = NULL;
+  map_detach(m);
+  map_free(m);
+  return 1;
+}
+
+future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
+                     future_map_cb fn, void *data) {
+  future__loop_t *lp;
+  map_t *m;
+  future_t *result;
+  if (loop == NULL || fn == NULL || (lp = future__loop_get(loop)) == NULL)
+    return NULL;
+  m = calloc(1, sizeof(*m));
+  if (m == NULL)
+    return NULL;
+  m->items = calloc(n ? n : 1, sizeof(future_t *));
+  m->slots = calloc(n ? n : 1, sizeof(map_slot_t));
+  result = m->items && m->slots ? future__source_new(lp, map_cancel, m) : NULL;
+  if (result == NULL) {
+    free(m->items);
+    free(m->slots);
+    free(m);
+    return NULL;
+  }
+  m->result = result;
+  m->loop = loop;
+  m->fn = fn;
+  m->data = data;
+  m->n = n;
+  m->limit = limit;
+  if (n == 0)
+    map_succeed(m);
+  else
+    map_fill(m);
+  return result;
+}

@@ -1,0 +1,203 @@
+/*
+ * future_retry: attempts spaced by exponential backoff with jitter, for as
+ * long as the policy deems the error transient.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+int future_retry_transient(const future_error_t *err, unsigned attempt,
+                           void *data) {
+  (void)attempt;
+  (void)data;
+  switch (future_error_code(err)) {
+  case UV_EAGAIN:
+  case UV_EMFILE:
+  case UV_ENFILE:
+  case UV_EBUSY:
+  case UV_ETIMEDOUT:
+  case UV_ECONNRESET:
+  case UV_ECONNREFUSED:
+  case UV_EINTR:
+  case UV_ENOBUFS:
+  case UV_EPIPE:
+  case UV_EAI_AGAIN:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+typedef struct {
+  uv_timer_t timer;     /* waits between attempts; closed at the end */
+  future_t *result;     /* NULL once decided */
+  future_attempt_cb attempt;
+  void *data;
+  future_retry_policy_t policy;
+  unsigned attempts;    /* made so far */
+  future_t *current;    /* our reference to the attempt in flight */
+  future_t *sink;       /* our reference to its observer while it waits */
+  uint64_t rng;
+  int holders;          /* the timer handle, and the machine itself */
+} retry_t;
+
+static void retry_release(retry_t *r) {
+  if (--r->holders == 0)
+    free(r);
+}
+
+static void retry_closed(uv_handle_t *handle) { retry_release(handle->data); }
+
+/* Stop everything and let the state go once the timer has closed. */
+static void retry_end(retry_t *r) {
+  if (r->sink != NULL) {
+    future_unref(r->current);
+    r->current = NULL;
+    future_cancel(r->sink);
+    future_unref(r->sink);
+    r->sink = NULL;
+  }
+  future_unref(r->current);
+  r->current = NULL;
+  uv_timer_stop(&r->timer);
+  uv_close((uv_handle_t *)&r->timer, retry_closed);
+  retry_release(r);
+}
+
+static void retry_finish(retry_t *r, future__outcome_t *out) {
+  future_t *result = r->result;
+  r->result = NULL;
+  future__source_done(result, out);
+  retry_end(r);
+}
+
+/* xorshift64*: jitter needs spread, not cryptographic strength. */
+static double retry_random(retry_t *r) {
+  r->rng ^= r->rng >> 12;
+  r->rng ^= r->rng << 25;
+  r->rng ^= r->rng >> 27;
+  return (double)((r->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static uint64_t retry_delay(retry_t *r) {
+  double d = (double)r->policy.initial_delay_ms;
+  for (unsigned k = 1; k < r->attempts && d < (double)r->policy.max_delay_ms;
+       k++)
+    d *= r->policy.multiplier;
+  if (d > (double)r->policy.max_delay_ms)
+    d = (double)r->policy.max_delay_ms;
+  if (r->policy.jitter > 0)
+    d = d * (1.0 - r->policy.jitter) + d * r->policy.jitter * retry_random(r);
+  return (uint64_t)d;
+}
+
+static void retry_start(retry_t *r);
+static void retry_timer_fired(uv_timer_t *timer);
+
+static void on_attempt_settled(future_t *settled, void *data) {
+  retry_t *r = data;
+  future__outcome_t out = {NULL, NULL, NULL};
+  const future_error_t *err = settled->out.error;
+
+  future_unref(r->sink);
+  r->sink = NULL;
+  future_unref(r->current);
+  r->current = NULL;
+  if (r->result == NULL)
+    return;
+  if (settled->state == FUTURE_FULFILLED) {
+    future__outcome_copy(&out, &settled->out);
+    retry_finish(r, &out);
+    return;
+  }
+  if (r->attempts < r->policy.max_attempts &&
+      r->policy.should_retry(err, r->attempts, r->policy.data)) {
+    uv_timer_start(&r->timer, retry_timer_fired, retry_delay(r), 0);
+    return;
+  }
+  out.error = future_error_wrap(err, future_error_code(err),
+                                "giving up after %u attempt%s", r->attempts,
+                                r->attempts == 1 ? "" : "s");
+  retry_finish(r, &out);
+}
+
+static void retry_start(retry_t *r) {
+  future_t *f;
+  if (r == NULL || r->result == NULL)
+    return;
+  f = r->attempt(r->result->lp->loop, ++r->attempts, r->data);
+  if (f == NULL || f->lp != r->result->lp) {
+    future__outcome_t out = {NULL, NULL, NULL};
+    int code = f == NULL ? UV_ENOMEM : UV_EINVAL;
+    future_unref(f);
+    out.error = future_error_new_at(
+        __FILE__, __LINE__, __func__, code, NULL, "future_retry: attempt %u %s",
+        r->attempts, f == NULL ? "returned NULL" : "is of another loop");
+    retry_finish(r, &out);
+    return;
+  }
+  r->current = f;
+  r->sink = future__sink(future_ref(f), on_attempt_settled, r);
+  if (r->sink == NULL) {
+    future__outcome_t out = {NULL, NULL, NULL};
+    out.error = future__error(UV_ENOMEM, "future_retry");
+    retry_finish(r, &out);
+    return;
+  }
+  future_ref(r->sink);
+}
+
+/* The timer's callback receives the handle, which is the first member. */
+static void retry_timer_fired(uv_timer_t *timer) { retry_start(timer->data); }
+
+static int retry_cancel(future_t *f, void *req) {
+  retry_t *r = req;
+  (void)f;
+  r->result = NULL;
+  retry_end(r);
+  return 1;
+}
+
+future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
+                       const future_retry_policy_t *policy) {
+  future__loop_t *lp;
+  retry_t *r;
+  if (loop == NULL || attempt == NULL ||
+      (lp = future__loop_get(loop)) == NULL)
+    return NULL;
+  r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return NULL;
+  r->result = future__source_new(lp, retry_cancel, r);
+  if (r->result == NULL) {
+    free(r);
+    return NULL;
+  }
+  if (policy != NULL)
+    r->policy = *policy;
+  if (r->policy.max_attempts == 0)
+    r->policy.max_attempts = 5;
+  if (r->policy.initial_delay_ms == 0)
+    r->policy.initial_delay_ms = 10;
+  if (r->policy.max_delay_ms == 0)
+    r->policy.max_delay_ms = 10000;
+  if (r->policy.multiplier <= 0)
+    r->policy.multiplier = 2.0;
+  if (r->policy.jitter < 0)
+    r->policy.jitter = 0;
+  if (r->policy.jitter > 1)
+    r->policy.jitter = 1;
+  if (r->policy.should_retry == NULL)
+    r->policy.should_retry = future_retry_transient;
+  r->attempt = attempt;
+  r->data = data;
+  r->rng = uv_hrtime() | 1;
+  r->holders = 2;
+  uv_timer_init(loop, &r->timer);
+  r->timer.data = r;
+  {
+    future_t *result = r->result;
+    retry_start(r); /* may decide at once (and free r) */
+    return result;
+  }
+}

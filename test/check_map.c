@@ -1,0 +1,175 @@
+/* future_map: N inputs, at most K in flight, results in order
+ * (src/map.c). */
+#include "helpers.h"
+#include "suites.h"
+
+typedef struct {
+  size_t limit;
+  size_t in_flight;
+  size_t peak;
+  size_t started;
+  size_t fail_at;  /* index that fails, or (size_t)-1 */
+} map_probe_t;
+
+static future_t *count_down(future_t *settled, void *data) {
+  map_probe_t *p = data;
+  p->in_flight--;
+  return future_ref(settled);
+}
+
+/* Input `fail_at` fails after a millisecond; the others are short delays. */
+static future_t *fail_step(future_t *settled, void *data) {
+  return future_rejected(future_loop(settled),
+                         future_error_new(UV_EIO, "input %d", P2INT(data)));
+}
+
+static future_t *make_input(uv_loop_t *loop, size_t i, void *data) {
+  map_probe_t *p = data;
+  future_t *f;
+  p->started++;
+  if (++p->in_flight > p->peak)
+    p->peak = p->in_flight;
+  if (i == p->fail_at)
+    f = future_then(future_delay(loop, 1), fail_step, NULL, INT2P(i));
+  else
+    f = future_delay(loop, (uint64_t)(i % 3));
+  return future_finally(f, count_down, p);
+}
+
+static future_t *index_value(uv_loop_t *loop, size_t i, void *data) {
+  map_probe_t *p = data;
+  p->started++;
+  if (++p->in_flight > p->peak)
+    p->peak = p->in_flight;
+  return future_finally(
+      future_then(future_delay(loop, (uint64_t)(i % 4)), NULL, NULL, NULL),
+      count_down, p);
+}
+
+START_TEST(test_map_respects_limit_and_order) {
+  uv_loop_t loop;
+  map_probe_t p = {8, 0, 0, 0, (size_t)-1};
+  future_result_t r;
+  const future_list_t *list;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_map(&loop, 200, 8, index_value, &p), &r),
+                   0);
+  list = r.value;
+  ck_assert_uint_eq(list->count, 200);
+  for (size_t i = 0; i < list->count; i++)
+    ck_assert_int_eq(future_state(list->items[i]), FUTURE_FULFILLED);
+  ck_assert_uint_eq(p.started, 200);
+  ck_assert_uint_le(p.peak, 8);
+  ck_assert_uint_eq(p.peak, 8); /* and it does use the room it has */
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static future_t *value_is_index(uv_loop_t *loop, size_t i, void *data) {
+  (void)data;
+  /* Later indices settle sooner: order must come from the input, not
+   * from completion. */
+  return future_then(future_delay(loop, (uint64_t)(20 - i)),
+                     NULL, NULL, NULL);
+}
+
+static future_t *tag(future_t *settled, void *data) {
+  return future_resolved(future_loop(settled), data, NULL);
+}
+
+static future_t *tagged(uv_loop_t *loop, size_t i, void *data) {
+  return future_then(value_is_index(loop, i, data), tag, NULL, INT2P(i));
+}
+
+START_TEST(test_map_results_in_input_order) {
+  uv_loop_t loop;
+  future_result_t r;
+  const future_list_t *list;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_map(&loop, 20, 0, tagged, NULL), &r), 0);
+  list = r.value;
+  for (size_t i = 0; i < 20; i++)
+    ck_assert_int_eq(P2INT(future_value(list->items[i])), (int)i);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_map_fails_fast_and_stops_starting) {
+  uv_loop_t loop;
+  map_probe_t p = {4, 0, 0, 0, 10};
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_map(&loop, 1000, 4, make_input, &p), &r),
+                   UV_EIO);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "input 10: i/o error (EIO)");
+  future_result_release(&r);
+  ck_assert_uint_lt(p.started, 1000); /* no new inputs after the failure */
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_map_empty_and_bad_arguments) {
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_map(&loop, 0, 4, tagged, NULL), &r), 0);
+  ck_assert_uint_eq(((future_list_t *)r.value)->count, 0);
+  future_result_release(&r);
+  ck_assert_ptr_null(future_map(NULL, 1, 1, tagged, NULL));
+  ck_assert_ptr_null(future_map(&loop, 1, 1, NULL, NULL));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static future_t *returns_null(uv_loop_t *loop, size_t i, void *data) {
+  (void)loop;
+  (void)i;
+  (void)data;
+  return NULL;
+}
+
+START_TEST(test_map_null_input_is_enomem) {
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_map(&loop, 3, 1, returns_null, NULL), &r),
+                   UV_ENOMEM);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_map_cancel_stops_everything) {
+  uv_loop_t loop;
+  map_probe_t p = {4, 0, 0, 0, (size_t)-1};
+  future_t *m;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  m = future_map(&loop, 100, 4, index_value, &p);
+  ck_assert_uint_eq(p.started, 4);
+  ck_assert_int_eq(future_cancel(m), 0);
+  ck_assert_int_eq(future_wait(m, &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_uint_eq(p.started, 4);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+Suite *make_map_suite(void) {
+  Suite *s = suite_create("map");
+  TCase *core = tcase_create("Core");
+  tcase_set_timeout(core, 60);
+  tcase_add_test(core, test_map_respects_limit_and_order);
+  tcase_add_test(core, test_map_results_in_input_order);
+  tcase_add_test(core, test_map_fails_fast_and_stops_starting);
+  tcase_add_test(core, test_map_empty_and_bad_arguments);
+  tcase_add_test(core, test_map_null_input_is_enomem);
+  tcase_add_test(core, test_map_cancel_stops_everything);
+  suite_add_tcase(s, core);
+  return s;
+}

@@ -1,0 +1,174 @@
+/* future_retry: backoff, transient versus permanent errors, cancellation
+ * (src/retry.c). */
+#include "helpers.h"
+#include "suites.h"
+
+typedef struct {
+  unsigned calls;
+  unsigned succeed_at; /* attempt that succeeds; 0 = never */
+  int code;            /* error of the failing attempts */
+  uint64_t times[16];  /* loop time of each attempt */
+} flaky_t;
+
+static future_t *flaky(uv_loop_t *loop, unsigned attempt, void *data) {
+  flaky_t *fl = data;
+  ck_assert_uint_eq(attempt, fl->calls + 1);
+  if (fl->calls < 16)
+    fl->times[fl->calls] = uv_now(loop);
+  fl->calls++;
+  if (fl->succeed_at != 0 && attempt >= fl->succeed_at)
+    return future_resolved(loop, INT2P(attempt), NULL);
+  return future_rejected(loop,
+                         future_error_new(fl->code, "attempt %u", attempt));
+}
+
+START_TEST(test_retry_succeeds_after_transient_failures) {
+  uv_loop_t loop;
+  flaky_t fl = {0, 3, UV_EAGAIN, {0}};
+  future_retry_policy_t pol = {5, 10, 1000, 2.0, 0, NULL, NULL};
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 3);
+  ck_assert_uint_eq(fl.calls, 3);
+  /* Backoff: at least 10 ms, then at least 20 ms (timers never fire
+   * early; no upper bound is asserted on a shared machine). */
+  ck_assert_uint_ge(fl.times[1] - fl.times[0], 10);
+  ck_assert_uint_ge(fl.times[2] - fl.times[1], 20);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_retry_gives_up_with_last_error_as_cause) {
+  uv_loop_t loop;
+  flaky_t fl = {0, 0, UV_EBUSY, {0}};
+  future_retry_policy_t pol = {3, 1, 5, 2.0, 0.5, NULL, NULL};
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r),
+                   UV_EBUSY);
+  ck_assert_uint_eq(fl.calls, 3);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "giving up after 3 attempts: resource busy or locked "
+                   "(EBUSY)");
+  ck_assert_str_eq(future_error_message(future_error_cause(r.error)),
+                   "attempt 3: resource busy or locked (EBUSY)");
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_retry_permanent_error_not_retried) {
+  uv_loop_t loop;
+  flaky_t fl = {0, 0, UV_ENOENT, {0}};
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, NULL), &r),
+                   UV_ENOENT);
+  ck_assert_uint_eq(fl.calls, 1);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static int retry_user_codes(const future_error_t *err, unsigned attempt,
+                            void *data) {
+  (void)attempt;
+  *(int *)data += 1;
+  return future_error_code(err) == FUTURE_EUSER(1);
+}
+
+START_TEST(test_retry_user_predicate) {
+  uv_loop_t loop;
+  flaky_t fl = {0, 4, FUTURE_EUSER(1), {0}};
+  int asked = 0;
+  future_retry_policy_t pol = {0};
+  future_result_t r;
+  pol.initial_delay_ms = 1;
+  pol.should_retry = retry_user_codes;
+  pol.data = &asked;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r), 0);
+  ck_assert_uint_eq(fl.calls, 4);
+  ck_assert_int_eq(asked, 3);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_retry_transient_table) {
+  const int transient[] = {UV_EAGAIN,  UV_EMFILE,       UV_ENFILE,
+                           UV_EBUSY,   UV_ETIMEDOUT,    UV_ECONNRESET,
+                           UV_ECONNREFUSED, UV_EINTR,   UV_ENOBUFS,
+                           UV_EPIPE,   UV_EAI_AGAIN};
+  const int permanent[] = {UV_ENOENT, UV_EACCES, UV_EISDIR, UV_ENOTDIR,
+                           UV_EINVAL, UV_ECANCELED, FUTURE_EUSER(0)};
+  for (size_t i = 0; i < sizeof transient / sizeof *transient; i++) {
+    future_error_t *e = future_error_new(transient[i], NULL);
+    ck_assert_int_eq(future_retry_transient(e, 1, NULL), 1);
+    future_error_unref(e);
+  }
+  for (size_t i = 0; i < sizeof permanent / sizeof *permanent; i++) {
+    future_error_t *e = future_error_new(permanent[i], NULL);
+    ck_assert_int_eq(future_retry_transient(e, 1, NULL), 0);
+    future_error_unref(e);
+  }
+}
+END_TEST
+
+START_TEST(test_retry_cancel_during_backoff) {
+  uv_loop_t loop;
+  flaky_t fl = {0, 0, UV_EAGAIN, {0}};
+  future_retry_policy_t pol = {5, 60000, 60000, 2.0, 0, NULL, NULL};
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_retry(&loop, flaky, &fl, &pol);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 1); /* now backing off */
+  ck_assert_uint_eq(fl.calls, 1);
+  ck_assert_int_eq(future_cancel(f), 0);
+  ck_assert_int_eq(future_wait(f, &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0); /* timer gone */
+  ck_assert_uint_eq(fl.calls, 1);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static future_t *slow_attempt(uv_loop_t *loop, unsigned attempt, void *data) {
+  (void)attempt;
+  (void)data;
+  return future_delay(loop, 60000);
+}
+
+START_TEST(test_retry_cancel_during_attempt) {
+  uv_loop_t loop;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_retry(&loop, slow_attempt, NULL, NULL);
+  ck_assert_int_eq(future_cancel(f), 0);
+  ck_assert_int_eq(future_wait(f, &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0); /* attempt cancelled */
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+Suite *make_retry_suite(void) {
+  Suite *s = suite_create("retry");
+  TCase *core = tcase_create("Core");
+  TCase *cancel = tcase_create("Cancel");
+  tcase_set_timeout(core, 30);
+  tcase_add_test(core, test_retry_succeeds_after_transient_failures);
+  tcase_add_test(core, test_retry_gives_up_with_last_error_as_cause);
+  tcase_add_test(core, test_retry_permanent_error_not_retried);
+  tcase_add_test(core, test_retry_user_predicate);
+  tcase_add_test(core, test_retry_transient_table);
+  tcase_add_test(cancel, test_retry_cancel_during_backoff);
+  tcase_add_test(cancel, test_retry_cancel_during_attempt);
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, cancel);
+  return s;
+}
