@@ -65,6 +65,9 @@
 extern "C" {
 #endif
 
+/* Marks the exported API. Predefine it to override (test/exports.sh does,
+ * to list the API from the preprocessed header). */
+#ifndef FUTURE_EXTERN
 #if defined(_WIN32)
 #if defined(FUTURE_BUILDING)
 #define FUTURE_EXTERN __declspec(dllexport)
@@ -75,6 +78,7 @@ extern "C" {
 #define FUTURE_EXTERN __attribute__((visibility("default")))
 #else
 #define FUTURE_EXTERN
+#endif
 #endif
 
 #if defined(__GNUC__)
@@ -505,6 +509,16 @@ typedef future_error_t *(*future_work_cb)(void *arg, void **value);
 FUTURE_EXTERN future_t *future_work(uv_loop_t *loop, future_work_cb work,
                                     void *arg,
                                     future_dtor_cb value_dtor) FUTURE_WARN_UNUSED;
+
+/**
+ * For a future_work function, while it runs on the pool: non-zero once its
+ * future has been cancelled (directly, by a timeout, by a combinator).
+ * libuv cannot stop work that has started, so long work should call this
+ * now and then and return early; its value is released, never delivered.
+ * Returns 0 on any other thread.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_work_cancelled(void);
 
 /* threads */
 

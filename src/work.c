@@ -9,6 +9,7 @@
 
 typedef struct {
   uv_work_t req;
+  atomic_int cancelled; /* set on the loop thread, read by the worker */
   future_t *f;
   future_work_cb work;
   void *arg;
@@ -17,9 +18,18 @@ typedef struct {
   future_error_t *error;
 } work_t;
 
+/* The work running on this pool thread, for future_work_cancelled. */
+static _Thread_local work_t *current_work;
+
 static void work_run(uv_work_t *req) {
   work_t *w = req->data;
+  current_work = w;
   w->error = w->work(w->arg, &w->value);
+  current_work = NULL;
+}
+
+int future_work_cancelled(void) {
+  return current_work != NULL && atomic_load(&current_work->cancelled);
 }
 
 static void work_done(uv_work_t *req, int status) {
@@ -40,7 +50,9 @@ static int work_cancel(future_t *f, void *req) {
   work_t *w = req;
   (void)f;
   /* Succeeds only while the work is still queued; either way work_done
-   * runs later and releases what the work produced. */
+   * runs later and releases what the work produced. Work already running
+   * can see the flag through future_work_cancelled and stop early. */
+  atomic_store(&w->cancelled, 1);
   uv_cancel((uv_req_t *)&w->req);
   return 0;
 }

@@ -3,7 +3,6 @@
 # FUTURE_EXTERN: nothing internal leaks out, nothing public is missing.
 set -eu
 lib="${top_builddir:-.}/.libs/libfuture.so"
-headers="${top_srcdir:-.}/include/future.h ${top_srcdir:-.}/include/future/*.h"
 if [ ! -f "$lib" ]; then
   echo "exports: no shared library at $lib (static-only build); skipped"
   exit 77
@@ -12,10 +11,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ${NM:-nm} -D --defined-only "$lib" | awk '$2 == "T" { print $3 }' |
   sort > "$tmp/exported"
-# Join each declaration onto one line, then take the name before "(".
-cat $headers | tr '\n' ' ' | sed 's/;/;\n/g' | grep 'FUTURE_EXTERN' |
-  grep -v '#define' | sed 's/(.*//' | awk '{ print $NF }' | tr -d '*' |
-  sort > "$tmp/declared"
+# The declarations marked FUTURE_EXTERN, from the preprocessed header (so
+# that comments and macros cannot confuse the listing).
+${CC:-cc} -E -P $UV_CFLAGS -I"${top_srcdir:-.}/include" \
+  -DFUTURE_EXTERN=__future_exported__ "${top_srcdir:-.}/include/future.h" |
+  tr '\n' ' ' | tr ';' '\n' | grep '__future_exported__' |
+  sed 's/(.*//' | awk '{ print $NF }' | tr -d '*' | sort > "$tmp/declared"
 if ! diff -u "$tmp/declared" "$tmp/exported"; then
   echo "exports: the exported symbols differ from the header (- header, + library)"
   exit 1

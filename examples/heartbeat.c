@@ -1,0 +1,172 @@
+/*
+ * heartbeat: why a heavy loop must not run on the event loop's thread.
+ *
+ * A timer beats every 10 ms. Twenty milliseconds in, 400 ms of CPU work
+ * starts. In the first run the work runs in a continuation, on the loop's
+ * own thread: while it runs the loop cannot do anything else, so no beat
+ * happens and the largest gap between beats is about 400 ms. In the second
+ * run the same work goes to libuv's thread pool with future_work: the loop
+ * stays free, the beats go on, and the largest gap stays near 10 ms.
+ *
+ * Each run ends with a plain-text timeline, one column per 10 ms: '|' where
+ * a beat happened, '#' while the work ran.
+ *
+ * SYNOPSIS
+ *     $ ./examples/heartbeat
+ *     run 1: the work runs ON THE LOOP THREAD (a continuation, blocking)
+ *       beats  ||...........................................|||||||||
+ *       work     ########################################
+ *       largest gap between beats: 402 ms
+ *     run 2: the work runs ON THE THREAD POOL (future_work, non-blocking)
+ *       beats  |||||||||||||||||||||||||||||||||||||||||||||||||||||||
+ *       work     ########################################
+ *       largest gap between beats: 10 ms
+ */
+#include <future.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BEAT_MS 10
+#define WORK_MS 400
+#define START_MS 20
+#define RUN_MS 560
+#define SLOTS (RUN_MS / BEAT_MS)
+
+static void check(int rc, const char *what) {
+  if (rc < 0) {
+    fprintf(stderr, "heartbeat: %s: %s\n", what, future_strerror(rc));
+    exit(EXIT_FAILURE);
+  }
+}
+
+typedef struct {
+  uint64_t t0;         /* start of the run, ns */
+  uint64_t last_beat;  /* ns */
+  uint64_t max_gap;    /* ns */
+  uint64_t work_start; /* ns since t0 */
+  uint64_t work_end;
+  char beats[SLOTS + 1];
+} run_t;
+
+static uint64_t ms_since(const run_t *r, uint64_t ns) {
+  return (ns - r->t0) / 1000000;
+}
+
+static void on_beat(uv_timer_t *timer) {
+  run_t *r = timer->data;
+  uint64_t now = uv_hrtime();
+  uint64_t slot = ms_since(r, now) / BEAT_MS;
+  if (now - r->last_beat > r->max_gap)
+    r->max_gap = now - r->last_beat;
+  r->last_beat = now;
+  if (slot < SLOTS)
+    r->beats[slot] = '|';
+  if (ms_since(r, now) >= RUN_MS)
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+/* The heavy loop: burns CPU for WORK_MS, whatever thread it is on. */
+static void burn_cpu(void) {
+  uint64_t end = uv_hrtime() + (uint64_t)WORK_MS * 1000000;
+  volatile uint64_t x = 0;
+  while (uv_hrtime() < end)
+    for (int i = 0; i < 1000; i++)
+      x += (uint64_t)i * i;
+}
+
+/* Run 1: the work in a continuation, on the loop thread. */
+static future_t *work_on_loop(future_t *settled, void *data) {
+  run_t *r = data;
+  r->work_start = uv_hrtime();
+  burn_cpu();
+  r->work_end = uv_hrtime();
+  return future_ref(settled);
+}
+
+/* Run 2: the work on the pool; it only records when it ran. */
+typedef struct {
+  uint64_t start, end;
+} span_t;
+
+static future_error_t *work_on_pool(void *arg, void **value) {
+  span_t *s = arg;
+  s->start = uv_hrtime();
+  burn_cpu();
+  s->end = uv_hrtime();
+  *value = s;
+  return NULL;
+}
+
+static future_t *start_pool_work(future_t *settled, void *data) {
+  static span_t span;
+  (void)data;
+  return future_work(future_loop(settled), work_on_pool, &span, NULL);
+}
+
+static future_t *note_pool_span(future_t *settled, void *data) {
+  run_t *r = data;
+  const span_t *s = future_value(settled);
+  r->work_start = s->start;
+  r->work_end = s->end;
+  return future_ref(settled);
+}
+
+static void print_run(const run_t *r) {
+  char work[SLOTS + 1];
+  uint64_t a = ms_since(r, r->work_start) / BEAT_MS;
+  uint64_t b = ms_since(r, r->work_end) / BEAT_MS;
+  memset(work, ' ', SLOTS);
+  work[SLOTS] = '\0';
+  for (uint64_t i = a; i <= b && i < SLOTS; i++)
+    work[i] = '#';
+  printf("  beats  %s\n", r->beats);
+  printf("  work   %s\n", work);
+  printf("  largest gap between beats: %llu ms\n",
+         (unsigned long long)(r->max_gap / 1000000));
+}
+
+static void run(uv_loop_t *loop, int on_pool) {
+  run_t r;
+  uv_timer_t beat;
+  future_t *f;
+  future_result_t result;
+
+  memset(&r, 0, sizeof r);
+  memset(r.beats, '.', SLOTS);
+  uv_update_time(loop);
+  r.t0 = r.last_beat = uv_hrtime();
+  check(uv_timer_init(loop, &beat), "uv_timer_init");
+  beat.data = &r;
+  check(uv_timer_start(&beat, on_beat, BEAT_MS, BEAT_MS), "uv_timer_start");
+
+  if (!on_pool) {
+    printf("run 1: the work runs ON THE LOOP THREAD (a continuation, "
+           "blocking)\n");
+    f = future_then(future_delay(loop, START_MS), work_on_loop, NULL, &r);
+  } else {
+    printf("run 2: the work runs ON THE THREAD POOL (future_work, "
+           "non-blocking)\n");
+    f = future_then(future_delay(loop, START_MS), start_pool_work, NULL, NULL);
+    f = future_then(f, note_pool_span, NULL, &r);
+  }
+  if (f == NULL)
+    check(UV_ENOMEM, "building the chain");
+  check(future_wait(f, &result), "the work");
+  future_result_release(&result);
+  /* Let the heartbeat finish its run. */
+  check(uv_run(loop, UV_RUN_DEFAULT), "uv_run");
+  print_run(&r);
+}
+
+int main(void) {
+  uv_loop_t loop;
+  check(uv_loop_init(&loop), "uv_loop_init");
+  run(&loop, 0);
+  run(&loop, 1);
+  check(future_loop_close(&loop), "future_loop_close");
+  check(uv_loop_close(&loop), "uv_loop_close");
+  return EXIT_SUCCESS;
+}
