@@ -725,6 +725,31 @@ FUTURE_EXTERN int future_wait(future_t *f, future_result_t *result);
  */
 FUTURE_EXTERN void future_result_release(future_result_t *result);
 
+/* tracing */
+
+/**
+ * Start recording what the library does, in every loop and thread: futures
+ * created and settled, continuations run (with their duration), time
+ * blocked in future_wait, and libuv requests from start to settle.
+ * future_trace_stop writes it to `path` as Chrome trace-event JSON, which
+ * Perfetto (ui.perfetto.dev) and chrome://tracing open. Setting the
+ * environment variable FUTURE_TRACE to a path does the same from the first
+ * future on, and writes the file when the process exits.
+ * @return 0; UV_EBUSY if already recording; UV_EINVAL for a NULL or empty
+ * path; UV_ENOMEM.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_trace_start(const char *path);
+
+/**
+ * Stop recording and write the trace to the path given to
+ * future_trace_start.
+ * @return 0; UV_EINVAL if not recording; UV_EIO if the file cannot be
+ * written.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_trace_stop(void);
+
 /* loops */
 
 /**

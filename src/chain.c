@@ -52,12 +52,24 @@ static int resolve_with(future_t *c, future_t *r) {
   return 1;
 }
 
+static const char *step_name(const future_t *c, const future_t *p) {
+  if (c->kind == FUTURE__FINALLY)
+    return "finally";
+  return p->state == FUTURE_FULFILLED ? "then" : "catch";
+}
+
 static future_t *call(future_t *c, future_cb cb, future_t *p) {
   future__loop_t *lp = c->lp;
   future_t *r;
+  uint64_t t0 = 0;
+  int tracing = atomic_load_explicit(&future__tracing, memory_order_relaxed);
+  if (tracing)
+    t0 = uv_hrtime();
   lp->in_callback++;
   r = cb(p, c->data);
   lp->in_callback--;
+  if (tracing)
+    future__trace('X', step_name(c, p), c, t0, uv_hrtime() - t0);
   return r;
 }
 

@@ -25,6 +25,7 @@ future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   f->refs = 1;
   f->kind = kind;
   lp->live++;
+  FUTURE__TRACE('i', "create", f);
   return f;
 }
 
@@ -105,6 +106,12 @@ void future__settle(future_t *f, future__outcome_t *out) {
 
   f->state = out->error != NULL ? FUTURE_REJECTED : FUTURE_FULFILLED;
   f->out = *out;
+  if (atomic_load_explicit(&future__tracing, memory_order_relaxed)) {
+    if (f->flags & FUTURE__REQUEST)
+      future__trace('e', "request", f, 0, 0);
+    future__trace('i', out->error != NULL ? "rejected" : "fulfilled", f, 0,
+                  0);
+  }
   memset(out, 0, sizeof(*out));
   if (f->waiters_head == NULL)
     return;
@@ -253,6 +260,7 @@ future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
   f->data = req;
   f->refs = 2;
   f->flags |= FUTURE__REQUEST;
+  FUTURE__TRACE('b', "request", f);
   return f;
 }
 

@@ -157,6 +157,17 @@ void future__source_fail(future_t *f, future_error_t *err);
 future__holder_t *future__holder_new(void *value, future_dtor_cb dtor);
 void future__holder_unref(future__holder_t *h);
 
+/* trace.c: hooks cost one branch while tracing is off. */
+extern atomic_int future__tracing;
+void future__trace_setup(void);
+void future__trace(char phase, const char *name, const void *id,
+                   uint64_t ts, uint64_t dur);
+#define FUTURE__TRACE(phase, name, id)                                         \
+  do {                                                                         \
+    if (atomic_load_explicit(&future__tracing, memory_order_relaxed))         \
+      future__trace((phase), (name), (id), 0, 0);                              \
+  } while (0)
+
 /* combine.c */
 int future__list_outcome(future__outcome_t *out, future_t **items, size_t n);
 

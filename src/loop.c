@@ -107,6 +107,7 @@ future__loop_t *future__loop_get(uv_loop_t *loop) {
   if (cache.loop == loop && cache.generation == gen)
     return cache.lp;
   uv_once(&registry_once, registry_init);
+  future__trace_setup(); /* FUTURE_TRACE in the environment */
   uv_mutex_lock(&registry_lock);
   lp = registry_find(loop);
   if (lp == NULL) {

@@ -104,6 +104,7 @@ int future_wait(future_t *f, future_result_t *result) {
     result_fail(result, FUTURE_EINCALLBACK,
                 "future_wait inside a loop callback would deadlock");
   } else {
+    uint64_t t0 = uv_hrtime();
     f->flags |= FUTURE__HANDLED;
     while (f->state == FUTURE_PENDING) {
       if (uv_run(lp->loop, UV_RUN_ONCE) == 0 &&
@@ -116,6 +117,8 @@ int future_wait(future_t *f, future_result_t *result) {
                   "still pending");
     else
       result_fill(result, f);
+    if (atomic_load_explicit(&future__tracing, memory_order_relaxed))
+      future__trace('X', "future_wait (blocked)", f, t0, uv_hrtime() - t0);
     future_unref(f);
   }
   {

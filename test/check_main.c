@@ -14,6 +14,7 @@ int main(void) {
   srunner_add_suite(sr, make_cancel_suite());
   srunner_add_suite(sr, make_timer_suite());
   srunner_add_suite(sr, make_work_suite());
+  srunner_add_suite(sr, make_fs_suite());
   srunner_add_suite(sr, make_resolver_suite());
   srunner_add_suite(sr, make_combine_suite());
   srunner_add_suite(sr, make_map_suite());

@@ -9,6 +9,7 @@ Suite *make_cancel_suite(void);
 Suite *make_chain_suite(void);
 Suite *make_combine_suite(void);
 Suite *make_error_suite(void);
+Suite *make_fs_suite(void);
 Suite *make_future_suite(void);
 Suite *make_loop_suite(void);
 Suite *make_map_suite(void);

@@ -1,6 +1,59 @@
 /*
  * libfuture: the file system as futures. Included by <future.h>; do not
  * include it directly.
+ *
+ * Every function here starts one libuv file-system request (uv_fs_*), or a
+ * chain of them, on `loop` and returns a future for its outcome: a new
+ * reference, or NULL only when `loop` is NULL or memory runs out. A NULL
+ * path or buffer gives a future rejected with UV_EINVAL.
+ *
+ * ERRORS name the operation and the path(s), as in
+ *
+ *     open 'conf.json': no such file or directory (ENOENT)
+ *     rename 'a' -> 'b': no such file or directory (ENOENT)
+ *     fstat fd 7: bad file descriptor (EBADF)
+ *
+ * The code is libuv's (UV_ENOENT, UV_EEXIST, ...).
+ *
+ * VALUES. Each function says what its future is fulfilled with. Small
+ * integers (file descriptors, byte counts) are stored in the value pointer
+ * itself: read them with (intptr_t)future_value(f) or (intptr_t)r.value.
+ * Everything else (a uv_stat_t copy, a string, a buffer, directory
+ * entries) is owned by the future: it is valid while you hold the future,
+ * or a future_result_t that carries it, and the library frees it when the
+ * last of these is released. Do not free it yourself.
+ *
+ * Exceptions, because they are resources rather than memory: a file
+ * descriptor (future_fs_open, future_fs_mkstemp) and a uv_dir_t
+ * (future_fs_opendir) become yours once the future fulfils; close them
+ * with future_fs_close / future_fs_dir_close (or uv_fs_close / ...).
+ *
+ * CANCELLATION. future_cancel on any of these futures rejects it at once
+ * with UV_ECANCELED. The request in flight is removed from libuv's thread
+ * pool queue if it has not started; if it has, it finishes and its result
+ * is released, never delivered: a file opened by a cancelled open is
+ * closed, a temporary file or directory made by a cancelled mkstemp or
+ * mkdtemp is removed again, a directory opened by a cancelled opendir is
+ * closed, buffers and strings are freed. The chains (future_fs_read_file
+ * and the other helpers) stop at the step in flight and close the file or
+ * directory they had open. Whether an operation that changes the file
+ * system (write, unlink, rename, ...) took place before the cancel is not
+ * known: it may have. A close is never taken back: future_fs_close and
+ * future_fs_dir_close close the descriptor even when cancelled.
+ *
+ * The cleanup after a cancel runs on the loop, so the loop stays alive
+ * (uv_run keeps running) until it is complete.
+ *
+ * BUFFERS that you pass in (future_fs_read_into, future_fs_write,
+ * future_fs_write_file, future_fs_append_file) are used by a thread of
+ * libuv's pool until the request completes. That is before the future
+ * settles, except after a cancel, when the request may still be running.
+ * The write functions therefore take a destructor: when not NULL, the
+ * library owns the buffer and runs the destructor exactly once, when no
+ * request uses the buffer any more (whatever the outcome; at once if the
+ * future cannot be created). With a NULL destructor the buffer is borrowed
+ * and must outlive the request: until the future settles, or, if you
+ * cancel it, until the loop has run out of work (uv_run returned).
  */
 #ifndef FUTURE_FS_H
 #define FUTURE_FS_H
@@ -12,6 +65,498 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* value types */
+
+/**
+ * A buffer the library allocated: `len` bytes at `base`, followed by a NUL
+ * byte that is not counted (so text can be used as a C string). Owned by
+ * the future that carries it.
+ */
+typedef struct future_buf_s {
+  char *base;  /**< The bytes (never NULL). */
+  size_t len;  /**< How many bytes. */
+} future_buf_t;
+
+/** One directory entry. */
+typedef struct future_fs_dirent_s {
+  const char *name;       /**< The entry's name, without its directory. */
+  uv_dirent_type_t type;  /**< UV_DIRENT_FILE, UV_DIRENT_DIR, ... or
+                               UV_DIRENT_UNKNOWN if the file system does
+                               not say. */
+} future_fs_dirent_t;
+
+/**
+ * Directory entries: `count` entries in `entries`, never "." or "..".
+ * One block, owned by the future that carries it.
+ */
+typedef struct future_fs_dirents_s {
+  size_t count;                 /**< How many entries. */
+  future_fs_dirent_t *entries;  /**< The entries (NULL when count is 0). */
+} future_fs_dirents_t;
+
+/**
+ * What future_fs_mkstemp makes: an open file descriptor (yours to close)
+ * and the name of the new file (owned by the future).
+ */
+typedef struct future_fs_tmpfile_s {
+  uv_file fd;        /**< Open for reading and writing; yours to close. */
+  const char *path;  /**< The file's name: the template, XXXXXX filled. */
+} future_fs_tmpfile_t;
+
+/** future_fs_rm_r: a missing path is success, not UV_ENOENT. */
+#define FUTURE_FS_RM_FORCE 1u
+
+/* files and descriptors */
+
+/**
+ * Open `path` (uv_fs_open): `flags` are UV_FS_O_* flags (O_RDONLY, O_WRONLY
+ * | O_CREAT | O_TRUNC, ...), `mode` the permissions of a created file.
+ * @return a new reference; fulfilled with the file descriptor, as
+ * (intptr_t)value, which is yours to close (a cancelled open closes it).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_open(uv_loop_t *loop, const char *path,
+                                       int flags, int mode) FUTURE_WARN_UNUSED;
+
+/**
+ * Close the file descriptor `file` (uv_fs_close). Once started, a close is
+ * never taken back: future_cancel rejects the future but the descriptor is
+ * closed all the same.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_close(uv_loop_t *loop,
+                                        uv_file file) FUTURE_WARN_UNUSED;
+
+/**
+ * Read up to `len` bytes from `file` at `offset` (-1: at the file's current
+ * position) into a buffer the library allocates (uv_fs_read).
+ * @return a new reference; fulfilled with a future_buf_t * owned by the
+ * future; its `len` is the number of bytes read, 0 at the end of the file.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_read(uv_loop_t *loop, uv_file file,
+                                       size_t len,
+                                       int64_t offset) FUTURE_WARN_UNUSED;
+
+/**
+ * Read up to `len` bytes from `file` at `offset` (-1: current position)
+ * into your buffer `buf` (borrowed: see BUFFERS above).
+ * @return a new reference; fulfilled with the number of bytes read, as
+ * (intptr_t)value, 0 at the end of the file.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_read_into(uv_loop_t *loop, uv_file file,
+                                            void *buf, size_t len,
+                                            int64_t offset) FUTURE_WARN_UNUSED;
+
+/**
+ * Write `len` bytes of `buf` to `file` at `offset` (-1: current position)
+ * (uv_fs_write). `buf_dtor`, if not NULL, takes ownership of `buf` (see
+ * BUFFERS above).
+ * @return a new reference; fulfilled with the number of bytes written, as
+ * (intptr_t)value.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_write(uv_loop_t *loop, uv_file file,
+                                        const void *buf, size_t len,
+                                        int64_t offset,
+                                        future_dtor_cb buf_dtor)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * Copy `length` bytes from `in_fd` at `in_offset` to `out_fd` at its
+ * current position (uv_fs_sendfile).
+ * @return a new reference; fulfilled with the number of bytes copied, as
+ * (intptr_t)value.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_sendfile(uv_loop_t *loop, uv_file out_fd,
+                                           uv_file in_fd, int64_t in_offset,
+                                           size_t length) FUTURE_WARN_UNUSED;
+
+/**
+ * Flush `file` to storage, data and metadata (uv_fs_fsync).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_fsync(uv_loop_t *loop,
+                                        uv_file file) FUTURE_WARN_UNUSED;
+
+/**
+ * Flush the data of `file` to storage (uv_fs_fdatasync).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_fdatasync(uv_loop_t *loop,
+                                            uv_file file) FUTURE_WARN_UNUSED;
+
+/**
+ * Cut or extend `file` to `length` bytes (uv_fs_ftruncate).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_ftruncate(uv_loop_t *loop, uv_file file,
+                                            int64_t length) FUTURE_WARN_UNUSED;
+
+/* metadata */
+
+/**
+ * The status of `path`, following symbolic links (uv_fs_stat).
+ * @return a new reference; fulfilled with a uv_stat_t * owned by the
+ * future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_stat(uv_loop_t *loop,
+                                       const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * The status of the open file `file` (uv_fs_fstat).
+ * @return a new reference; fulfilled with a uv_stat_t * owned by the
+ * future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_fstat(uv_loop_t *loop,
+                                        uv_file file) FUTURE_WARN_UNUSED;
+
+/**
+ * The status of `path` itself, not of what a symbolic link points to
+ * (uv_fs_lstat).
+ * @return a new reference; fulfilled with a uv_stat_t * owned by the
+ * future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_lstat(uv_loop_t *loop,
+                                        const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * The status of the file system holding `path` (uv_fs_statfs).
+ * @return a new reference; fulfilled with a uv_statfs_t * owned by the
+ * future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_statfs(uv_loop_t *loop,
+                                         const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * Check that `path` exists and, with `mode` R_OK / W_OK / X_OK (F_OK: just
+ * exists), that the process may use it so (uv_fs_access).
+ * @return a new reference; fulfilled with NULL, rejected (UV_ENOENT,
+ * UV_EACCES, ...) otherwise.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_access(uv_loop_t *loop, const char *path,
+                                         int mode) FUTURE_WARN_UNUSED;
+
+/**
+ * Change the permissions of `path` (uv_fs_chmod).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_chmod(uv_loop_t *loop, const char *path,
+                                        int mode) FUTURE_WARN_UNUSED;
+
+/**
+ * Change the permissions of the open file `file` (uv_fs_fchmod).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_fchmod(uv_loop_t *loop, uv_file file,
+                                         int mode) FUTURE_WARN_UNUSED;
+
+/**
+ * Set the access and modification times of `path`, in seconds since the
+ * epoch (uv_fs_utime).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_utime(uv_loop_t *loop, const char *path,
+                                        double atime,
+                                        double mtime) FUTURE_WARN_UNUSED;
+
+/**
+ * Set the access and modification times of the open file `file`
+ * (uv_fs_futime).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_futime(uv_loop_t *loop, uv_file file,
+                                         double atime,
+                                         double mtime) FUTURE_WARN_UNUSED;
+
+/**
+ * Set the times of `path` itself, not of what a symbolic link points to
+ * (uv_fs_lutime).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_lutime(uv_loop_t *loop, const char *path,
+                                         double atime,
+                                         double mtime) FUTURE_WARN_UNUSED;
+
+/**
+ * Change the owner and group of `path` (uv_fs_chown); -1 leaves one as
+ * it is.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_chown(uv_loop_t *loop, const char *path,
+                                        uv_uid_t uid,
+                                        uv_gid_t gid) FUTURE_WARN_UNUSED;
+
+/**
+ * Change the owner and group of the open file `file` (uv_fs_fchown).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_fchown(uv_loop_t *loop, uv_file file,
+                                         uv_uid_t uid,
+                                         uv_gid_t gid) FUTURE_WARN_UNUSED;
+
+/**
+ * Change the owner and group of `path` itself, not of what a symbolic link
+ * points to (uv_fs_lchown).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_lchown(uv_loop_t *loop, const char *path,
+                                         uv_uid_t uid,
+                                         uv_gid_t gid) FUTURE_WARN_UNUSED;
+
+/* names */
+
+/**
+ * Remove the file (or symbolic link) `path` (uv_fs_unlink).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_unlink(uv_loop_t *loop,
+                                         const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * Rename `path` to `new_path`, replacing a file there (uv_fs_rename).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_rename(uv_loop_t *loop, const char *path,
+                                         const char *new_path)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * Copy the file `path` to `new_path` (uv_fs_copyfile). `flags`:
+ * UV_FS_COPYFILE_EXCL (fail with UV_EEXIST if `new_path` exists),
+ * UV_FS_COPYFILE_FICLONE (copy-on-write if the file system can),
+ * UV_FS_COPYFILE_FICLONE_FORCE (copy-on-write or fail), or 0.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_copyfile(uv_loop_t *loop, const char *path,
+                                           const char *new_path,
+                                           int flags) FUTURE_WARN_UNUSED;
+
+/**
+ * Make `new_path` a hard link to `path` (uv_fs_link).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_link(uv_loop_t *loop, const char *path,
+                                       const char *new_path) FUTURE_WARN_UNUSED;
+
+/**
+ * Make `new_path` a symbolic link whose content is `path` (uv_fs_symlink;
+ * `flags` matter on Windows only: UV_FS_SYMLINK_DIR, UV_FS_SYMLINK_JUNCTION).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_symlink(uv_loop_t *loop, const char *path,
+                                          const char *new_path,
+                                          int flags) FUTURE_WARN_UNUSED;
+
+/**
+ * The content of the symbolic link `path` (uv_fs_readlink).
+ * @return a new reference; fulfilled with a NUL-terminated char * owned by
+ * the future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_readlink(uv_loop_t *loop,
+                                           const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * The canonical absolute name of `path`, every symbolic link resolved
+ * (uv_fs_realpath).
+ * @return a new reference; fulfilled with a NUL-terminated char * owned by
+ * the future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_realpath(uv_loop_t *loop,
+                                           const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * Make a file with a unique name from `tpl`, which must end in "XXXXXX",
+ * and open it for reading and writing (uv_fs_mkstemp). A cancelled
+ * mkstemp leaves nothing behind: the file is closed and removed.
+ * @return a new reference; fulfilled with a future_fs_tmpfile_t * owned by
+ * the future (its `fd` is yours to close).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_mkstemp(uv_loop_t *loop,
+                                          const char *tpl) FUTURE_WARN_UNUSED;
+
+/* directories */
+
+/**
+ * Make the directory `path` with permissions `mode` (uv_fs_mkdir).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_mkdir(uv_loop_t *loop, const char *path,
+                                        int mode) FUTURE_WARN_UNUSED;
+
+/**
+ * Make a directory with a unique name from `tpl`, which must end in
+ * "XXXXXX" (uv_fs_mkdtemp). A cancelled mkdtemp removes the directory.
+ * @return a new reference; fulfilled with its name, a char * owned by the
+ * future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_mkdtemp(uv_loop_t *loop,
+                                          const char *tpl) FUTURE_WARN_UNUSED;
+
+/**
+ * Remove the empty directory `path` (uv_fs_rmdir).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_rmdir(uv_loop_t *loop,
+                                        const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * Every entry of the directory `path`, read in one request and sorted by
+ * name (uv_fs_scandir).
+ * @return a new reference; fulfilled with a future_fs_dirents_t * owned by
+ * the future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_scandir(uv_loop_t *loop,
+                                          const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * Open the directory `path` for reading in batches (uv_fs_opendir). A
+ * cancelled opendir closes the directory.
+ * @return a new reference; fulfilled with a uv_dir_t *, yours until you
+ * pass it to future_fs_dir_close.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_opendir(uv_loop_t *loop,
+                                          const char *path) FUTURE_WARN_UNUSED;
+
+/**
+ * The next entries, at most `max_entries` (0 means 32), of a directory
+ * opened with future_fs_opendir (uv_fs_readdir), in the order the file
+ * system gives them. One read at a time per directory.
+ * @return a new reference; fulfilled with a future_fs_dirents_t * owned by
+ * the future, with a count of 0 once every entry has been read.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_dir_read(uv_loop_t *loop, uv_dir_t *dir,
+                                           size_t max_entries)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * Close a directory opened with future_fs_opendir and free `dir`
+ * (uv_fs_closedir). Like future_fs_close, never taken back by a cancel.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_dir_close(uv_loop_t *loop,
+                                            uv_dir_t *dir) FUTURE_WARN_UNUSED;
+
+/* whole files and trees, like Node's fs.promises */
+
+/**
+ * The whole content of the file `path`, of any size: open, fstat for a
+ * size hint, read until the end of the file (however short each read),
+ * close. The file is closed on every path, error and cancel included.
+ * Errors name the step: "open 'p'", "read 'p'", ...
+ * @return a new reference; fulfilled with a future_buf_t * owned by the
+ * future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_read_file(uv_loop_t *loop,
+                                            const char *path)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * Replace the content of the file `path` (created with mode 0666 less the
+ * umask if missing) with the `len` bytes of `data`: open with O_TRUNC,
+ * write until everything is written, close. `data_dtor`, if not NULL,
+ * takes ownership of `data` (see BUFFERS above).
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_write_file(uv_loop_t *loop, const char *path,
+                                             const void *data, size_t len,
+                                             future_dtor_cb data_dtor)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * Like future_fs_write_file, but add `data` at the end of the file
+ * (O_APPEND) instead of replacing its content.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_append_file(uv_loop_t *loop,
+                                              const char *path,
+                                              const void *data, size_t len,
+                                              future_dtor_cb data_dtor)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * Cut or extend the file `path` to `length` bytes: open, ftruncate, close.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_truncate(uv_loop_t *loop, const char *path,
+                                           int64_t length) FUTURE_WARN_UNUSED;
+
+/**
+ * Make the directory `path` and any missing parent (mkdir -p), each with
+ * permissions `mode`. A directory that already exists is success; a file
+ * in its place is an error (UV_EEXIST for `path` itself, UV_ENOTDIR for a
+ * parent).
+ * @return a new reference; fulfilled with the first directory made, a
+ * char * owned by the future, or NULL if every directory already existed.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_mkdir_p(uv_loop_t *loop, const char *path,
+                                          int mode) FUTURE_WARN_UNUSED;
+
+/**
+ * Remove `path` and, if it is a directory, everything in it (rm -r). A
+ * symbolic link is removed, never followed. A missing `path` is an error
+ * (UV_ENOENT) unless `flags` has FUTURE_FS_RM_FORCE; things that vanish
+ * meanwhile inside the tree are not. The tree is walked with an explicit
+ * stack, one request at a time; a cancel stops the walk, leaving what is
+ * not yet removed.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_rm_r(uv_loop_t *loop, const char *path,
+                                       unsigned int flags) FUTURE_WARN_UNUSED;
+
+/**
+ * Every entry of the directory `path`, read in batches (opendir, readdir
+ * until the end, closedir), in the order the file system gives them; the
+ * directory is closed on every path. Unlike future_fs_scandir, no single
+ * request holds a pool thread for a huge directory, and the entries are
+ * not sorted.
+ * @return a new reference; fulfilled with a future_fs_dirents_t * owned by
+ * the future.
+ * @since 0.1.0
+ */
+FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
+                                          const char *path) FUTURE_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,274 @@
+#!/bin/sh
+# libfuture's benchmark driver (bench/README.md). `make bench` builds the C
+# programs and runs this script from the top build directory; it builds
+# nothing itself.
+#
+#   sh bench/run.sh               run every workload BENCH_RUNS times and
+#                                 print a table of medians
+#   sh bench/run.sh --callgrind   instructions per link of chain_built and
+#                                 chain_loop under callgrind (libfuture, raw)
+#
+# Environment:
+#   BENCH_RUNS       runs of each program (default 5)
+#   BENCH_WORKLOADS  which workloads (default: all five, in order)
+#   BENCH_CHAIN_N    links of chain_built, hops of chain_loop (1000000)
+#   BENCH_FS_N       files of fs_fanout (10000; at most 100000)
+#   BENCH_TIMERS_N   timers of timers (1000000)
+#   BENCH_WORK_MS    CPU work of heartbeat, ms (400)
+#   BENCH_CG_N       n under callgrind (100000)
+#   BENCH_BINDIR     where the built C programs are (./bench)
+#   NODE             Node.js (default: `node` from PATH; rows are skipped
+#                    without it)
+#   LIBTOOL          libtool, to run the uninstalled programs under valgrind
+#                    (default ./libtool)
+#   VALGRIND         valgrind (default: from PATH)
+#
+# Each program prints one line of key=value pairs; this script keeps them
+# all, then prints the medians. It exits non-zero if any run failed (a
+# program exits non-zero when its result is wrong).
+
+set -u
+
+srcdir=$(cd "$(dirname "$0")" && pwd)
+bindir=${BENCH_BINDIR:-./bench}
+runs=${BENCH_RUNS:-5}
+workloads=${BENCH_WORKLOADS:-"chain_built chain_loop fs_fanout timers heartbeat"}
+chain_n=${BENCH_CHAIN_N:-1000000}
+fs_n=${BENCH_FS_N:-10000}
+timers_n=${BENCH_TIMERS_N:-1000000}
+work_ms=${BENCH_WORK_MS:-400}
+cg_n=${BENCH_CG_N:-100000}
+node=${NODE:-}
+if [ -z "$node" ]; then
+  node=$(command -v node 2>/dev/null || true)
+elif ! command -v "$node" >/dev/null 2>&1; then
+  echo "run.sh: NODE=$node is not a program" >&2
+  node=
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/libfuture-bench.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+die() {
+  echo "run.sh: $*" >&2
+  exit 1
+}
+
+# The value of key $1 in the result line on stdin.
+field() {
+  awk -v k="$1" '{
+    for (i = 1; i <= NF; i++) {
+      p = index($i, "=")
+      if (p > 0 && substr($i, 1, p - 1) == k) print substr($i, p + 1)
+    }
+  }'
+}
+
+# The median of the numbers on stdin, one a line; "-" if there are none.
+median() {
+  sort -g | awk '{ v[NR] = $1 }
+    END {
+      if (NR == 0) print "-"
+      else if (NR % 2) print v[(NR + 1) / 2]
+      else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+# ---------------------------------------------------------------------------
+# make bench-callgrind
+
+if [ "${1:-}" = "--callgrind" ]; then
+  valgrind=${VALGRIND:-$(command -v valgrind 2>/dev/null || true)}
+  [ -n "$valgrind" ] || die "valgrind not found"
+  # A command, perhaps with arguments ("/bin/bash ./libtool"): unquoted.
+  libtool=${LIBTOOL:-./libtool}
+  echo "Instructions per link under callgrind (n=$cg_n), counted inside"
+  echo "bench_run() only (--toggle-collect=bench_run): building, running and"
+  echo "freeing the chain, without process start-up."
+  echo
+  printf '%-12s %-8s %14s %10s %12s\n' workload impl "Ir" "Ir/link" "future/raw"
+  status=0
+  for w in chain_built chain_loop; do
+    raw_per=
+    for impl in raw future; do
+      prog=$bindir/${w}_$impl
+      [ -x "$prog" ] || die "$prog not built (make bench-callgrind builds it)"
+      out=$tmp/callgrind.$w.$impl
+      if ! $libtool --mode=execute "$valgrind" --tool=callgrind \
+          --callgrind-out-file="$out" --toggle-collect=bench_run \
+          "$prog" "$cg_n" >"$tmp/cg.stdout" 2>"$tmp/cg.stderr"; then
+        cat "$tmp/cg.stderr" >&2
+        echo "run.sh: $prog failed under callgrind" >&2
+        status=1
+        continue
+      fi
+      ir=$(awk '/^(totals|summary):/ { print $2; exit }' "$out")
+      [ -n "$ir" ] || die "no totals in $out"
+      per=$(awk -v ir="$ir" -v n="$cg_n" 'BEGIN { printf "%.1f", ir / n }')
+      ratio=-
+      if [ "$impl" = raw ]; then
+        raw_per=$per
+      elif [ -n "$raw_per" ]; then
+        ratio=$(awk -v a="$per" -v b="$raw_per" 'BEGIN { printf "%.2fx", a / b }')
+      fi
+      printf '%-12s %-8s %14s %10s %12s\n' "$w" "$impl" "$ir" "$per" "$ratio"
+    done
+  done
+  exit $status
+fi
+
+# ---------------------------------------------------------------------------
+# make bench
+
+[ -n "$node" ] || echo "run.sh: node not found: Node.js rows skipped" >&2
+
+impls="future raw"
+[ -n "$node" ] && impls="future raw node"
+
+# Each implementation's command for workload $1.
+command_for() {
+  w=$1 impl=$2
+  case $w in
+    chain_built | chain_loop) n=$chain_n ;;
+    fs_fanout) n=$fs_n ;;
+    timers) n=$timers_n ;;
+    heartbeat) n=$work_ms ;;
+    *) die "unknown workload $w" ;;
+  esac
+  if [ "$impl" = node ]; then
+    set -- "$node" "$srcdir/$w.js" "$n"
+  else
+    set -- "$bindir/${w}_$impl" "$n"
+  fi
+  if [ "$w" = fs_fanout ]; then
+    set -- "$@" "$tmp/files"
+  fi
+  echo "$@"
+}
+
+for w in $workloads; do
+  for impl in future raw; do
+    [ -x "$bindir/${w}_$impl" ] ||
+      die "$bindir/${w}_$impl not built (run \`make bench')"
+  done
+done
+
+case " $workloads " in
+  *" fs_fanout "*)
+    [ "$fs_n" -le 100000 ] || die "BENCH_FS_N is at most 100000"
+    # All files are open at once: make sure the descriptors suffice
+    # (ulimit -H is not POSIX, but dash and bash have it).
+    hard=$(ulimit -Hn 2>/dev/null || echo unlimited)
+    if [ "$hard" != unlimited ] && [ "$hard" -lt $((fs_n + 64)) ]; then
+      die "fs_fanout needs $((fs_n + 64)) file descriptors (ulimit -Hn: $hard)"
+    fi
+    ulimit -n "$hard" 2>/dev/null || true
+    echo "Making $fs_n files of 4 KiB in $tmp/files ..." >&2
+    mkdir "$tmp/files" || exit 1
+    head -c $((4096 * fs_n)) /dev/urandom |
+      split -d -a 5 -b 4096 - "$tmp/files/f" || die "cannot make the files"
+    # Read them once, so that every run finds a warm page cache.
+    find "$tmp/files" -type f -exec cat {} + >/dev/null
+    ;;
+esac
+
+results=$tmp/results
+: >"$results"
+status=0
+r=1
+while [ "$r" -le "$runs" ]; do
+  # Alternate the implementations, and rotate their order from one round
+  # to the next, so that slow drifts of the machine hit them all alike.
+  order=$impls
+  k=1
+  while [ "$k" -lt "$r" ]; do
+    set -- $order
+    first=$1
+    shift
+    order="$* $first"
+    k=$((k + 1))
+  done
+  for w in $workloads; do
+    for impl in $order; do
+      cmd=$(command_for "$w" "$impl")
+      if line=$($cmd 2>"$tmp/stderr"); then
+        echo "$line" >>"$results"
+        echo "[$r/$runs] $line" >&2
+      else
+        status=1
+        echo "[$r/$runs] FAILED: $cmd" >&2
+        sed 's/^/    /' "$tmp/stderr" >&2
+      fi
+    done
+  done
+  r=$((r + 1))
+done
+
+# Median of key $3 over the runs of workload $1, implementation $2.
+med() {
+  grep "^workload=$1 impl=$2 " "$results" | field "$3" | median
+}
+
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a == "-" || b == "-" || b + 0 == 0) print "-"
+    else printf "%.2fx\n", a / b
+  }'
+}
+
+echo
+echo "libfuture benchmarks: medians of $runs runs ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc 2>/dev/null || echo '?') cores)"
+[ -n "$node" ] && echo "Node.js: $("$node" --version)"
+echo "ns/op is wall time per item, but CPU time per timer for timers;"
+echo "bytes/op is resident memory per pending item (README.md says how);"
+echo "the ratios compare ns/op."
+echo
+fmt='%-12s %-7s %10s %10s %13s %11s %9s %11s %12s\n'
+printf "$fmt" workload impl "wall s" "cpu s" "peak RSS MiB" "ns/op" \
+  "bytes/op" "future/raw" "future/node"
+for w in $workloads; do
+  [ "$w" = heartbeat ] && continue
+  for impl in $impls; do
+    wall=$(med "$w" "$impl" wall_s)
+    [ "$wall" = - ] && continue
+    cpu=$(med "$w" "$impl" cpu_s)
+    rss=$(med "$w" "$impl" maxrss_kib)
+    nsop=$(med "$w" "$impl" ns_per_op)
+    bop=$(med "$w" "$impl" bytes_per_op)
+    rraw=- rnode=-
+    if [ "$impl" = future ]; then
+      rraw=$(ratio "$nsop" "$(med "$w" raw ns_per_op)")
+      [ -n "$node" ] && rnode=$(ratio "$nsop" "$(med "$w" node ns_per_op)")
+    fi
+    printf "$fmt" "$w" "$impl" \
+      "$(awk -v v="$wall" 'BEGIN { printf "%.4f", v }')" \
+      "$(awk -v v="$cpu" 'BEGIN { printf "%.4f", v }')" \
+      "$(awk -v v="$rss" 'BEGIN { printf "%.1f", v / 1024 }')" \
+      "$(awk -v v="$nsop" 'BEGIN { printf "%.1f", v }')" \
+      "$(awk -v v="$bop" 'BEGIN { printf "%.0f", v }')" \
+      "$rraw" "$rnode"
+  done
+done
+
+case " $workloads " in
+  *" heartbeat "*)
+    echo
+    echo "heartbeat: largest gap between 10 ms beats while $work_ms ms of CPU work"
+    echo "runs on the loop's thread (loop) or on the thread pool (pool), median ms"
+    echo
+    hfmt='%-12s %-7s %12s %12s\n'
+    printf "$hfmt" workload impl "loop gap ms" "pool gap ms"
+    for impl in $impls; do
+      lg=$(med heartbeat "$impl" loop_gap_ms)
+      [ "$lg" = - ] && continue
+      pg=$(med heartbeat "$impl" pool_gap_ms)
+      printf "$hfmt" heartbeat "$impl" \
+        "$(awk -v v="$lg" 'BEGIN { printf "%.1f", v }')" \
+        "$(awk -v v="$pg" 'BEGIN { printf "%.1f", v }')"
+    done
+    ;;
+esac
+
+[ "$status" -eq 0 ] || echo "run.sh: some runs failed (see above)" >&2
+exit $status

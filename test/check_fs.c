@@ -1,0 +1,1397 @@
+/* The file system as futures (src/fs.c): every wrapper, its errors, the
+ * whole-file helpers, cancellation at every stage, and scale. Each test
+ * works in a temporary directory of its own under /tmp. */
+#define _GNU_SOURCE
+#include "helpers.h"
+#include "suites.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The per-test directory and paths in it. */
+
+static char root[64];
+
+static int remove_entry(const char *p, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(p);
+}
+
+static void setup(void) {
+  strcpy(root, "/tmp/libfuture-fs-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(root));
+}
+
+static void teardown(void) {
+  nftw(root, remove_entry, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A path in the test directory; eight of them may be in use at once. */
+static const char *tp(const char *fmt, ...) FUTURE_PRINTF(1, 2);
+static const char *tp(const char *fmt, ...) {
+  static char ring[8][4096];
+  static unsigned next;
+  char *b = ring[next++ % 8];
+  int n = snprintf(b, 4096, "%s/", root);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b + n, 4096 - (size_t)n, fmt, ap);
+  va_end(ap);
+  return b;
+}
+
+static void put_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  ck_assert_ptr_nonnull(fp);
+  fputs(text, fp);
+  ck_assert_int_eq(fclose(fp), 0);
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+static int fd_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    n++;
+  closedir(d);
+  return n;
+}
+
+static int dir_entries(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+/* Waiting. */
+
+#define expect_ok(f, r) expect_ok_at((f), (r), __LINE__)
+static void *expect_ok_at(future_t *f, future_result_t *r, int line) {
+  int st = future_wait(f, r);
+  ck_assert_msg(st == 0, "line %d: expected success, got %s", line,
+                r->error != NULL ? future_error_message(r->error) : "?");
+  return r->value;
+}
+
+/* Wait for `f`, expect `code` and, unless NULL, this exact message. */
+#define expect_err(f, code, msg) expect_err_at((f), (code), (msg), __LINE__)
+static void expect_err_at(future_t *f, int code, const char *msg, int line) {
+  future_result_t r;
+  int st = future_wait(f, &r);
+  ck_assert_msg(st == code, "line %d: expected %s, got %s (%s)", line,
+                future_err_name(code), future_err_name(st),
+                r.error != NULL ? future_error_message(r.error) : "fulfilled");
+  if (msg != NULL)
+    ck_assert_str_eq(future_error_message(r.error), msg);
+  future_result_release(&r);
+}
+
+static void wait_done(future_t *f) {
+  future_result_t r;
+  expect_ok(f, &r);
+  future_result_release(&r);
+}
+
+static intptr_t wait_int(future_t *f) {
+  future_result_t r;
+  intptr_t v = (intptr_t)expect_ok(f, &r);
+  future_result_release(&r);
+  return v;
+}
+
+/* A message as "OP 'PATH': TEXT (NAME)". */
+static const char *msg(const char *op, const char *path, int code) {
+  static char b[8192];
+  snprintf(b, sizeof(b), "%s '%s': %s (%s)", op, path, future_strerror(code),
+           future_err_name(code));
+  return b;
+}
+
+/* A continuation that counts deliveries: a cancelled future must never
+ * reach one. */
+static future_t *count_delivery(future_t *settled, void *data) {
+  (*(int *)data)++;
+  return future_ref(settled);
+}
+
+static int dtor_calls;
+static void count_free(void *p) {
+  dtor_calls++;
+  free(p);
+}
+
+/* Fill libuv's thread pool with sleepers, so that what is queued next
+ * stays queued until they finish. */
+#define POOL_MAX 128
+static uv_work_t sleepers[POOL_MAX];
+static int sleepers_done;
+
+static void sleep_work(uv_work_t *w) {
+  (void)w;
+  uv_sleep(300);
+}
+
+static void sleep_after(uv_work_t *w, int status) {
+  (void)w;
+  (void)status;
+  sleepers_done++;
+}
+
+static int pool_size(void) {
+  const char *s = getenv("UV_THREADPOOL_SIZE");
+  int n = s != NULL ? atoi(s) : 4;
+  if (n < 1)
+    n = 4;
+  return n > POOL_MAX ? POOL_MAX : n;
+}
+
+static void block_pool(uv_loop_t *loop) {
+  int i;
+  sleepers_done = 0;
+  for (i = 0; i < pool_size(); i++)
+    ck_assert_int_eq(uv_queue_work(loop, &sleepers[i], sleep_work, sleep_after),
+                     0);
+}
+
+/* Raise the soft limit on open files to the hard one: thousands of files
+ * may be open at once. */
+static void raise_nofile(void) {
+  struct rlimit rl;
+  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* Core: every wrapper on its success path. */
+
+START_TEST(test_fs_open_write_read_close) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  uv_stat_t *st;
+  char into[16];
+  int fd, fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  fd = (int)wait_int(future_fs_open(&loop, tp("a.txt"),
+                                    UV_FS_O_RDWR | UV_FS_O_CREAT, 0644));
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  ck_assert_int_eq(
+      wait_int(future_fs_write(&loop, fd, "hello world", 11, 0, NULL)), 11);
+
+  buf = expect_ok(future_fs_read(&loop, fd, 64, 0), &r);
+  ck_assert_uint_eq(buf->len, 11);
+  ck_assert_str_eq(buf->base, "hello world"); /* NUL-terminated */
+  future_result_release(&r);
+
+  buf = expect_ok(future_fs_read(&loop, fd, 64, 11), &r);
+  ck_assert_uint_eq(buf->len, 0); /* end of file */
+  future_result_release(&r);
+
+  buf = expect_ok(future_fs_read(&loop, fd, (size_t)1 << 20, 6), &r);
+  ck_assert_uint_eq(buf->len, 5); /* short: the rest is given back */
+  ck_assert_str_eq(buf->base, "world");
+  future_result_release(&r);
+
+  memset(into, 0, sizeof(into));
+  ck_assert_int_eq(
+      wait_int(future_fs_read_into(&loop, fd, into, 5, 6)), 5);
+  ck_assert_str_eq(into, "world");
+
+  wait_done(future_fs_fsync(&loop, fd));
+  wait_done(future_fs_fdatasync(&loop, fd));
+  wait_done(future_fs_ftruncate(&loop, fd, 5));
+  wait_done(future_fs_fchmod(&loop, fd, 0600));
+  wait_done(future_fs_futime(&loop, fd, 1000000000.0, 1000000001.0));
+  wait_done(future_fs_fchown(&loop, fd, getuid(), getgid()));
+  st = expect_ok(future_fs_fstat(&loop, fd), &r);
+  ck_assert_uint_eq(st->st_size, 5);
+  ck_assert_uint_eq(st->st_mode & 0777, 0600);
+  ck_assert_int_eq(st->st_mtim.tv_sec, 1000000001);
+  future_result_release(&r);
+
+  ck_assert_ptr_null(
+      expect_ok(future_fs_close(&loop, fd), &r)); /* fulfilled with NULL */
+  future_result_release(&r);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_write_takes_buffer_ownership) {
+  uv_loop_t loop;
+  char *data = strdup("owned");
+  future_t *f;
+  int fd;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fd = (int)wait_int(future_fs_open(
+      &loop, tp("o"), UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644));
+  dtor_calls = 0;
+  f = future_fs_write(&loop, fd, data, 5, -1, count_free);
+  ck_assert_int_eq(dtor_calls, 0);
+  ck_assert_int_eq(wait_int(f), 5);
+  ck_assert_int_eq(dtor_calls, 1);
+  /* Refused at once: the destructor still runs, exactly once. */
+  expect_err(future_fs_write(&loop, fd, NULL, 3, 0, count_free), UV_EINVAL,
+             "write: NULL buffer: invalid argument (EINVAL)");
+  ck_assert_int_eq(dtor_calls, 2);
+  wait_done(future_fs_close(&loop, fd));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_stat_lstat_statfs_access) {
+  uv_loop_t loop;
+  future_result_t r;
+  uv_stat_t *st;
+  uv_statfs_t *sfs;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "12345");
+  ck_assert_int_eq(symlink(tp("f"), tp("l")), 0);
+
+  st = expect_ok(future_fs_stat(&loop, tp("l")), &r);
+  ck_assert(S_ISREG(st->st_mode));
+  ck_assert_uint_eq(st->st_size, 5);
+  future_result_release(&r);
+
+  st = expect_ok(future_fs_lstat(&loop, tp("l")), &r);
+  ck_assert(S_ISLNK(st->st_mode));
+  future_result_release(&r);
+
+  sfs = expect_ok(future_fs_statfs(&loop, root), &r);
+  ck_assert_uint_gt(sfs->f_bsize, 0);
+  ck_assert_uint_gt(sfs->f_blocks, 0);
+  future_result_release(&r);
+
+  wait_done(future_fs_access(&loop, tp("f"), F_OK));
+  wait_done(future_fs_access(&loop, tp("f"), R_OK | W_OK));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_names_and_links) {
+  uv_loop_t loop;
+  future_result_t r;
+  uv_stat_t *st;
+  char real[4096];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("a"), "content");
+
+  wait_done(future_fs_rename(&loop, tp("a"), tp("b")));
+  ck_assert(!exists(tp("a")) && exists(tp("b")));
+
+  wait_done(future_fs_link(&loop, tp("b"), tp("hard")));
+  st = expect_ok(future_fs_stat(&loop, tp("b")), &r);
+  ck_assert_uint_eq(st->st_nlink, 2);
+  future_result_release(&r);
+
+  wait_done(future_fs_symlink(&loop, "b", tp("soft"), 0));
+  ck_assert_str_eq(expect_ok(future_fs_readlink(&loop, tp("soft")), &r), "b");
+  future_result_release(&r);
+  ck_assert_ptr_nonnull(realpath(tp("b"), real));
+  ck_assert_str_eq(expect_ok(future_fs_realpath(&loop, tp("soft")), &r), real);
+  future_result_release(&r);
+
+  wait_done(future_fs_copyfile(&loop, tp("b"), tp("c"), 0));
+  st = expect_ok(future_fs_stat(&loop, tp("c")), &r);
+  ck_assert_uint_eq(st->st_size, 7);
+  ck_assert_uint_eq(st->st_nlink, 1);
+  future_result_release(&r);
+
+  wait_done(future_fs_chmod(&loop, tp("c"), 0640));
+  wait_done(future_fs_chown(&loop, tp("c"), getuid(), getgid()));
+  wait_done(future_fs_lchown(&loop, tp("soft"), getuid(), getgid()));
+  wait_done(future_fs_utime(&loop, tp("c"), 1500000000.0, 1600000000.0));
+  wait_done(future_fs_lutime(&loop, tp("soft"), 1500000000.0, 1700000000.0));
+  st = expect_ok(future_fs_stat(&loop, tp("c")), &r);
+  ck_assert_uint_eq(st->st_mode & 0777, 0640);
+  ck_assert_int_eq(st->st_mtim.tv_sec, 1600000000);
+  ck_assert_int_eq(st->st_atim.tv_sec, 1500000000);
+  future_result_release(&r);
+  st = expect_ok(future_fs_lstat(&loop, tp("soft")), &r);
+  ck_assert_int_eq(st->st_mtim.tv_sec, 1700000000);
+  future_result_release(&r);
+
+  wait_done(future_fs_unlink(&loop, tp("hard")));
+  wait_done(future_fs_unlink(&loop, tp("soft")));
+  ck_assert(!exists(tp("hard")) && !exists(tp("soft")) && exists(tp("b")));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_mkdir_scandir_rmdir) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_fs_dirents_t *d;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  wait_done(future_fs_mkdir(&loop, tp("d"), 0755));
+  put_file(tp("d/b.txt"), "x");
+  put_file(tp("d/a.txt"), "y");
+  wait_done(future_fs_mkdir(&loop, tp("d/sub"), 0755));
+
+  d = expect_ok(future_fs_scandir(&loop, tp("d")), &r);
+  ck_assert_uint_eq(d->count, 3); /* sorted, no "." nor ".." */
+  ck_assert_str_eq(d->entries[0].name, "a.txt");
+  ck_assert_int_eq(d->entries[0].type, UV_DIRENT_FILE);
+  ck_assert_str_eq(d->entries[1].name, "b.txt");
+  ck_assert_str_eq(d->entries[2].name, "sub");
+  ck_assert_int_eq(d->entries[2].type, UV_DIRENT_DIR);
+  future_result_release(&r);
+
+  d = expect_ok(future_fs_scandir(&loop, tp("d/sub")), &r);
+  ck_assert_uint_eq(d->count, 0);
+  ck_assert_ptr_null(d->entries);
+  future_result_release(&r);
+
+  expect_err(future_fs_rmdir(&loop, tp("d")), UV_ENOTEMPTY,
+             msg("rmdir", tp("d"), UV_ENOTEMPTY));
+  wait_done(future_fs_rmdir(&loop, tp("d/sub")));
+  ck_assert(!exists(tp("d/sub")));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_mkdtemp_mkstemp) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_fs_tmpfile_t *t;
+  const char *name;
+  struct stat st;
+  int fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  name = expect_ok(future_fs_mkdtemp(&loop, tp("dirXXXXXX")), &r);
+  ck_assert_int_eq(strncmp(name, tp("dir"), strlen(tp("dir"))), 0);
+  ck_assert_str_ne(name, tp("dirXXXXXX"));
+  ck_assert_int_eq(stat(name, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  future_result_release(&r);
+
+  t = expect_ok(future_fs_mkstemp(&loop, tp("fileXXXXXX")), &r);
+  ck_assert_int_ge(t->fd, 0);
+  ck_assert_int_eq(strncmp(t->path, tp("file"), strlen(tp("file"))), 0);
+  ck_assert_int_eq(wait_int(future_fs_write(&loop, t->fd, "tmp", 3, 0, NULL)),
+                   3);
+  wait_done(future_fs_close(&loop, t->fd));
+  ck_assert_int_eq(stat(t->path, &st), 0);
+  ck_assert_int_eq(st.st_size, 3);
+  future_result_release(&r);
+
+  expect_err(future_fs_mkstemp(&loop, tp("no-x")), UV_EINVAL, NULL);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_opendir_read_close) {
+  uv_loop_t loop;
+  future_result_t r;
+  uv_dir_t *dir;
+  int seen = 0, batches = 0, i, fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (i = 0; i < 5; i++)
+    put_file(tp("e%d", i), "");
+  fds = fd_count();
+  dir = expect_ok(future_fs_opendir(&loop, root), &r);
+  future_result_release(&r); /* the uv_dir_t is ours, not the future's */
+  ck_assert_int_eq(fd_count(), fds + 1);
+  for (;;) {
+    future_fs_dirents_t *d = expect_ok(future_fs_dir_read(&loop, dir, 2), &r);
+    size_t k;
+    if (d->count == 0) {
+      future_result_release(&r);
+      break;
+    }
+    ck_assert_uint_le(d->count, 2);
+    for (k = 0; k < d->count; k++) {
+      ck_assert_int_eq(d->entries[k].name[0], 'e');
+      ck_assert_int_eq(d->entries[k].type, UV_DIRENT_FILE);
+      seen |= 1 << (d->entries[k].name[1] - '0');
+    }
+    batches++;
+    future_result_release(&r);
+  }
+  ck_assert_int_eq(seen, 0x1f);
+  ck_assert_int_ge(batches, 3);
+  wait_done(future_fs_dir_close(&loop, dir));
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_sendfile) {
+  uv_loop_t loop;
+  int in, out;
+  char b[16] = {0};
+  FILE *fp;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("src"), "0123456789");
+  in = (int)wait_int(future_fs_open(&loop, tp("src"), UV_FS_O_RDONLY, 0));
+  out = (int)wait_int(future_fs_open(
+      &loop, tp("dst"), UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644));
+  ck_assert_int_eq(wait_int(future_fs_sendfile(&loop, out, in, 3, 5)), 5);
+  wait_done(future_fs_close(&loop, in));
+  wait_done(future_fs_close(&loop, out));
+  fp = fopen(tp("dst"), "r");
+  ck_assert_ptr_nonnull(fp);
+  ck_assert_uint_eq(fread(b, 1, sizeof(b), fp), 5);
+  fclose(fp);
+  ck_assert_str_eq(b, "34567");
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A pipeline: the values travel down a chain like any other. */
+static future_t *stat_size(future_t *settled, void *data) {
+  uv_stat_t *st = future_value(settled);
+  (void)data;
+  return future_resolved(future_loop(settled), INT2P(st->st_size), NULL);
+}
+
+START_TEST(test_fs_values_travel_down_chains) {
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "four");
+  ck_assert_int_eq(
+      future_wait(future_then(future_fs_stat(&loop, tp("f")), stat_size, NULL,
+                              NULL),
+                  &r),
+      0);
+  ck_assert_int_eq(P2INT(r.value), 4);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Errors: each names the operation and the path. */
+
+START_TEST(test_fs_enoent) {
+  uv_loop_t loop;
+  char nope[4096];
+  char two[8192];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  strcpy(nope, tp("nope"));
+  expect_err(future_fs_open(&loop, nope, UV_FS_O_RDONLY, 0), UV_ENOENT,
+             msg("open", nope, UV_ENOENT));
+  expect_err(future_fs_stat(&loop, nope), UV_ENOENT,
+             msg("stat", nope, UV_ENOENT));
+  expect_err(future_fs_lstat(&loop, nope), UV_ENOENT,
+             msg("lstat", nope, UV_ENOENT));
+  expect_err(future_fs_statfs(&loop, nope), UV_ENOENT,
+             msg("statfs", nope, UV_ENOENT));
+  expect_err(future_fs_access(&loop, nope, F_OK), UV_ENOENT,
+             msg("access", nope, UV_ENOENT));
+  expect_err(future_fs_unlink(&loop, nope), UV_ENOENT,
+             msg("unlink", nope, UV_ENOENT));
+  expect_err(future_fs_rmdir(&loop, nope), UV_ENOENT,
+             msg("rmdir", nope, UV_ENOENT));
+  expect_err(future_fs_readlink(&loop, nope), UV_ENOENT,
+             msg("readlink", nope, UV_ENOENT));
+  expect_err(future_fs_realpath(&loop, nope), UV_ENOENT,
+             msg("realpath", nope, UV_ENOENT));
+  expect_err(future_fs_scandir(&loop, nope), UV_ENOENT,
+             msg("scandir", nope, UV_ENOENT));
+  expect_err(future_fs_opendir(&loop, nope), UV_ENOENT,
+             msg("opendir", nope, UV_ENOENT));
+  expect_err(future_fs_chmod(&loop, nope, 0644), UV_ENOENT, NULL);
+  expect_err(future_fs_chown(&loop, nope, 0, 0), UV_ENOENT, NULL);
+  expect_err(future_fs_lchown(&loop, nope, 0, 0), UV_ENOENT, NULL);
+  expect_err(future_fs_utime(&loop, nope, 1, 1), UV_ENOENT, NULL);
+  expect_err(future_fs_lutime(&loop, nope, 1, 1), UV_ENOENT, NULL);
+  expect_err(future_fs_mkdir(&loop, tp("nope/sub"), 0755), UV_ENOENT,
+             msg("mkdir", tp("nope/sub"), UV_ENOENT));
+  expect_err(future_fs_mkdtemp(&loop, tp("nope/XXXXXX")), UV_ENOENT, NULL);
+  expect_err(future_fs_mkstemp(&loop, tp("nope/XXXXXX")), UV_ENOENT, NULL);
+  snprintf(two, sizeof(two), "rename '%s' -> '%s': %s (ENOENT)", nope,
+           tp("other"), future_strerror(UV_ENOENT));
+  expect_err(future_fs_rename(&loop, nope, tp("other")), UV_ENOENT, two);
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (ENOENT)", nope,
+           tp("other"), future_strerror(UV_ENOENT));
+  expect_err(future_fs_copyfile(&loop, nope, tp("other"), 0), UV_ENOENT, two);
+  expect_err(future_fs_link(&loop, nope, tp("other")), UV_ENOENT, NULL);
+  expect_err(future_fs_read_file(&loop, nope), UV_ENOENT,
+             msg("open", nope, UV_ENOENT));
+  expect_err(future_fs_readdir(&loop, nope), UV_ENOENT,
+             msg("opendir", nope, UV_ENOENT));
+  expect_err(future_fs_truncate(&loop, nope, 0), UV_ENOENT,
+             msg("open", nope, UV_ENOENT));
+  expect_err(future_fs_write_file(&loop, tp("nope/f"), "x", 1, NULL),
+             UV_ENOENT, msg("open", tp("nope/f"), UV_ENOENT));
+  expect_err(future_fs_append_file(&loop, tp("nope/f"), "x", 1, NULL),
+             UV_ENOENT, msg("open", tp("nope/f"), UV_ENOENT));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_conf_json_message) {
+  /* The example of the header, word for word, with a relative path. */
+  uv_loop_t loop;
+  char cwd[4096];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+  ck_assert_int_eq(chdir(root), 0);
+  expect_err(future_fs_open(&loop, "conf.json", UV_FS_O_RDONLY, 0), UV_ENOENT,
+             "open 'conf.json': no such file or directory (ENOENT)");
+  ck_assert_int_eq(chdir(cwd), 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_eexist) {
+  uv_loop_t loop;
+  char two[8192];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "x");
+  put_file(tp("g"), "y");
+  ck_assert_int_eq(mkdir(tp("d"), 0755), 0);
+  expect_err(future_fs_mkdir(&loop, tp("d"), 0755), UV_EEXIST,
+             msg("mkdir", tp("d"), UV_EEXIST));
+  expect_err(future_fs_open(&loop, tp("f"),
+                            UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL,
+                            0644),
+             UV_EEXIST, msg("open", tp("f"), UV_EEXIST));
+  snprintf(two, sizeof(two), "link '%s' -> '%s': %s (EEXIST)", tp("f"),
+           tp("g"), future_strerror(UV_EEXIST));
+  expect_err(future_fs_link(&loop, tp("f"), tp("g")), UV_EEXIST, two);
+  expect_err(future_fs_symlink(&loop, tp("f"), tp("g"), 0), UV_EEXIST, NULL);
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (EEXIST)", tp("f"),
+           tp("g"), future_strerror(UV_EEXIST));
+  expect_err(future_fs_copyfile(&loop, tp("f"), tp("g"), UV_FS_COPYFILE_EXCL),
+             UV_EEXIST, two);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_eisdir) {
+  uv_loop_t loop;
+  int fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkdir(tp("d"), 0755), 0);
+  fds = fd_count();
+  expect_err(future_fs_open(&loop, tp("d"), UV_FS_O_WRONLY, 0), UV_EISDIR,
+             msg("open", tp("d"), UV_EISDIR));
+  expect_err(future_fs_unlink(&loop, tp("d")), UV_EISDIR,
+             msg("unlink", tp("d"), UV_EISDIR));
+  /* Opening a directory read-only works; reading it does not, and the
+   * file is closed on that error path too. */
+  expect_err(future_fs_read_file(&loop, tp("d")), UV_EISDIR,
+             msg("read", tp("d"), UV_EISDIR));
+  expect_err(future_fs_write_file(&loop, tp("d"), "x", 1, NULL), UV_EISDIR,
+             msg("open", tp("d"), UV_EISDIR));
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_enotdir) {
+  uv_loop_t loop;
+  int fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "x");
+  fds = fd_count();
+  expect_err(future_fs_stat(&loop, tp("f/x")), UV_ENOTDIR,
+             msg("stat", tp("f/x"), UV_ENOTDIR));
+  expect_err(future_fs_mkdir(&loop, tp("f/x"), 0755), UV_ENOTDIR,
+             msg("mkdir", tp("f/x"), UV_ENOTDIR));
+  expect_err(future_fs_rmdir(&loop, tp("f")), UV_ENOTDIR,
+             msg("rmdir", tp("f"), UV_ENOTDIR));
+  expect_err(future_fs_scandir(&loop, tp("f")), UV_ENOTDIR,
+             msg("scandir", tp("f"), UV_ENOTDIR));
+  expect_err(future_fs_opendir(&loop, tp("f")), UV_ENOTDIR,
+             msg("opendir", tp("f"), UV_ENOTDIR));
+  expect_err(future_fs_readdir(&loop, tp("f")), UV_ENOTDIR,
+             msg("opendir", tp("f"), UV_ENOTDIR));
+  expect_err(future_fs_read_file(&loop, tp("f/x")), UV_ENOTDIR,
+             msg("open", tp("f/x"), UV_ENOTDIR));
+  expect_err(future_fs_mkdir_p(&loop, tp("f/x/y"), 0755), UV_ENOTDIR,
+             msg("mkdir", tp("f/x/y"), UV_ENOTDIR));
+  expect_err(future_fs_rm_r(&loop, tp("f/x"), 0), UV_ENOTDIR,
+             msg("lstat", tp("f/x"), UV_ENOTDIR));
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_ebadf) {
+  uv_loop_t loop;
+  const int bad = 1000000; /* above any descriptor limit: never open */
+  char b[4];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  expect_err(future_fs_fstat(&loop, bad), UV_EBADF,
+             "fstat fd 1000000: bad file descriptor (EBADF)");
+  expect_err(future_fs_close(&loop, bad), UV_EBADF,
+             "close fd 1000000: bad file descriptor (EBADF)");
+  expect_err(future_fs_read(&loop, bad, 4, 0), UV_EBADF,
+             "read fd 1000000: bad file descriptor (EBADF)");
+  expect_err(future_fs_read_into(&loop, bad, b, 4, 0), UV_EBADF, NULL);
+  expect_err(future_fs_write(&loop, bad, "x", 1, 0, NULL), UV_EBADF,
+             "write fd 1000000: bad file descriptor (EBADF)");
+  expect_err(future_fs_fsync(&loop, bad), UV_EBADF, NULL);
+  expect_err(future_fs_fdatasync(&loop, bad), UV_EBADF, NULL);
+  expect_err(future_fs_ftruncate(&loop, bad, 0), UV_EBADF, NULL);
+  expect_err(future_fs_fchmod(&loop, bad, 0644), UV_EBADF, NULL);
+  expect_err(future_fs_fchown(&loop, bad, 0, 0), UV_EBADF, NULL);
+  expect_err(future_fs_futime(&loop, bad, 1, 1), UV_EBADF, NULL);
+  expect_err(future_fs_sendfile(&loop, bad, bad, 0, 1), UV_EBADF,
+             "sendfile fd 1000000 -> fd 1000000: bad file descriptor (EBADF)");
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_null_arguments) {
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_ptr_null(future_fs_stat(NULL, "x"));
+  ck_assert_ptr_null(future_fs_open(NULL, "x", 0, 0));
+  ck_assert_ptr_null(future_fs_close(NULL, 0));
+  ck_assert_ptr_null(future_fs_read_file(NULL, "x"));
+  ck_assert_ptr_null(future_fs_rm_r(NULL, "x", 0));
+  dtor_calls = 0;
+  ck_assert_ptr_null(
+      future_fs_write_file(NULL, "x", strdup("data"), 4, count_free));
+  ck_assert_int_eq(dtor_calls, 1);
+  expect_err(future_fs_stat(&loop, NULL), UV_EINVAL,
+             "stat: NULL path: invalid argument (EINVAL)");
+  expect_err(future_fs_open(&loop, NULL, 0, 0), UV_EINVAL,
+             "open: NULL path: invalid argument (EINVAL)");
+  expect_err(future_fs_rename(&loop, "a", NULL), UV_EINVAL, NULL);
+  expect_err(future_fs_symlink(&loop, NULL, "b", 0), UV_EINVAL, NULL);
+  expect_err(future_fs_mkdtemp(&loop, NULL), UV_EINVAL, NULL);
+  expect_err(future_fs_dir_read(&loop, NULL, 1), UV_EINVAL, NULL);
+  expect_err(future_fs_dir_close(&loop, NULL), UV_EINVAL, NULL);
+  expect_err(future_fs_read_into(&loop, 0, NULL, 4, 0), UV_EINVAL, NULL);
+  expect_err(future_fs_read_file(&loop, NULL), UV_EINVAL, NULL);
+  expect_err(future_fs_write_file(&loop, tp("f"), NULL, 4, count_free),
+             UV_EINVAL, "write_file: NULL data: invalid argument (EINVAL)");
+  ck_assert_int_eq(dtor_calls, 2); /* the destructor runs whatever happens */
+  expect_err(future_fs_append_file(&loop, NULL, strdup("x"), 1, count_free),
+             UV_EINVAL, "append_file: NULL path: invalid argument (EINVAL)");
+  ck_assert_int_eq(dtor_calls, 3);
+  expect_err(future_fs_mkdir_p(&loop, NULL, 0755), UV_EINVAL, NULL);
+  expect_err(future_fs_rm_r(&loop, NULL, 0), UV_EINVAL, NULL);
+  expect_err(future_fs_readdir(&loop, NULL), UV_EINVAL, NULL);
+  ck_assert(!exists(tp("f")));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_error_origin) {
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_fs_open(&loop, tp("nope"), 0, 0), &r),
+                   UV_ENOENT);
+  ck_assert_str_eq(future_error_func(r.error), "future_fs_open");
+  ck_assert_ptr_nonnull(strstr(future_error_file(r.error), "fs.c"));
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(future_fs_read_file(&loop, tp("nope")), &r),
+                   UV_ENOENT);
+  ck_assert_str_eq(future_error_func(r.error), "future_fs_read_file");
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Whole files and trees. */
+
+START_TEST(test_fs_write_read_append_truncate) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  wait_done(future_fs_write_file(&loop, tp("f"), "first", 5, NULL));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 5);
+  ck_assert_str_eq(buf->base, "first");
+  future_result_release(&r);
+
+  /* Replaced, not merged. */
+  wait_done(future_fs_write_file(&loop, tp("f"), "2nd", 3, NULL));
+  wait_done(future_fs_append_file(&loop, tp("f"), "+more", 5, NULL));
+  wait_done(future_fs_append_file(&loop, tp("new"), "created", 7, NULL));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_str_eq(buf->base, "2nd+more");
+  future_result_release(&r);
+  buf = expect_ok(future_fs_read_file(&loop, tp("new")), &r);
+  ck_assert_str_eq(buf->base, "created");
+  future_result_release(&r);
+
+  wait_done(future_fs_truncate(&loop, tp("f"), 2));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 2);
+  ck_assert_str_eq(buf->base, "2n");
+  future_result_release(&r);
+
+  /* Empty files both ways. */
+  wait_done(future_fs_write_file(&loop, tp("f"), NULL, 0, NULL));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 0);
+  ck_assert_str_eq(buf->base, "");
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A byte pattern that differs at every offset of a large file. */
+static unsigned char pattern(size_t i) {
+  return (unsigned char)((i * 2654435761u) >> 13 ^ (i >> 20));
+}
+
+START_TEST(test_fs_read_file_64mib) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  const size_t n = ((size_t)64 << 20) + 4099; /* not a multiple of anything */
+  unsigned char *data = malloc(n);
+  size_t i;
+  int fds;
+  ck_assert_ptr_nonnull(data);
+  for (i = 0; i < n; i++)
+    data[i] = pattern(i);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  dtor_calls = 0;
+  wait_done(future_fs_write_file(&loop, tp("big"), data, n, count_free));
+  ck_assert_int_eq(dtor_calls, 1); /* the data went with the request */
+  buf = expect_ok(future_fs_read_file(&loop, tp("big")), &r);
+  ck_assert_uint_eq(buf->len, n);
+  for (i = 0; i < n; i++)
+    if ((unsigned char)buf->base[i] != pattern(i))
+      ck_abort_msg("byte %zu differs", i);
+  ck_assert_int_eq(buf->base[n], '\0');
+  future_result_release(&r);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A FIFO has no size and gives short reads: read_file must grow its
+ * buffer and read until the writer closes. */
+#define FIFO_BYTES (300 * 1000)
+static void fifo_writer(void *arg) {
+  const char *path = arg;
+  char chunk[1000];
+  int fd = open(path, O_WRONLY), i;
+  if (fd < 0)
+    return;
+  for (i = 0; i < FIFO_BYTES / 1000; i++) {
+    memset(chunk, 'a' + i % 26, sizeof(chunk));
+    if (write(fd, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
+      break;
+  }
+  close(fd);
+}
+
+START_TEST(test_fs_read_file_fifo_short_reads) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  uv_thread_t tid;
+  static char path[4096];
+  size_t i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  strcpy(path, tp("fifo"));
+  ck_assert_int_eq(mkfifo(path, 0600), 0);
+  ck_assert_int_eq(uv_thread_create(&tid, fifo_writer, path), 0);
+  buf = expect_ok(future_fs_read_file(&loop, path), &r);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(buf->len, FIFO_BYTES);
+  for (i = 0; i < FIFO_BYTES; i++)
+    if (buf->base[i] != 'a' + (char)(i / 1000 % 26))
+      ck_abort_msg("byte %zu differs", i);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_read_file_proc) {
+  /* /proc files say they are empty; their content is not. */
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  buf = expect_ok(future_fs_read_file(&loop, "/proc/self/status"), &r);
+  ck_assert_uint_gt(buf->len, 0);
+  ck_assert_ptr_nonnull(strstr(buf->base, "Name:"));
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_copyfile_whole) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  char *data = malloc(100000);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  memset(data, 'z', 100000);
+  wait_done(future_fs_write_file(&loop, tp("a"), data, 100000, free));
+  wait_done(future_fs_copyfile(&loop, tp("a"), tp("b"), 0));
+  buf = expect_ok(future_fs_read_file(&loop, tp("b")), &r);
+  ck_assert_uint_eq(buf->len, 100000);
+  ck_assert_int_eq(buf->base[0], 'z');
+  ck_assert_int_eq(buf->base[99999], 'z');
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_mkdir_p) {
+  uv_loop_t loop;
+  future_result_t r;
+  struct stat st;
+  char deep[4096];
+  int i, n;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_str_eq(expect_ok(future_fs_mkdir_p(&loop, tp("a/b/c"), 0755), &r),
+                   tp("a"));
+  future_result_release(&r);
+  ck_assert_int_eq(stat(tp("a/b/c"), &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  /* All there: success, nothing made. */
+  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, tp("a/b/c"), 0755),
+                               &r));
+  future_result_release(&r);
+  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, root, 0755), &r));
+  future_result_release(&r);
+  /* Some there, some not; messy slashes. */
+  ck_assert_str_eq(
+      expect_ok(future_fs_mkdir_p(&loop, tp("a//b/d/e/"), 0755), &r),
+      tp("a/b/d"));
+  future_result_release(&r);
+  ck_assert(exists(tp("a/b/d/e")));
+  /* A file in the way. */
+  put_file(tp("file"), "x");
+  expect_err(future_fs_mkdir_p(&loop, tp("file"), 0755), UV_EEXIST,
+             msg("mkdir", tp("file"), UV_EEXIST));
+  put_file(tp("a/file"), "x");
+  expect_err(future_fs_mkdir_p(&loop, tp("a/file/x/y"), 0755), UV_ENOTDIR,
+             msg("mkdir", tp("a/file/x/y"), UV_ENOTDIR));
+  /* Deep: 150 levels in one call. */
+  n = snprintf(deep, sizeof(deep), "%s/deep", root);
+  for (i = 0; i < 150; i++)
+    n += snprintf(deep + n, sizeof(deep) - (size_t)n, "/%d", i % 10);
+  ck_assert_str_eq(expect_ok(future_fs_mkdir_p(&loop, deep, 0700), &r),
+                   tp("deep"));
+  future_result_release(&r);
+  ck_assert_int_eq(stat(deep, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_rm_r) {
+  uv_loop_t loop;
+  char deep[4096];
+  int i, n;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  /* A tree with files, empty and full directories, and links. */
+  ck_assert_int_eq(mkdir(tp("t"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("t/empty"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("t/full"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("t/full/inner"), 0755), 0);
+  for (i = 0; i < 20; i++)
+    put_file(tp("t/full/inner/f%d", i), "data");
+  put_file(tp("t/top.txt"), "x");
+  ck_assert_int_eq(mkdir(tp("keep"), 0755), 0);
+  put_file(tp("keep/precious"), "do not follow links");
+  ck_assert_int_eq(symlink(tp("keep"), tp("t/full/link-to-keep")), 0);
+  ck_assert_int_eq(symlink(tp("nowhere"), tp("t/dangling")), 0);
+  wait_done(future_fs_rm_r(&loop, tp("t"), 0));
+  ck_assert(!exists(tp("t")));
+  ck_assert(exists(tp("keep/precious")));
+
+  /* The top must exist, unless forced. */
+  expect_err(future_fs_rm_r(&loop, tp("t"), 0), UV_ENOENT,
+             msg("lstat", tp("t"), UV_ENOENT));
+  wait_done(future_fs_rm_r(&loop, tp("t"), FUTURE_FS_RM_FORCE));
+
+  /* A file, a link (not what it points to), a trailing slash. */
+  put_file(tp("lone"), "x");
+  wait_done(future_fs_rm_r(&loop, tp("lone"), 0));
+  ck_assert(!exists(tp("lone")));
+  ck_assert_int_eq(symlink(tp("keep"), tp("ln")), 0);
+  wait_done(future_fs_rm_r(&loop, tp("ln"), 0));
+  ck_assert(!exists(tp("ln")) && exists(tp("keep/precious")));
+  wait_done(future_fs_rm_r(&loop, tp("keep/"), 0));
+  ck_assert(!exists(tp("keep")));
+
+  /* Deep: 150 levels, one file at each. */
+  n = snprintf(deep, sizeof(deep), "%s/deep", root);
+  ck_assert_int_eq(mkdir(deep, 0755), 0);
+  for (i = 0; i < 150; i++) {
+    char f[4200];
+    n += snprintf(deep + n, sizeof(deep) - (size_t)n, "/%d", i % 10);
+    ck_assert_int_eq(mkdir(deep, 0755), 0);
+    snprintf(f, sizeof(f), "%s/file", deep);
+    put_file(f, "x");
+  }
+  wait_done(future_fs_rm_r(&loop, tp("deep"), 0));
+  ck_assert(!exists(tp("deep")));
+  ck_assert_int_eq(dir_entries(root), 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_readdir_all) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_fs_dirents_t *d;
+  char seen[300];
+  size_t i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkdir(tp("d"), 0755), 0);
+  for (i = 0; i < 300; i++)
+    put_file(tp("d/%zu", i), "");
+  ck_assert_int_eq(mkdir(tp("d/sub"), 0755), 0);
+  d = expect_ok(future_fs_readdir(&loop, tp("d")), &r);
+  ck_assert_uint_eq(d->count, 301);
+  memset(seen, 0, sizeof(seen));
+  for (i = 0; i < d->count; i++) {
+    if (strcmp(d->entries[i].name, "sub") == 0) {
+      ck_assert_int_eq(d->entries[i].type, UV_DIRENT_DIR);
+      continue;
+    }
+    seen[atoi(d->entries[i].name)]++;
+  }
+  for (i = 0; i < 300; i++)
+    ck_assert_int_eq(seen[i], 1);
+  future_result_release(&r);
+  d = expect_ok(future_fs_readdir(&loop, tp("d/sub")), &r);
+  ck_assert_uint_eq(d->count, 0);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Cancel. */
+
+/* Queued behind busy pool threads: the request is taken off the queue,
+ * never runs, and the future rejects at once. */
+START_TEST(test_fs_cancel_queued) {
+  uv_loop_t loop;
+  future_t *f[8], *watch;
+  int delivered = 0, fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("exists"), "data");
+  fds = fd_count();
+  block_pool(&loop);
+  f[0] = future_fs_open(&loop, tp("created"), UV_FS_O_WRONLY | UV_FS_O_CREAT,
+                        0644);
+  f[1] = future_fs_mkdir(&loop, tp("dir"), 0755);
+  f[2] = future_fs_unlink(&loop, tp("exists"));
+  f[3] = future_fs_read_file(&loop, tp("exists"));
+  f[4] = future_fs_write_file(&loop, tp("written"), "x", 1, NULL);
+  f[5] = future_fs_mkdtemp(&loop, tp("tmpXXXXXX"));
+  f[6] = future_fs_rm_r(&loop, tp("exists"), 0);
+  f[7] = future_fs_mkdir_p(&loop, tp("p/q/r"), 0755);
+  watch = future_then(future_ref(f[0]), count_delivery, NULL, &delivered);
+  for (i = 0; i < 8; i++) {
+    ck_assert_int_eq(future_cancel(f[i]), 0);
+    ck_assert_int_eq(future_state(f[i]), FUTURE_REJECTED);
+    ck_assert_int_eq(future_error_code(future_error(f[i])), UV_ECANCELED);
+    ck_assert_int_eq(future_cancel(f[i]), FUTURE_ESETTLED);
+  }
+  expect_err(watch, UV_ECANCELED, NULL);
+  for (i = 0; i < 8; i++)
+    expect_err(f[i], UV_ECANCELED, "cancelled: operation canceled (ECANCELED)");
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(sleepers_done, pool_size());
+  ck_assert_int_eq(delivered, 0);
+  /* None of them ran. */
+  ck_assert(!exists(tp("created")) && !exists(tp("dir")) &&
+            !exists(tp("written")) && !exists(tp("p")));
+  ck_assert(exists(tp("exists")));
+  ck_assert_int_eq(dir_entries(root), 1);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Wait until `path` exists: the request behind it has run. */
+static void await_path(const char *path) {
+  int i;
+  for (i = 0; i < 5000 && !exists(path); i++)
+    uv_sleep(1);
+  ck_assert_msg(exists(path), "%s never appeared", path);
+  uv_sleep(20); /* let the pool post the result */
+}
+
+static void await_entries(const char *path, int n) {
+  int i;
+  for (i = 0; i < 5000 && dir_entries(path) < n; i++)
+    uv_sleep(1);
+  ck_assert_int_ge(dir_entries(path), n);
+  uv_sleep(20);
+}
+
+/* The request has run but its result has not reached the loop: cancel
+ * must release the result (close the fd, remove the temporary) instead of
+ * delivering it. */
+START_TEST(test_fs_cancel_completed_releases_results) {
+  uv_loop_t loop;
+  future_t *f, *watch;
+  int delivered = 0, fds, fd;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkdir(tp("m"), 0755), 0);
+  put_file(tp("file"), "some bytes");
+  ck_assert_int_eq(symlink("file", tp("link")), 0);
+  fds = fd_count();
+
+  /* open: the descriptor is closed again. */
+  f = future_fs_open(&loop, tp("new"), UV_FS_O_WRONLY | UV_FS_O_CREAT, 0644);
+  watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
+  await_path(tp("new"));
+  ck_assert_int_eq(future_cancel(f), 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  expect_err(watch, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(fd_count(), fds);
+
+  /* mkstemp: closed and removed. */
+  f = future_fs_mkstemp(&loop, tp("m/sXXXXXX"));
+  await_entries(tp("m"), 1);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(dir_entries(tp("m")), 0);
+  ck_assert_int_eq(fd_count(), fds);
+
+  /* mkdtemp: removed. */
+  f = future_fs_mkdtemp(&loop, tp("m/dXXXXXX"));
+  await_entries(tp("m"), 1);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(dir_entries(tp("m")), 0);
+
+  /* Values that are memory: freed, never delivered (valgrind watches). */
+  fd = open(tp("file"), O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  f = future_fs_read(&loop, fd, 16, 0);
+  watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
+  future_unref(f);
+  uv_sleep(50);
+  ck_assert_int_eq(future_cancel(watch), 0); /* reaches f: no consumer */
+  future_unref(watch);
+  f = future_fs_readlink(&loop, tp("link"));
+  uv_sleep(50);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  f = future_fs_stat(&loop, tp("file"));
+  uv_sleep(50);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  f = future_fs_scandir(&loop, root);
+  uv_sleep(50);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+
+  /* opendir, and the readdir helper: the directory is closed again. */
+  f = future_fs_opendir(&loop, root);
+  uv_sleep(50);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  f = future_fs_readdir(&loop, root);
+  uv_sleep(50);
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(close(fd), 0);
+  ck_assert_int_eq(fd_count(), fds);
+  ck_assert_int_eq(delivered, 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A chain cancelled between its steps: the file it had open is closed,
+ * the buffer freed, nothing delivered. */
+START_TEST(test_fs_cancel_read_file_midway) {
+  uv_loop_t loop;
+  future_t *f, *watch;
+  const size_t n = (size_t)24 << 20;
+  int delivered = 0, fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  wait_done(future_fs_write_file(&loop, tp("big"), calloc(1, n), n, free));
+  fds = fd_count();
+  f = future_fs_read_file(&loop, tp("big"));
+  watch = future_then(f, count_delivery, NULL, &delivered);
+  /* Run until the file is open, then a little more. */
+  for (i = 0; i < 10000 && fd_count() == fds; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  uv_run(&loop, UV_RUN_ONCE);
+  /* Cancelling the continuation reaches the read_file under it. */
+  ck_assert_int_eq(future_cancel(watch), 0);
+  expect_err(watch, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(delivered, 0);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_cancel_write_file_midway) {
+  uv_loop_t loop;
+  future_t *f;
+  const size_t n = (size_t)24 << 20;
+  int fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  dtor_calls = 0;
+  f = future_fs_write_file(&loop, tp("big"), calloc(1, n), n, count_free);
+  for (i = 0; i < 10000 && fd_count() == fds; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  ck_assert_int_eq(future_cancel(f), 0);
+  /* A write may still be using the buffer: not freed yet. */
+  ck_assert_int_eq(dtor_calls, 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(dtor_calls, 1);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_cancel_rm_r_midway) {
+  uv_loop_t loop;
+  future_t *f;
+  int i, j;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (i = 0; i < 10; i++) {
+    ck_assert_int_eq(mkdir(tp("%d", i), 0755), 0);
+    for (j = 0; j < 20; j++)
+      put_file(tp("%d/%d", i, j), "x");
+  }
+  f = future_fs_rm_r(&loop, root, 0);
+  for (i = 0; i < 20; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(future_cancel(f), 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert(exists(root)); /* stopped on the way */
+  wait_done(future_fs_rm_r(&loop, root, 0));
+  ck_assert(!exists(root));
+  ck_assert_int_eq(mkdir(root, 0700), 0); /* for teardown */
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A close is never taken back, even when cancelled while queued. */
+START_TEST(test_fs_cancel_close_still_closes) {
+  uv_loop_t loop;
+  future_t *f;
+  int fd, fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  fd = open(tp("f"), O_WRONLY | O_CREAT, 0644);
+  ck_assert_int_ge(fd, 0);
+  block_pool(&loop);
+  f = future_fs_close(&loop, fd);
+  ck_assert_int_eq(future_cancel(f), 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_cancel_after_settle) {
+  uv_loop_t loop;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "abc");
+  f = future_fs_read_file(&loop, tp("f"));
+  ck_assert_ptr_nonnull(expect_ok(future_ref(f), &r));
+  future_result_release(&r);
+  ck_assert_int_eq(future_cancel(f), FUTURE_ESETTLED);
+  ck_assert_int_eq(future_state(f), FUTURE_FULFILLED);
+  ck_assert_str_eq(((future_buf_t *)future_value(f))->base, "abc");
+  future_unref(f);
+  f = future_fs_stat(&loop, tp("nope"));
+  expect_err(future_ref(f), UV_ENOENT, NULL);
+  ck_assert_int_eq(future_cancel(f), FUTURE_ESETTLED);
+  ck_assert_int_eq(future_error_code(future_error(f)), UV_ENOENT);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Scale. */
+
+#define MANY 10000
+
+START_TEST(test_fs_scale_10000_stat) {
+  uv_loop_t loop;
+  future_t **fs = malloc(MANY * sizeof(*fs));
+  future_result_t r;
+  int i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "12345678");
+  for (i = 0; i < MANY; i++) {
+    fs[i] = future_fs_stat(&loop, i % 2 ? tp("f") : root);
+    ck_assert_ptr_nonnull(fs[i]);
+  }
+  for (i = 0; i < MANY; i++) {
+    uv_stat_t *st = expect_ok(fs[i], &r);
+    ck_assert(i % 2 ? st->st_size == 8 : S_ISDIR(st->st_mode));
+    future_result_release(&r);
+  }
+  free(fs);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static void fill_4k(char *b, int i) {
+  memset(b, 'a' + i % 26, 4096);
+  snprintf(b, 32, "file %05d", i);
+}
+
+START_TEST(test_fs_scale_10000_files) {
+  uv_loop_t loop;
+  future_t **fs = malloc(MANY * sizeof(*fs));
+  future_result_t r;
+  char expect[4096];
+  int i, fds;
+  raise_nofile();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  for (i = 0; i < MANY; i++) {
+    char *b = malloc(4096);
+    fill_4k(b, i);
+    fs[i] = future_fs_write_file(&loop, tp("%05d", i), b, 4096, free);
+    ck_assert_ptr_nonnull(fs[i]);
+  }
+  for (i = 0; i < MANY; i++)
+    wait_done(fs[i]);
+  ck_assert_int_eq(dir_entries(root), MANY);
+  for (i = 0; i < MANY; i++)
+    fs[i] = future_fs_read_file(&loop, tp("%05d", i));
+  for (i = 0; i < MANY; i++) {
+    future_buf_t *buf = expect_ok(fs[i], &r);
+    fill_4k(expect, i);
+    ck_assert_uint_eq(buf->len, 4096);
+    ck_assert_int_eq(memcmp(buf->base, expect, 4096), 0);
+    future_result_release(&r);
+  }
+  ck_assert_int_eq(fd_count(), fds);
+  free(fs);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* 10,000 opens cancelled at once, some still queued, some done: not one
+ * descriptor leaks. */
+START_TEST(test_fs_scale_cancel_10000_opens) {
+  uv_loop_t loop;
+  future_t **fs = malloc(MANY * sizeof(*fs));
+  int i, fds;
+  raise_nofile();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "x");
+  fds = fd_count();
+  for (i = 0; i < MANY; i++)
+    fs[i] = future_fs_open(&loop, tp("f"), UV_FS_O_RDONLY, 0);
+  uv_sleep(20); /* let the pool get through some of them */
+  for (i = 0; i < MANY; i++) {
+    ck_assert_int_eq(future_cancel(fs[i]), 0);
+    future_unref(fs[i]);
+  }
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(fd_count(), fds);
+  free(fs);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+Suite *make_fs_suite(void) {
+  Suite *s = suite_create("fs");
+  TCase *core = tcase_create("Core");
+  TCase *errors = tcase_create("Errors");
+  TCase *whole = tcase_create("Whole");
+  TCase *cancel = tcase_create("Cancel");
+  TCase *scale = tcase_create("Scale");
+  TCase *all[] = {core, errors, whole, cancel, scale};
+  size_t i;
+  for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+    tcase_add_checked_fixture(all[i], setup, teardown);
+
+  tcase_add_test(core, test_fs_open_write_read_close);
+  tcase_add_test(core, test_fs_write_takes_buffer_ownership);
+  tcase_add_test(core, test_fs_stat_lstat_statfs_access);
+  tcase_add_test(core, test_fs_names_and_links);
+  tcase_add_test(core, test_fs_mkdir_scandir_rmdir);
+  tcase_add_test(core, test_fs_mkdtemp_mkstemp);
+  tcase_add_test(core, test_fs_opendir_read_close);
+  tcase_add_test(core, test_fs_sendfile);
+  tcase_add_test(core, test_fs_values_travel_down_chains);
+
+  tcase_add_test(errors, test_fs_enoent);
+  tcase_add_test(errors, test_fs_conf_json_message);
+  tcase_add_test(errors, test_fs_eexist);
+  tcase_add_test(errors, test_fs_eisdir);
+  tcase_add_test(errors, test_fs_enotdir);
+  tcase_add_test(errors, test_fs_ebadf);
+  tcase_add_test(errors, test_fs_null_arguments);
+  tcase_add_test(errors, test_fs_error_origin);
+
+  tcase_set_timeout(whole, 120);
+  tcase_add_test(whole, test_fs_write_read_append_truncate);
+  tcase_add_test(whole, test_fs_read_file_64mib);
+  tcase_add_test(whole, test_fs_read_file_fifo_short_reads);
+  tcase_add_test(whole, test_fs_read_file_proc);
+  tcase_add_test(whole, test_fs_copyfile_whole);
+  tcase_add_test(whole, test_fs_mkdir_p);
+  tcase_add_test(whole, test_fs_rm_r);
+  tcase_add_test(whole, test_fs_readdir_all);
+
+  tcase_set_timeout(cancel, 60);
+  tcase_add_test(cancel, test_fs_cancel_queued);
+  tcase_add_test(cancel, test_fs_cancel_completed_releases_results);
+  tcase_add_test(cancel, test_fs_cancel_read_file_midway);
+  tcase_add_test(cancel, test_fs_cancel_write_file_midway);
+  tcase_add_test(cancel, test_fs_cancel_rm_r_midway);
+  tcase_add_test(cancel, test_fs_cancel_close_still_closes);
+  tcase_add_test(cancel, test_fs_cancel_after_settle);
+
+  tcase_set_timeout(scale, 300);
+  tcase_add_test(scale, test_fs_scale_10000_stat);
+  tcase_add_test(scale, test_fs_scale_10000_files);
+  tcase_add_test(scale, test_fs_scale_cancel_10000_opens);
+
+  suite_add_tcase(s, core);
+  suite_add_tcase(s, errors);
+  suite_add_tcase(s, whole);
+  suite_add_tcase(s, cancel);
+  suite_add_tcase(s, scale);
+  return s;
+}
