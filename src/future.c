@@ -4,8 +4,25 @@
  */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+#include <valgrind/memcheck.h>
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define FUTURE__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#define FUTURE__ASAN 1
+#endif
+#endif
 
 unsigned int future_version(void) { return FUTURE_VERSION_HEX; }
 
@@ -16,10 +33,84 @@ const char *future_version_string(void) {
       FUTURE_VERSION_MINOR) "." FUTURE__STR(FUTURE_VERSION_PATCH);
 }
 
+/* The pool. A link of a chain allocates a future and, usually, frees one
+ * (the future its callback returned), so futures are recycled through a
+ * per-loop free list and allocated in slabs: no malloc header, and no
+ * malloc or free on the hot path. Slabs are released by future_loop_close.
+ * A pooled future is poisoned for valgrind and AddressSanitizer (all but
+ * its first two fields, which hold the loop and the free-list link), so a
+ * use after free is still reported. */
+
+#define FUTURE__SLAB_SIZE 128
+
+typedef struct future__slab_s {
+  struct future__slab_s *next;
+  future_t futures[FUTURE__SLAB_SIZE];
+} future__slab_t;
+
+#define POISON_OFFSET (offsetof(future_t, next) + sizeof(future_t *))
+
+static void poison(future_t *f) {
+  char *rest = (char *)f + POISON_OFFSET;
+  size_t len = sizeof(*f) - POISON_OFFSET;
+  (void)rest;
+  (void)len;
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+  VALGRIND_MAKE_MEM_NOACCESS(rest, len);
+#endif
+#ifdef FUTURE__ASAN
+  ASAN_POISON_MEMORY_REGION(rest, len);
+#endif
+}
+
+static void unpoison(future_t *f) {
+  char *rest = (char *)f + POISON_OFFSET;
+  size_t len = sizeof(*f) - POISON_OFFSET;
+  (void)rest;
+  (void)len;
+#ifdef FUTURE__ASAN
+  ASAN_UNPOISON_MEMORY_REGION(rest, len);
+#endif
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+  VALGRIND_MAKE_MEM_UNDEFINED(rest, len);
+#endif
+}
+
+static int pool_refill(future__loop_t *lp) {
+  future__slab_t *slab = malloc(sizeof(*slab));
+  if (slab == NULL)
+    return UV_ENOMEM;
+  slab->next = lp->slabs;
+  lp->slabs = slab;
+  for (size_t i = FUTURE__SLAB_SIZE; i-- > 0;) {
+    future_t *f = &slab->futures[i];
+    f->lp = lp;
+    f->next = lp->pool;
+    lp->pool = f;
+    poison(f);
+  }
+  return 0;
+}
+
+void future__pool_destroy(future__loop_t *lp) {
+  while (lp->slabs != NULL) {
+    future__slab_t *slab = lp->slabs;
+    lp->slabs = slab->next;
+#ifdef FUTURE__ASAN
+    ASAN_UNPOISON_MEMORY_REGION(slab, sizeof(*slab));
+#endif
+    free(slab);
+  }
+  lp->pool = NULL;
+}
+
 future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
-  future_t *f = malloc(sizeof(*f));
-  if (f == NULL)
+  future_t *f;
+  if (lp->pool == NULL && pool_refill(lp) != 0)
     return NULL;
+  f = lp->pool;
+  lp->pool = f->next;
+  unpoison(f);
   memset(f, 0, sizeof(*f));
   f->lp = lp;
   f->refs = 1;
@@ -81,7 +172,9 @@ static void free_all(future_t *f) {
       future__report_unhandled(x->out.error);
     future__outcome_release(&x->out);
     x->lp->live--;
-    free(x);
+    x->next = x->lp->pool;
+    x->lp->pool = x;
+    poison(x);
   }
 }
 

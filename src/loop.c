@@ -21,11 +21,12 @@ static future__loop_t *registry;
  * whose state is gone (or whose address was reused) are not trusted. */
 static atomic_uint registry_generation;
 
+/* initial-exec: no __tls_get_addr call on the path of every new future. */
 static _Thread_local struct {
   uv_loop_t *loop;
   future__loop_t *lp;
   unsigned generation;
-} cache;
+} cache __attribute__((tls_model("initial-exec")));
 
 static void registry_init(void) {
   if (uv_mutex_init(&registry_lock) != 0)
@@ -228,6 +229,7 @@ int future_loop_close(uv_loop_t *loop) {
   while (lp->closing > 0)
     uv_run(loop, UV_RUN_NOWAIT);
   uv_mutex_destroy(&lp->inbox_lock);
+  future__pool_destroy(lp);
   free(lp);
   return 0;
 }

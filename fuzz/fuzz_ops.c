@@ -1,0 +1,1087 @@
+/*
+ * fuzz_ops: a libFuzzer harness (LLVMFuzzerTestOneInput) that reads its
+ * input as a small program of operations on the futures of ONE uv_loop_t,
+ * created for that input, and checks the library's promises as it goes.
+ * Any broken promise is an abort(), which the fuzzer reports as a crash.
+ * fuzz/README.md describes the encoding; FUZZ_OPS_TRACE=1 in the
+ * environment prints each operation as it is decoded.
+ *
+ * The harness holds its references in a pool of NSLOTS slots. Ops that
+ * name a slot use byte % NSLOTS and skip an empty one; a "source" byte
+ * also says (bit 4) whether the op consumes the slot's reference (the slot
+ * is emptied) or a new one taken with future_ref (the slot keeps its own).
+ *
+ * Checked, with abort() on violation:
+ *   - a settled future never changes state, value pointer or error pointer
+ *     (every held future is compared before and after every op, and at the
+ *     start and end of every callback);
+ *   - the results the header promises for each call (return codes, the
+ *     state right after the call, FUTURE_ECYCLE, UV_ECANCELED, the list of
+ *     future_all, what future_wait reports, ...);
+ *   - callbacks never run inside a call that must not run them (settling,
+ *     chaining, cancelling, combining, releasing);
+ *   - each continuation callback runs at most once, with the future it was
+ *     attached to, in the state its kind expects;
+ *   - continuations attached to the same future run in attachment order;
+ *   - a value's destructor runs exactly once, never while a held future
+ *     still carries the value, and every one has run by the end;
+ *   - an unhandled-rejection report never carries UV_ECANCELED;
+ *   - at the end, with everything dropped and the loop run to completion,
+ *     future_loop_live() == 0, and future_loop_close() and uv_loop_close()
+ *     both return 0.
+ *
+ * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
+ * look past known leaks: it never lets go of its last reference to a
+ * pending future that it could still settle (future_new, not adopting),
+ * settles every such future before the end, never makes a future wait,
+ * through future_adopt or a callback's result, on one that already waits on
+ * it (an indirect cycle), and never cancels, from a callback, the future
+ * that callback is settling. By default it does all of these, which the
+ * header does not forbid ("a pending future that nobody references any
+ * more ... is freed along with the continuations that hang from it").
+ */
+#include <future.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NSLOTS 16
+#define MAX_OPS 512
+#define MAX_CTX 1024
+#define MAX_UIDS 4096
+#define MAX_VALS 4096
+#define MAX_INPUTS 4
+#define MAX_KEPT 1024
+#define MAX_EDGES 16384
+
+#define FAIL(...)                                                              \
+  do {                                                                         \
+    fprintf(stderr, "fuzz_ops: invariant violated (%s:%d): ", __FILE__,       \
+            __LINE__);                                                         \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    abort();                                                                   \
+  } while (0)
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      FAIL(__VA_ARGS__);                                                       \
+  } while (0)
+
+/* Library calls that must not run callbacks are made inside NOCB. */
+#define NOCB(stmt)                                                             \
+  do {                                                                         \
+    S.nocb++;                                                                  \
+    stmt;                                                                      \
+    S.nocb--;                                                                  \
+  } while (0)
+
+/* How each future the harness holds was made. */
+enum kind {
+  K_NEW,
+  K_RESOLVED,
+  K_REJECTED,
+  K_THEN,
+  K_CATCH,
+  K_FINALLY,
+  K_ALL,
+  K_ALL_SETTLED,
+  K_ANY,
+  K_RACE,
+  K_DELAY,
+  K_TIMEOUT
+};
+
+enum op {
+  OP_NEW,
+  OP_RESOLVED,
+  OP_REJECTED,
+  OP_RESOLVE,
+  OP_REJECT,
+  OP_THEN,
+  OP_CATCH,
+  OP_FINALLY,
+  OP_REF,
+  OP_DROP,
+  OP_CANCEL,
+  OP_COMBINE,
+  OP_DELAY0,
+  OP_RUN,
+  OP_WAIT,
+  OP_ADOPT,
+  OP_TIMEOUT0,
+  OP_LOOP_CLOSE,
+  NOPS
+};
+
+/* What a callback returns (spec byte & 7). */
+enum ret {
+  R_PASS,       /* future_ref(settled) */
+  R_RESOLVED,   /* future_resolved with a counted value */
+  R_REJECTED,   /* future_rejected with a user error */
+  R_NULL,       /* NULL */
+  R_POOL,       /* future_ref of a pool slot; a new pending one if empty */
+  R_SELF,       /* future_ref of the future the callback is settling */
+  R_RESOLVED0,  /* future_resolved(loop, NULL, NULL) */
+  R_NOCB        /* no callback at all (NULL is passed when chaining) */
+};
+
+/* What a callback does first ((spec byte >> 3) & 7). */
+enum side {
+  S_NONE,
+  S_CANCEL,     /* future_cancel a pool slot */
+  S_RESOLVE,    /* future_resolve a pool slot with a counted value */
+  S_REJECT,     /* future_reject a pool slot */
+  S_DROP,       /* drop a pool slot */
+  S_NEW,        /* a new pending future into a pool slot */
+  S_LOOP_CLOSE, /* future_loop_close: must say FUTURE_EINCALLBACK */
+  S_NONE2
+};
+
+typedef struct {
+  int kind;
+  int adopting;          /* future_adopt succeeded on it while pending */
+  unsigned next_seq;     /* continuations attached so far */
+  unsigned last_run;     /* sequence number of the last one that ran */
+  size_t ninputs;        /* combinators: the inputs, in order */
+  future_t *inputs[MAX_INPUTS];
+} meta_t;
+
+typedef struct {
+  future_t *f;           /* one reference, or NULL */
+  int uid;               /* the future's identity in meta[] */
+  future_state_t st;     /* as last observed */
+  void *val;
+  const future_error_t *err;
+} slot_t;
+
+typedef struct {
+  uint8_t ret, side, ret_slot, side_slot;
+} spec_t;
+
+typedef struct {
+  int id;
+  int kind;              /* K_THEN, K_CATCH or K_FINALLY */
+  int src_uid;
+  future_t *src;         /* the future it is attached to */
+  future_t *self;        /* the future it settles */
+  int self_uid;
+  unsigned seq;          /* its rank among src's continuations */
+  int calls;
+  spec_t on_f, on_r;
+} ctx_t;
+
+typedef struct {
+  uint32_t magic;
+  int alive;
+} val_t;
+
+#define VAL_MAGIC 0xfa11fe11u
+
+static struct {
+  uv_loop_t loop;
+  slot_t pool[NSLOTS];
+  meta_t meta[MAX_UIDS];
+  int nuids;
+  val_t vals[MAX_VALS];
+  int nvals, vals_freed;
+  ctx_t ctx[MAX_CTX];
+  int nctx;
+  int nocb;              /* depth of calls that must not run callbacks */
+  int finishing;         /* dropping everything: callbacks add nothing */
+  long unhandled;
+  int trace;
+  int tidy;              /* FUZZ_OPS_TIDY */
+  future_t *kept[MAX_KEPT];
+  int kept_uid[MAX_KEPT];
+  int nkept;
+  /* "x waits on y" edges between identities, for FUZZ_OPS_TIDY. */
+  int edge_head[MAX_UIDS], edge_next[MAX_EDGES], edge_to[MAX_EDGES];
+  int nedges;
+  unsigned mark[MAX_UIDS], mark_gen;
+  int stack[MAX_UIDS];
+  const uint8_t *data;
+  size_t size, pos;
+} S;
+
+static char token; /* a value without destructor */
+
+static uint8_t next_byte(void) {
+  return S.pos < S.size ? S.data[S.pos++] : 0;
+}
+
+#define TRACE(...)                                                             \
+  do {                                                                         \
+    if (S.trace)                                                               \
+      fprintf(stderr, __VA_ARGS__);                                            \
+  } while (0)
+
+/* Values. */
+
+static void val_dtor(void *p) {
+  val_t *v = p;
+  CHECK(v >= S.vals && v < S.vals + S.nvals, "destructor on a foreign value");
+  CHECK(v->magic == VAL_MAGIC, "destructor on a corrupted value");
+  CHECK(v->alive, "value destructor ran twice (value %d)", (int)(v - S.vals));
+  v->alive = 0;
+  S.vals_freed++;
+}
+
+static int is_val(const void *p) {
+  const val_t *v = p;
+  return v >= S.vals && v < S.vals + S.nvals;
+}
+
+static void check_value(const void *p) {
+  if (is_val(p)) {
+    const val_t *v = p;
+    CHECK(v->alive, "a value is in use after its destructor ran (value %d)",
+          (int)(v - S.vals));
+  }
+}
+
+/* A value and its destructor per value byte. */
+static void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
+  *value = NULL;
+  *dtor = NULL;
+  switch (b % 4) {
+  case 0:
+  case 3:
+    if (S.nvals < MAX_VALS) {
+      val_t *v = &S.vals[S.nvals++];
+      v->magic = VAL_MAGIC;
+      v->alive = 1;
+      *value = v;
+      *dtor = val_dtor;
+    }
+    break;
+  case 1:
+    break;
+  case 2:
+    *value = &token;
+    break;
+  }
+}
+
+/* An error per error byte (NULL is allowed: it means UV_EINVAL). */
+static future_error_t *make_error(uint8_t b) {
+  switch (b % 4) {
+  case 0:
+    return future_error_new(FUTURE_EUSER(b >> 2), "fuzz error %d", b >> 2);
+  case 1:
+    return future_error_new(UV_ECANCELED, "fuzz cancel");
+  case 2:
+    return NULL;
+  default:
+    return future_error_new(UV_EIO, NULL);
+  }
+}
+
+/* The pool. */
+
+static int new_uid(int kind) {
+  meta_t *m;
+  if (S.nuids >= MAX_UIDS)
+    return -1;
+  m = &S.meta[S.nuids];
+  memset(m, 0, sizeof(*m));
+  m->kind = kind;
+  S.edge_head[S.nuids] = -1;
+  return S.nuids++;
+}
+
+/* Record that `x` waits on `y`; 0 if the edge table is full. */
+static int add_edge(int x, int y) {
+  if (x < 0 || y < 0)
+    return 1;
+  if (S.nedges >= MAX_EDGES)
+    return 0;
+  S.edge_to[S.nedges] = y;
+  S.edge_next[S.nedges] = S.edge_head[x];
+  S.edge_head[x] = S.nedges++;
+  return 1;
+}
+
+/* Whether `from` waits, directly or not, on `to` (or is it). */
+static int reaches(int from, int to) {
+  int sp = 0;
+  if (from < 0 || to < 0)
+    return 0;
+  if (++S.mark_gen == 0) {
+    memset(S.mark, 0, sizeof(S.mark));
+    S.mark_gen = 1;
+  }
+  S.stack[sp++] = from;
+  S.mark[from] = S.mark_gen;
+  while (sp > 0) {
+    int x = S.stack[--sp];
+    if (x == to)
+      return 1;
+    for (int e = S.edge_head[x]; e >= 0; e = S.edge_next[e]) {
+      int y = S.edge_to[e];
+      if (S.mark[y] != S.mark_gen) {
+        S.mark[y] = S.mark_gen;
+        S.stack[sp++] = y;
+      }
+    }
+  }
+  return 0;
+}
+
+/* FUZZ_OPS_TIDY: whether making `x` wait on `y` would close a cycle (or
+ * cannot be tracked any more). `x` == `y` is left to the library, which
+ * answers it with FUTURE_ECYCLE. */
+static int tidy_refuses(int x, int y) {
+  if (!S.tidy || x == y)
+    return 0;
+  return reaches(y, x) || S.nedges >= MAX_EDGES;
+}
+
+static void observe(slot_t *s) {
+  s->st = future_state(s->f);
+  s->val = future_value(s->f);
+  s->err = future_error(s->f);
+}
+
+/* FUZZ_OPS_TIDY: the slot holds the last reference the pool has
+ * to a pending future that the harness could settle; move it to the kept
+ * list instead of letting it go. Returns 1 if it did. */
+static int keep_last(int i) {
+  slot_t *s = &S.pool[i];
+  if (!S.tidy || S.finishing || s->f == NULL ||
+      S.nkept >= MAX_KEPT || S.meta[s->uid].kind != K_NEW ||
+      S.meta[s->uid].adopting || future_state(s->f) != FUTURE_PENDING)
+    return 0;
+  for (int j = 0; j < NSLOTS; j++)
+    if (j != i && S.pool[j].f == s->f)
+      return 0;
+  S.kept_uid[S.nkept] = s->uid;
+  S.kept[S.nkept++] = s->f;
+  s->f = NULL;
+  return 1;
+}
+
+static void drop(int i) {
+  future_t *f;
+  if (keep_last(i))
+    return;
+  f = S.pool[i].f;
+  S.pool[i].f = NULL;
+  if (f != NULL)
+    NOCB(future_unref(f));
+}
+
+/* Put `f` (a reference handed over) in slot i, dropping what was there. */
+static void put(int i, future_t *f, int uid) {
+  drop(i);
+  if (f == NULL)
+    return;
+  if (uid < 0) { /* out of identities: let it go */
+    NOCB(future_unref(f));
+    return;
+  }
+  S.pool[i].f = f;
+  S.pool[i].uid = uid;
+  observe(&S.pool[i]);
+}
+
+/* The reference an op passes on for a source byte: the slot's own
+ * (consume: the slot empties) or a new one. NULL for an empty slot. */
+static future_t *take(uint8_t b) {
+  slot_t *s = &S.pool[b % NSLOTS];
+  future_t *f = s->f;
+  if (f == NULL)
+    return NULL;
+  if ((b & 16) && !keep_last(b % NSLOTS)) {
+    s->f = NULL;
+    return f;
+  }
+  NOCB(future_ref(f));
+  return f;
+}
+
+static void check_list(const slot_t *s, const meta_t *m) {
+  const future_list_t *list = s->val;
+  CHECK(list != NULL, "future_all/all_settled fulfilled without a list");
+  CHECK(list->count == m->ninputs, "list of %zu items for %zu inputs",
+        list->count, m->ninputs);
+  for (size_t i = 0; i < list->count; i++) {
+    future_state_t st = future_state(list->items[i]);
+    CHECK(list->items[i] == m->inputs[i], "list item %zu is not input %zu",
+          i, i);
+    CHECK(st != FUTURE_PENDING, "list item %zu is pending", i);
+    if (m->kind == K_ALL)
+      CHECK(st == FUTURE_FULFILLED, "future_all fulfilled with a rejection");
+    check_value(future_value(list->items[i]));
+  }
+}
+
+/* Every held future: a settled one never changes; what is observed is
+ * consistent. */
+static void check_pool(const char *where) {
+  for (int i = 0; i < NSLOTS; i++) {
+    slot_t *s = &S.pool[i];
+    future_state_t st;
+    void *v;
+    const future_error_t *e;
+    const meta_t *m;
+    if (s->f == NULL)
+      continue;
+    m = &S.meta[s->uid];
+    st = future_state(s->f);
+    v = future_value(s->f);
+    e = future_error(s->f);
+    if (s->st != FUTURE_PENDING) {
+      CHECK(st == s->st, "%s: slot %d settled twice: state %d became %d",
+            where, i, s->st, st);
+      CHECK(v == s->val, "%s: slot %d: the value changed", where, i);
+      CHECK(e == s->err, "%s: slot %d: the error changed", where, i);
+    }
+    switch (st) {
+    case FUTURE_PENDING:
+      CHECK(v == NULL && e == NULL, "%s: slot %d: pending with an outcome",
+            where, i);
+      break;
+    case FUTURE_FULFILLED:
+      CHECK(e == NULL, "%s: slot %d: fulfilled with an error", where, i);
+      check_value(v);
+      if (m->kind == K_DELAY)
+        CHECK(v == NULL, "%s: slot %d: a delay fulfilled with a value", where,
+              i);
+      if (m->kind == K_ALL || m->kind == K_ALL_SETTLED) {
+        s->val = v;
+        check_list(s, m);
+      }
+      break;
+    case FUTURE_REJECTED:
+      CHECK(e != NULL && v == NULL, "%s: slot %d: bad rejection", where, i);
+      CHECK(future_error_code(e) < 0, "%s: slot %d: error code %d", where, i,
+            future_error_code(e));
+      if (m->kind == K_DELAY)
+        CHECK(future_error_code(e) == UV_ECANCELED,
+              "%s: slot %d: a delay rejected with %d", where, i,
+              future_error_code(e));
+      if (m->kind == K_ALL_SETTLED)
+        CHECK(future_error_code(e) == UV_ECANCELED,
+              "%s: slot %d: future_all_settled rejected with %d", where, i,
+              future_error_code(e));
+      break;
+    default:
+      FAIL("%s: slot %d: unknown state %d", where, i, st);
+    }
+    observe(s);
+  }
+}
+
+static void on_unhandled(const future_error_t *err, void *data) {
+  (void)data;
+  CHECK(err != NULL, "unhandled-rejection hook called with NULL");
+  CHECK(future_error_code(err) != UV_ECANCELED,
+        "UV_ECANCELED reported as an unhandled rejection");
+  S.unhandled++;
+}
+
+/* Ops, shared by the top level and by callbacks' side effects. */
+
+static int settleable(int i) {
+  const slot_t *s = &S.pool[i];
+  return s->f != NULL && S.meta[s->uid].kind == K_NEW &&
+         !S.meta[s->uid].adopting && future_state(s->f) == FUTURE_PENDING;
+}
+
+static void op_new(int dst) {
+  future_t *f;
+  NOCB(f = future_new(&S.loop));
+  CHECK(f != NULL, "future_new failed");
+  CHECK(future_state(f) == FUTURE_PENDING, "future_new is not pending");
+  put(dst, f, new_uid(K_NEW));
+}
+
+static void op_resolve(int i, uint8_t vb) {
+  void *value;
+  future_dtor_cb dtor;
+  int expect, rc;
+  if (S.pool[i].f == NULL)
+    return;
+  expect = settleable(i) ? 0 : FUTURE_ESETTLED;
+  make_value(vb, &value, &dtor);
+  NOCB(rc = future_resolve(S.pool[i].f, value, dtor));
+  CHECK(rc == expect, "future_resolve returned %d, expected %d", rc, expect);
+  if (rc == 0) {
+    CHECK(future_state(S.pool[i].f) == FUTURE_FULFILLED &&
+              future_value(S.pool[i].f) == value,
+          "future_resolve did not fulfil with the value");
+  } else if (dtor != NULL) {
+    CHECK(!((val_t *)value)->alive,
+          "a refused future_resolve did not run the destructor");
+  }
+}
+
+static void op_reject(int i, uint8_t eb) {
+  future_error_t *err;
+  int expect, rc, code;
+  if (S.pool[i].f == NULL)
+    return;
+  expect = settleable(i) ? 0 : FUTURE_ESETTLED;
+  err = make_error(eb);
+  code = err != NULL ? future_error_code(err) : UV_EINVAL;
+  NOCB(rc = future_reject(S.pool[i].f, err));
+  CHECK(rc == expect, "future_reject returned %d, expected %d", rc, expect);
+  if (rc == 0) {
+    const future_error_t *e = future_error(S.pool[i].f);
+    CHECK(future_state(S.pool[i].f) == FUTURE_REJECTED && e != NULL &&
+              future_error_code(e) == code,
+          "future_reject did not reject with the error");
+    CHECK(err == NULL || e == err, "future_reject stored another error");
+  }
+}
+
+static void op_cancel(int i) {
+  int pending, rc;
+  if (S.pool[i].f == NULL)
+    return;
+  pending = future_state(S.pool[i].f) == FUTURE_PENDING;
+  NOCB(rc = future_cancel(S.pool[i].f));
+  CHECK(rc == (pending ? 0 : FUTURE_ESETTLED), "future_cancel returned %d",
+        rc);
+  if (pending) {
+    const future_error_t *e = future_error(S.pool[i].f);
+    CHECK(future_state(S.pool[i].f) == FUTURE_REJECTED && e != NULL &&
+              future_error_code(e) == UV_ECANCELED,
+          "future_cancel did not reject with UV_ECANCELED");
+  }
+}
+
+/* Callbacks. */
+
+static future_t *cb_return(ctx_t *c, const spec_t *sp, future_t *settled) {
+  future_t *r = NULL;
+  switch (sp->ret) {
+  case R_PASS:
+    NOCB(r = future_ref(settled));
+    break;
+  case R_RESOLVED: {
+    void *value;
+    future_dtor_cb dtor;
+    make_value(0, &value, &dtor);
+    NOCB(r = future_resolved(&S.loop, value, dtor));
+    break;
+  }
+  case R_REJECTED:
+    NOCB(r = future_rejected(&S.loop, make_error((uint8_t)(c->id << 2))));
+    break;
+  case R_NULL:
+    break;
+  case R_POOL: {
+    slot_t *s = &S.pool[sp->ret_slot];
+    if (s->f == NULL && !S.finishing)
+      op_new(sp->ret_slot);
+    if (s->f != NULL && !tidy_refuses(c->self_uid, s->uid)) {
+      add_edge(c->self_uid, s->uid);
+      NOCB(r = future_ref(s->f));
+    }
+    break;
+  }
+  case R_SELF:
+    NOCB(r = future_ref(c->self));
+    break;
+  default:
+    NOCB(r = future_resolved(&S.loop, NULL, NULL));
+    break;
+  }
+  return r;
+}
+
+static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
+                          const char *name) {
+  meta_t *m = &S.meta[c->src_uid];
+  future_state_t st = future_state(settled);
+  CHECK(S.nocb == 0, "callback %d (%s) ran inside a library call", c->id,
+        name);
+  CHECK(++c->calls == 1, "callback %d (%s) ran %d times", c->id, name,
+        c->calls);
+  CHECK(settled == c->src, "callback %d (%s) got another future", c->id,
+        name);
+  CHECK(c->self != NULL, "callback %d ran before its chaining call returned",
+        c->id);
+  if (c->kind == K_FINALLY)
+    CHECK(st != FUTURE_PENDING, "finally callback %d on a pending future",
+          c->id);
+  else if (sp == &c->on_f)
+    CHECK(st == FUTURE_FULFILLED, "on_fulfilled %d on state %d", c->id, st);
+  else
+    CHECK(st == FUTURE_REJECTED, "on_rejected %d on state %d", c->id, st);
+  CHECK(c->seq > m->last_run,
+        "continuation %u of future %d ran after its continuation %u", c->seq,
+        c->src_uid, m->last_run);
+  m->last_run = c->seq;
+  check_value(future_value(settled));
+  TRACE("  callback %d (%s) of future %d, #%u\n", c->id, name, c->src_uid,
+        c->seq);
+  check_pool("callback entry");
+
+  switch (sp->side) {
+  case S_CANCEL:
+    if (!(S.tidy && S.pool[sp->side_slot].f != NULL &&
+          S.pool[sp->side_slot].uid == c->self_uid))
+      op_cancel(sp->side_slot);
+    break;
+  case S_RESOLVE:
+    op_resolve(sp->side_slot, 0);
+    break;
+  case S_REJECT:
+    op_reject(sp->side_slot, (uint8_t)(c->id << 2));
+    break;
+  case S_DROP:
+    drop(sp->side_slot);
+    break;
+  case S_NEW:
+    if (!S.finishing)
+      op_new(sp->side_slot);
+    break;
+  case S_LOOP_CLOSE: {
+    int rc = future_loop_close(&S.loop);
+    CHECK(rc == FUTURE_EINCALLBACK,
+          "future_loop_close in a callback returned %d", rc);
+    break;
+  }
+  default:
+    break;
+  }
+  check_pool("callback side effect");
+  return cb_return(c, sp, settled);
+}
+
+static future_t *cb_fulfilled(future_t *settled, void *data) {
+  ctx_t *c = data;
+  return callback(c, &c->on_f, settled, "on_fulfilled");
+}
+
+static future_t *cb_rejected(future_t *settled, void *data) {
+  ctx_t *c = data;
+  return callback(c, &c->on_r, settled, "on_rejected");
+}
+
+static future_t *cb_finally(future_t *settled, void *data) {
+  ctx_t *c = data;
+  return callback(c, &c->on_f, settled, "finally");
+}
+
+static spec_t read_spec(void) {
+  spec_t sp;
+  uint8_t a = next_byte(), b = next_byte();
+  sp.ret = a & 7;
+  sp.side = (a >> 3) & 7;
+  sp.ret_slot = b % NSLOTS;
+  sp.side_slot = (uint8_t)((b >> 4) % NSLOTS);
+  return sp;
+}
+
+static void op_chain(int kind, uint8_t sb, int dst, spec_t on_f,
+                     spec_t on_r) {
+  slot_t *s = &S.pool[sb % NSLOTS];
+  ctx_t *c = NULL;
+  future_cb f_cb = NULL, r_cb = NULL;
+  future_t *in, *out;
+  int uid, src_uid = s->uid;
+  if (s->f == NULL)
+    return;
+  if (kind == K_CATCH)
+    on_f.ret = R_NOCB;
+  if (kind == K_FINALLY)
+    on_r.ret = R_NOCB;
+  if ((on_f.ret != R_NOCB || on_r.ret != R_NOCB) && S.nctx < MAX_CTX) {
+    c = &S.ctx[S.nctx];
+    memset(c, 0, sizeof(*c));
+    c->id = S.nctx++;
+    c->kind = kind;
+    c->src_uid = s->uid;
+    c->src = s->f;
+    c->seq = ++S.meta[s->uid].next_seq;
+    c->on_f = on_f;
+    c->on_r = on_r;
+    if (on_f.ret != R_NOCB)
+      f_cb = kind == K_FINALLY ? cb_finally : cb_fulfilled;
+    if (on_r.ret != R_NOCB)
+      r_cb = cb_rejected;
+  }
+  TRACE("  chain %s on future %d, callback %d\n",
+        kind == K_THEN ? "then" : kind == K_CATCH ? "catch" : "finally",
+        s->uid, c != NULL ? c->id : -1);
+  in = take(sb);
+  switch (kind) {
+  case K_THEN:
+    NOCB(out = future_then(in, f_cb, r_cb, c));
+    break;
+  case K_CATCH:
+    NOCB(out = future_catch(in, r_cb, c));
+    break;
+  default:
+    NOCB(out = future_finally(in, f_cb, c));
+    break;
+  }
+  CHECK(out != NULL, "chaining failed");
+  CHECK(future_state(out) == FUTURE_PENDING,
+        "a chained future settled inside the chaining call");
+  uid = new_uid(kind);
+  add_edge(uid, src_uid);
+  if (c != NULL) {
+    c->self = out;
+    c->self_uid = uid;
+  }
+  put(dst, out, uid);
+}
+
+static void op_combine(uint8_t mb, int dst) {
+  static const int kinds[4] = {K_ALL, K_ALL_SETTLED, K_ANY, K_RACE};
+  int kind = kinds[mb % 4];
+  size_t want = (size_t)((mb >> 2) % (MAX_INPUTS + 1)), n = 0;
+  future_t *inputs[MAX_INPUTS], *out;
+  int uid, in_uids[MAX_INPUTS];
+  for (size_t k = 0; k < want; k++) {
+    uint8_t b = next_byte();
+    int in_uid = S.pool[b % NSLOTS].uid;
+    future_t *f = take(b);
+    if (f != NULL) {
+      in_uids[n] = in_uid;
+      inputs[n++] = f;
+    }
+  }
+  TRACE("  combine kind %d over %zu inputs\n", kind, n);
+  switch (kind) {
+  case K_ALL:
+    NOCB(out = future_all(&S.loop, inputs, n));
+    break;
+  case K_ALL_SETTLED:
+    NOCB(out = future_all_settled(&S.loop, inputs, n));
+    break;
+  case K_ANY:
+    NOCB(out = future_any(&S.loop, inputs, n));
+    break;
+  default:
+    NOCB(out = future_race(&S.loop, inputs, n));
+    break;
+  }
+  CHECK(out != NULL, "combining failed");
+  if (n > 0) {
+    CHECK(future_state(out) == FUTURE_PENDING,
+          "a combined future settled inside the combining call");
+  } else if (kind == K_ALL || kind == K_ALL_SETTLED) {
+    const future_list_t *list = future_value(out);
+    CHECK(future_state(out) == FUTURE_FULFILLED && list != NULL &&
+              list->count == 0,
+          "all/all_settled of nothing is not an empty list");
+  } else {
+    const future_error_t *e = future_error(out);
+    CHECK(future_state(out) == FUTURE_REJECTED && e != NULL &&
+              future_error_code(e) ==
+                  (kind == K_ANY ? FUTURE_EAGGREGATE : UV_EINVAL),
+          "any/race of nothing did not reject as documented");
+  }
+  uid = new_uid(kind);
+  if (uid >= 0) {
+    S.meta[uid].ninputs = n;
+    memcpy(S.meta[uid].inputs, inputs, n * sizeof(future_t *));
+    for (size_t k = 0; k < n; k++)
+      add_edge(uid, in_uids[k]);
+  }
+  put(dst, out, uid);
+}
+
+static void op_wait(uint8_t sb) {
+  int i = sb % NSLOTS, uid, rc;
+  slot_t pre;
+  future_result_t r;
+  future_t *f;
+  if (S.pool[i].f == NULL)
+    return;
+  pre = S.pool[i];
+  uid = pre.uid;
+  f = take(sb);
+  rc = future_wait(f, &r);
+  CHECK(rc == r.status, "future_wait returned %d, status %d", rc, r.status);
+  CHECK(rc != FUTURE_EINCALLBACK, "future_wait outside callbacks: EINCALLBACK");
+  CHECK(rc <= 0, "future_wait returned %d", rc);
+  if (rc == 0) {
+    CHECK(r.error == NULL, "future_wait: status 0 with an error");
+    check_value(r.value);
+  } else {
+    CHECK(r.error != NULL && future_error_code(r.error) == rc,
+          "future_wait: status %d without its error", rc);
+  }
+  if (pre.st == FUTURE_FULFILLED)
+    CHECK(rc == 0 && r.value == pre.val,
+          "future_wait on a fulfilled future returned %d", rc);
+  else if (pre.st == FUTURE_REJECTED)
+    CHECK(r.error == pre.err,
+          "future_wait on a rejected future returned another error");
+  if (S.pool[i].f != NULL && S.pool[i].uid == uid) {
+    /* Still held: its state agrees with what was reported. */
+    future_state_t st = future_state(S.pool[i].f);
+    if (rc == FUTURE_ESTALLED)
+      CHECK(st == FUTURE_PENDING, "future_wait stalled on a settled future");
+    else if (rc == 0)
+      CHECK(st == FUTURE_FULFILLED && future_value(S.pool[i].f) == r.value,
+            "future_wait's value differs from the future's");
+    else
+      CHECK(st == FUTURE_REJECTED && future_error(S.pool[i].f) == r.error,
+            "future_wait's error differs from the future's");
+  }
+  NOCB(future_result_release(&r));
+}
+
+static void op_adopt(int i, uint8_t sb) {
+  slot_t *a = &S.pool[i];
+  const slot_t *b = &S.pool[sb % NSLOTS];
+  future_t *af, *src;
+  int expect, rc, same, src_st, auid;
+  void *src_val;
+  const future_error_t *src_err;
+  if (a->f == NULL || b->f == NULL)
+    return;
+  af = a->f;
+  auid = a->uid;
+  if (tidy_refuses(auid, b->uid))
+    return;
+  add_edge(auid, b->uid);
+  same = af == b->f;
+  src_st = future_state(b->f);
+  src_val = future_value(b->f);
+  src_err = future_error(b->f);
+  expect = settleable(i) ? 0 : FUTURE_ESETTLED;
+  src = take(sb);
+  NOCB(rc = future_adopt(af, src));
+  CHECK(rc == expect, "future_adopt returned %d, expected %d", rc, expect);
+  /* If `a` was consumed as the source, it may be gone now. */
+  if (rc != 0 || a->f != af)
+    return;
+  if (same) {
+    const future_error_t *e = future_error(af);
+    CHECK(e != NULL && future_error_code(e) == FUTURE_ECYCLE,
+          "future_adopt of itself did not reject with FUTURE_ECYCLE");
+  } else if (src_st == FUTURE_PENDING) {
+    CHECK(future_state(af) == FUTURE_PENDING,
+          "future_adopt of a pending future settled at once");
+    S.meta[auid].adopting = 1;
+  } else {
+    CHECK((int)future_state(af) == src_st && future_value(af) == src_val &&
+              future_error(af) == src_err,
+          "future_adopt of a settled future did not copy its outcome");
+  }
+}
+
+static void op_loop_close(void) {
+  int rc = future_loop_close(&S.loop);
+  CHECK(rc == 0 || rc == UV_EBUSY, "future_loop_close returned %d", rc);
+  if (rc == 0) {
+    for (int i = 0; i < NSLOTS; i++)
+      CHECK(S.pool[i].f == NULL,
+            "future_loop_close tore down a loop whose futures are held");
+    CHECK(S.nkept == 0,
+          "future_loop_close tore down a loop whose futures are held");
+    CHECK(future_loop_live(&S.loop) == 0, "torn down with live futures");
+  } else {
+    CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
+  }
+}
+
+static const char *const op_names[NOPS] = {
+    "new",    "resolved", "rejected", "resolve", "reject",   "then",
+    "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
+    "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close"};
+
+static void run_op(uint8_t opb) {
+  int op = opb % NOPS;
+  TRACE("op %s @%zu\n", op_names[op], S.pos - 1);
+  switch (op) {
+  case OP_NEW:
+    op_new(next_byte() % NSLOTS);
+    break;
+  case OP_RESOLVED: {
+    int dst = next_byte() % NSLOTS;
+    void *value;
+    future_dtor_cb dtor;
+    future_t *f;
+    make_value(next_byte(), &value, &dtor);
+    NOCB(f = future_resolved(&S.loop, value, dtor));
+    CHECK(f != NULL && future_state(f) == FUTURE_FULFILLED &&
+              future_value(f) == value,
+          "future_resolved is not fulfilled with its value");
+    put(dst, f, new_uid(K_RESOLVED));
+    break;
+  }
+  case OP_REJECTED: {
+    int dst = next_byte() % NSLOTS;
+    future_error_t *err = make_error(next_byte());
+    future_t *f;
+    NOCB(f = future_rejected(&S.loop, err));
+    CHECK(f != NULL && future_state(f) == FUTURE_REJECTED &&
+              (err == NULL || future_error(f) == err),
+          "future_rejected is not rejected with its error");
+    put(dst, f, new_uid(K_REJECTED));
+    break;
+  }
+  case OP_RESOLVE: {
+    int i = next_byte() % NSLOTS;
+    op_resolve(i, next_byte());
+    break;
+  }
+  case OP_REJECT: {
+    int i = next_byte() % NSLOTS;
+    op_reject(i, next_byte());
+    break;
+  }
+  case OP_THEN: {
+    uint8_t sb = next_byte();
+    int dst = next_byte() % NSLOTS;
+    spec_t f = read_spec(), r = read_spec();
+    op_chain(K_THEN, sb, dst, f, r);
+    break;
+  }
+  case OP_CATCH:
+  case OP_FINALLY: {
+    uint8_t sb = next_byte();
+    int dst = next_byte() % NSLOTS;
+    spec_t sp = read_spec();
+    if (op == OP_CATCH)
+      op_chain(K_CATCH, sb, dst, sp, sp);
+    else
+      op_chain(K_FINALLY, sb, dst, sp, sp);
+    break;
+  }
+  case OP_REF: {
+    int src = next_byte() % NSLOTS, dst = next_byte() % NSLOTS;
+    if (S.pool[src].f != NULL) {
+      future_t *f;
+      NOCB(f = future_ref(S.pool[src].f));
+      CHECK(f == S.pool[src].f, "future_ref returned another future");
+      put(dst, f, S.pool[src].uid);
+    }
+    break;
+  }
+  case OP_DROP:
+    drop(next_byte() % NSLOTS);
+    break;
+  case OP_CANCEL:
+    op_cancel(next_byte() % NSLOTS);
+    break;
+  case OP_COMBINE: {
+    uint8_t mb = next_byte();
+    int dst = next_byte() % NSLOTS;
+    op_combine(mb, dst);
+    break;
+  }
+  case OP_DELAY0: {
+    int dst = next_byte() % NSLOTS;
+    future_t *f;
+    NOCB(f = future_delay(&S.loop, 0));
+    CHECK(f != NULL && future_state(f) == FUTURE_PENDING,
+          "future_delay is not pending");
+    put(dst, f, new_uid(K_DELAY));
+    break;
+  }
+  case OP_RUN: {
+    int n = (next_byte() & 3) + 1;
+    while (n-- > 0)
+      uv_run(&S.loop, UV_RUN_NOWAIT);
+    break;
+  }
+  case OP_WAIT:
+    op_wait(next_byte());
+    break;
+  case OP_ADOPT: {
+    int i = next_byte() % NSLOTS;
+    op_adopt(i, next_byte());
+    break;
+  }
+  case OP_TIMEOUT0: {
+    uint8_t sb = next_byte();
+    int dst = next_byte() % NSLOTS, in_uid = S.pool[sb % NSLOTS].uid, uid;
+    future_t *in = take(sb), *out;
+    if (in == NULL)
+      break;
+    NOCB(out = future_timeout(in, 0));
+    CHECK(out != NULL && future_state(out) == FUTURE_PENDING,
+          "future_timeout is not pending");
+    uid = new_uid(K_TIMEOUT);
+    add_edge(uid, in_uid);
+    put(dst, out, uid);
+    break;
+  }
+  case OP_LOOP_CLOSE:
+    op_loop_close();
+    break;
+  }
+  check_pool(op_names[op]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int initialised;
+  int ops = 0, rc;
+
+  if (!initialised) {
+    const char *t = getenv("FUZZ_OPS_TRACE");
+    S.trace = t != NULL && *t != '\0' && *t != '0';
+    t = getenv("FUZZ_OPS_TIDY");
+    S.tidy = t != NULL && *t != '\0' && *t != '0';
+    future_set_unhandled_hook(on_unhandled, NULL, NULL);
+    initialised = 1;
+  }
+  memset(S.pool, 0, sizeof(S.pool));
+  S.nuids = S.nvals = S.vals_freed = S.nctx = 0;
+  S.nocb = S.finishing = S.nkept = S.nedges = 0;
+  S.unhandled = 0;
+  S.data = data;
+  S.size = size;
+  S.pos = 0;
+  CHECK(uv_loop_init(&S.loop) == 0, "uv_loop_init failed");
+
+  while (S.pos < S.size && ops++ < MAX_OPS)
+    run_op(next_byte());
+
+  /* The end: drop everything, run the loop dry, and nothing may remain. */
+  TRACE("end\n");
+  if (S.tidy) {
+    /* Settle every source still pending, the held ones too. */
+    for (int k = 0; k < S.nkept; k++) {
+      int rc;
+      /* Another slot may have made it adopt since. */
+      if (future_state(S.kept[k]) != FUTURE_PENDING ||
+          S.meta[S.kept_uid[k]].adopting)
+        continue;
+      NOCB(rc = (k & 1) ? future_resolve(S.kept[k], NULL, NULL)
+                        : future_reject(S.kept[k], make_error(0)));
+      CHECK(rc == 0, "settling a kept source returned %d", rc);
+    }
+    for (int i = 0; i < NSLOTS; i++)
+      if (settleable(i))
+        op_resolve(i, 1);
+  }
+  S.finishing = 1;
+  for (int i = 0; i < NSLOTS; i++)
+    drop(i);
+  for (int k = 0; k < S.nkept; k++)
+    NOCB(future_unref(S.kept[k]));
+  S.nkept = 0;
+  uv_run(&S.loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < NSLOTS; i++)
+    CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");
+  CHECK(future_loop_live(&S.loop) == 0,
+        "%zu futures still alive after everything was dropped",
+        future_loop_live(&S.loop));
+  rc = future_loop_close(&S.loop);
+  CHECK(rc == 0, "future_loop_close returned %d", rc);
+  rc = uv_loop_close(&S.loop);
+  CHECK(rc == 0, "uv_loop_close returned %d", rc);
+  CHECK(S.vals_freed == S.nvals, "%d of %d value destructors ran",
+        S.vals_freed, S.nvals);
+  for (int i = 0; i < S.nvals; i++)
+    CHECK(!S.vals[i].alive, "value %d was never destroyed", i);
+  TRACE("ok: %d ops, %d futures, %d values, %d callbacks, %ld unhandled\n",
+        ops, S.nuids, S.nvals, S.nctx, S.unhandled);
+  return 0;
+}
