@@ -37,9 +37,11 @@ const char *future_version_string(void) {
  * (the future its callback returned), so futures are recycled through a
  * per-loop free list and allocated in slabs: no malloc header, and no
  * malloc or free on the hot path. Slabs are released by future_loop_close.
- * A pooled future is poisoned for valgrind and AddressSanitizer (all but
- * its first two fields, which hold the loop and the free-list link), so a
- * use after free is still reported. */
+ *
+ * Under valgrind or AddressSanitizer the pool is bypassed and every future
+ * is malloc'ed and freed on its own, so that those tools see each use after
+ * free and each leak exactly; FUTURE_POOL=0 or 1 in the environment
+ * overrides the choice. */
 
 #define FUTURE__SLAB_SIZE 128
 
@@ -48,31 +50,18 @@ typedef struct future__slab_s {
   future_t futures[FUTURE__SLAB_SIZE];
 } future__slab_t;
 
-#define POISON_OFFSET (offsetof(future_t, next) + sizeof(future_t *))
-
-static void poison(future_t *f) {
-  char *rest = (char *)f + POISON_OFFSET;
-  size_t len = sizeof(*f) - POISON_OFFSET;
-  (void)rest;
-  (void)len;
-#ifdef HAVE_VALGRIND_MEMCHECK_H
-  VALGRIND_MAKE_MEM_NOACCESS(rest, len);
-#endif
+int future__pool_wanted(void) {
+  /* FUTURE_POOL=1 or 0 decides, for instance to count instructions of the
+   * real path under callgrind (make bench-callgrind). */
+  const char *env = getenv("FUTURE_POOL");
+  if (env != NULL && (env[0] == '0' || env[0] == '1') && env[1] == '\0')
+    return env[0] == '1';
 #ifdef FUTURE__ASAN
-  ASAN_POISON_MEMORY_REGION(rest, len);
-#endif
-}
-
-static void unpoison(future_t *f) {
-  char *rest = (char *)f + POISON_OFFSET;
-  size_t len = sizeof(*f) - POISON_OFFSET;
-  (void)rest;
-  (void)len;
-#ifdef FUTURE__ASAN
-  ASAN_UNPOISON_MEMORY_REGION(rest, len);
-#endif
-#ifdef HAVE_VALGRIND_MEMCHECK_H
-  VALGRIND_MAKE_MEM_UNDEFINED(rest, len);
+  return 0;
+#elif defined(HAVE_VALGRIND_MEMCHECK_H)
+  return !RUNNING_ON_VALGRIND;
+#else
+  return 1;
 #endif
 }
 
@@ -83,11 +72,8 @@ static int pool_refill(future__loop_t *lp) {
   slab->next = lp->slabs;
   lp->slabs = slab;
   for (size_t i = FUTURE__SLAB_SIZE; i-- > 0;) {
-    future_t *f = &slab->futures[i];
-    f->lp = lp;
-    f->next = lp->pool;
-    lp->pool = f;
-    poison(f);
+    slab->futures[i].next = lp->pool;
+    lp->pool = &slab->futures[i];
   }
   return 0;
 }
@@ -96,9 +82,6 @@ void future__pool_destroy(future__loop_t *lp) {
   while (lp->slabs != NULL) {
     future__slab_t *slab = lp->slabs;
     lp->slabs = slab->next;
-#ifdef FUTURE__ASAN
-    ASAN_UNPOISON_MEMORY_REGION(slab, sizeof(*slab));
-#endif
     free(slab);
   }
   lp->pool = NULL;
@@ -106,11 +89,16 @@ void future__pool_destroy(future__loop_t *lp) {
 
 future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   future_t *f;
-  if (lp->pool == NULL && pool_refill(lp) != 0)
-    return NULL;
-  f = lp->pool;
-  lp->pool = f->next;
-  unpoison(f);
+  if (!lp->use_pool) {
+    f = malloc(sizeof(*f));
+    if (f == NULL)
+      return NULL;
+  } else {
+    if (lp->pool == NULL && pool_refill(lp) != 0)
+      return NULL;
+    f = lp->pool;
+    lp->pool = f->next;
+  }
   memset(f, 0, sizeof(*f));
   f->lp = lp;
   f->refs = 1;
@@ -150,6 +138,7 @@ void future__outcome_release(future__outcome_t *out) {
  * uses an explicit stack threaded through `next`, never recursion. */
 
 static void free_all(future_t *f) {
+  future__loop_t *lp;
   future_t *stack = f;
   f->next = NULL;
   while (stack != NULL) {
@@ -165,16 +154,24 @@ static void free_all(future_t *f) {
       }
       w = wn;
     }
-    /* Cancelling is deliberate, so a UV_ECANCELED nobody looked at is not
-     * worth a report. */
-    if (x->state == FUTURE_REJECTED && !(x->flags & FUTURE__HANDLED) &&
-        future_error_code(x->out.error) != UV_ECANCELED)
-      future__report_unhandled(x->out.error);
-    future__outcome_release(&x->out);
-    x->lp->live--;
-    x->next = x->lp->pool;
-    x->lp->pool = x;
-    poison(x);
+    if (x->out.error != NULL) {
+      /* Cancelling is deliberate, so a UV_ECANCELED nobody looked at is
+       * not worth a report. */
+      if (x->state == FUTURE_REJECTED && !(x->flags & FUTURE__HANDLED) &&
+          future_error_code(x->out.error) != UV_ECANCELED)
+        future__report_unhandled(x->out.error);
+      future_error_unref(x->out.error);
+    }
+    if (x->out.holder != NULL)
+      future__holder_unref(x->out.holder);
+    lp = x->lp;
+    lp->live--;
+    if (lp->use_pool) {
+      x->next = lp->pool;
+      lp->pool = x;
+    } else {
+      free(x);
+    }
   }
 }
 
@@ -278,6 +275,14 @@ future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
     if (dtor != NULL)
       dtor(value);
     return NULL;
+  }
+  if (dtor == NULL) {
+    /* Nothing waits on a future nobody has seen yet: settling is a store. */
+    f->state = FUTURE_FULFILLED;
+    f->out.value = value;
+    if (atomic_load_explicit(&future__tracing, memory_order_relaxed))
+      future__trace('i', "fulfilled", f, 0, 0);
+    return f;
   }
   future_resolve(f, value, dtor);
   return f;

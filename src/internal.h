@@ -103,6 +103,7 @@ struct future__loop_s {
   size_t resolvers;                /* resolvers not yet delivered */
   future__loop_t *next_loop;       /* registry link */
   unsigned closing;
+  int use_pool;                    /* 0 under valgrind and ASan */
   future_t *pool;                  /* freed futures, ready for reuse */
   struct future__slab_s *slabs;    /* where pooled futures live */
 };
@@ -137,6 +138,7 @@ void future__loop_drain(future__loop_t *lp);
 /* future.c */
 future_t *future__alloc(future__loop_t *lp, uint8_t kind);
 void future__pool_destroy(future__loop_t *lp);
+int future__pool_wanted(void);
 void future__settle(future_t *f, future__outcome_t *out);
 void future__outcome_copy(future__outcome_t *dst, const future__outcome_t *src);
 void future__outcome_release(future__outcome_t *out);

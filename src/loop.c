@@ -84,6 +84,7 @@ static future__loop_t *loop_create(uv_loop_t *loop) {
     return NULL;
   lp->loop = loop;
   lp->thread = uv_thread_self();
+  lp->use_pool = future__pool_wanted();
   if (uv_mutex_init(&lp->inbox_lock) != 0) {
     free(lp);
     return NULL;
