@@ -133,8 +133,6 @@ enum {
   /** future_wait ran the loop until it had nothing left to do and the
    *  future was still pending: nothing can settle it any more. */
   FUTURE_ESTALLED = -30003,
-  /** A then or catch callback returned NULL instead of a future. */
-  FUTURE_ENORESULT = -30004,
   /** Every input of future_any was rejected; the error's causes are their
    *  errors, in input order. */
   FUTURE_EAGGREGATE = -30005
@@ -409,7 +407,8 @@ typedef future_t *(*future_cb)(future_t *settled, void *data);
  * the call that settles `f`; the callbacks attached to one future run in
  * the order they were attached, each exactly once at most. A callback that
  * returns the chained future itself rejects it with FUTURE_ECYCLE; one that
- * returns NULL rejects it with FUTURE_ENORESULT.
+ * returns NULL rejects it with UV_ENOMEM (the way the future_* constructors
+ * report running out of memory; a forgotten return lands there too).
  * @return the chained future (a new reference), or NULL if `f` is NULL or
  * memory runs out (then `f` is released all the same).
  * @since 0.1.0
@@ -749,6 +748,31 @@ FUTURE_EXTERN int future_trace_start(const char *path);
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_trace_stop(void);
+
+/* memory */
+
+/** Allocation functions, as for uv_replace_allocator. */
+typedef void *(*future_malloc_fn)(size_t size);
+typedef void *(*future_realloc_fn)(void *ptr, size_t size);
+typedef void *(*future_calloc_fn)(size_t count, size_t size);
+typedef void (*future_free_fn)(void *ptr);
+
+/**
+ * Make every allocation of the library (futures, errors, values it creates,
+ * internal state) go through the given functions, which must behave like
+ * their standard namesakes and be safe to call from any thread (errors and
+ * values may be released on other threads). libuv's own allocations are
+ * not affected (see uv_replace_allocator). Call it before any future
+ * exists. Useful to count memory, or to fail the n-th allocation in tests:
+ * every failure surfaces as a UV_ENOMEM rejection or return code.
+ * @return 0; UV_EINVAL if a function is NULL; UV_EBUSY if any loop has
+ * library state (memory from one allocator must not reach another).
+ * @since 0.1.0
+ */
+FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
+                                       future_realloc_fn realloc_fn,
+                                       future_calloc_fn calloc_fn,
+                                       future_free_fn free_fn);
 
 /* loops */
 

@@ -23,7 +23,10 @@ static void settle_copy(future_t *c, future_t *src) {
  * `r`'s waiter list. */
 static int resolve_with(future_t *c, future_t *r) {
   if (r == NULL) {
-    settle_error(c, future__error(FUTURE_ENORESULT, NULL));
+    /* The constructors return NULL only when memory runs out, so that is
+     * what a NULL most likely means. */
+    settle_error(c, future__error(UV_ENOMEM,
+                                  "a continuation returned NULL, not a future"));
     return 0;
   }
   if (r == c) {

@@ -33,13 +33,13 @@ static void list_free(void *value) {
   future_list_t *list = value;
   for (size_t i = 0; i < list->count; i++)
     future_unref(list->items[i]);
-  free(list);
+  future__free(list);
 }
 
 /* A list value holding `n` references taken over from `items` (the array
  * itself is copied; on failure the references are released). */
 int future__list_outcome(future__outcome_t *out, future_t **items, size_t n) {
-  future_list_t *list = malloc(sizeof(*list) + n * sizeof(future_t *));
+  future_list_t *list = future__malloc(sizeof(*list) + n * sizeof(future_t *));
   memset(out, 0, sizeof(*out));
   if (list == NULL) {
     for (size_t i = 0; i < n; i++)
@@ -91,12 +91,12 @@ static void finish(combine_t *c, future__outcome_t *out) {
   future__source_done(result, out);
   detach_pending(c);
   release_inputs(c);
-  free(c);
+  future__free(c);
 }
 
 static void finish_list(combine_t *c) {
   future__outcome_t out;
-  future_t **items = malloc((c->n ? c->n : 1) * sizeof(future_t *));
+  future_t **items = future__malloc((c->n ? c->n : 1) * sizeof(future_t *));
   if (items == NULL) {
     memset(&out, 0, sizeof(out));
     out.error = future__error(UV_ENOMEM, "building a list of results");
@@ -106,7 +106,7 @@ static void finish_list(combine_t *c) {
       c->slots[i].input = NULL;
     }
     future__list_outcome(&out, items, c->n);
-    free(items);
+    future__free(items);
   }
   finish(c, &out);
 }
@@ -114,7 +114,7 @@ static void finish_list(combine_t *c) {
 static void finish_aggregate(combine_t *c) {
   future__outcome_t out = {NULL, NULL, NULL};
   const future_error_t **causes =
-      malloc((c->n ? c->n : 1) * sizeof(future_error_t *));
+      future__malloc((c->n ? c->n : 1) * sizeof(future_error_t *));
   if (causes == NULL) {
     out.error = future__error(UV_ENOMEM, "future_any");
   } else {
@@ -122,7 +122,7 @@ static void finish_aggregate(combine_t *c) {
       causes[i] = c->slots[i].input->out.error;
     out.error = future_error_aggregate(FUTURE_EAGGREGATE, causes, c->n,
                                        "all %zu futures were rejected", c->n);
-    free(causes);
+    future__free(causes);
   }
   finish(c, &out);
 }
@@ -171,7 +171,7 @@ static int combine_cancel(future_t *f, void *req) {
   c->result = NULL;
   detach_pending(c);
   release_inputs(c);
-  free(c);
+  future__free(c);
   return 1;
 }
 
@@ -230,14 +230,14 @@ static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
     }
   }
 
-  c = malloc(sizeof(*c) + n * sizeof(slot_t));
+  c = future__malloc(sizeof(*c) + n * sizeof(slot_t));
   if (c == NULL) {
     release_array(inputs, n);
     return NULL;
   }
   result = future__source_new(lp, combine_cancel, c);
   if (result == NULL) {
-    free(c);
+    future__free(c);
     release_array(inputs, n);
     return NULL;
   }

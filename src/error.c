@@ -42,8 +42,6 @@ const char *future_strerror(int code) {
     return "cannot block inside a callback of the loop that must settle it";
   case FUTURE_ESTALLED:
     return "the loop ran out of work while the future was pending";
-  case FUTURE_ENORESULT:
-    return "a continuation returned NULL instead of a future";
   case FUTURE_EAGGREGATE:
     return "every one of the futures was rejected";
   }
@@ -67,8 +65,6 @@ const char *future_err_name(int code) {
     return "FUTURE_EINCALLBACK";
   case FUTURE_ESTALLED:
     return "FUTURE_ESTALLED";
-  case FUTURE_ENORESULT:
-    return "FUTURE_ENORESULT";
   case FUTURE_EAGGREGATE:
     return "FUTURE_EAGGREGATE";
   }
@@ -98,7 +94,7 @@ static future_error_t *error_alloc(const char *file, int line,
   else
     len = strlen(desc) + 2 + strlen(name) + 1;
 
-  err = malloc(sizeof(*err) + ncauses * sizeof(future_error_t *) + len + 1);
+  err = future__malloc(sizeof(*err) + ncauses * sizeof(future_error_t *) + len + 1);
   if (err == NULL)
     return &enomem_error;
   atomic_init(&err->refs, 1);
@@ -149,7 +145,7 @@ static future_error_t *error_vnew(const char *file, int line,
     } else if ((size_t)n < sizeof small) {
       text = small;
     } else {
-      text = malloc((size_t)n + 1);
+      text = future__malloc((size_t)n + 1);
       if (text == NULL)
         return &enomem_error;
       vsnprintf(text, (size_t)n + 1, fmt, ap);
@@ -157,7 +153,7 @@ static future_error_t *error_vnew(const char *file, int line,
   }
   err = error_alloc(file, line, func, code, cause, causes, ncauses, text);
   if (text != small)
-    free(text);
+    future__free(text);
   return err;
 }
 
@@ -204,7 +200,7 @@ void future_error_unref(future_error_t *err) {
     cause = err->cause;
     for (size_t i = 1; i < err->ncauses; i++)
       future_error_unref(err->causes[i]);
-    free(err);
+    future__free(err);
     err = cause;
   }
 }

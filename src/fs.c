@@ -136,12 +136,12 @@ static void *fs_alloc(uv_loop_t *loop, const char *func, size_t size,
   fs_base_t *b;
   if (lp == NULL || size + extra < size)
     return NULL;
-  b = calloc(1, size + extra);
+  b = future__calloc(1, size + extra);
   if (b == NULL)
     return NULL;
   b->f = future__source_new(lp, fs_cancel, b);
   if (b->f == NULL) {
-    free(b);
+    future__free(b);
     return NULL;
   }
   b->loop = loop;
@@ -154,7 +154,7 @@ static void *fs_alloc(uv_loop_t *loop, const char *func, size_t size,
   return b;
 }
 
-static void fs_release_plain(fs_base_t *b) { free(b); }
+static void fs_release_plain(fs_base_t *b) { future__free(b); }
 
 /* Copy `s` into `*mem` and advance it; NULL stays NULL. */
 static const char *fs_stash(char **mem, const char *s) {
@@ -303,7 +303,7 @@ static int db_add(dirents_builder_t *db, const char *name,
   size_t l = strlen(name) + 1;
   if (db->n == db->cap) {
     size_t cap = db->cap ? db->cap * 2 : 16;
-    void *p = realloc(db->ents, cap * sizeof(*db->ents));
+    void *p = future__realloc(db->ents, cap * sizeof(*db->ents));
     if (p == NULL)
       return UV_ENOMEM;
     db->ents = p;
@@ -314,7 +314,7 @@ static int db_add(dirents_builder_t *db, const char *name,
     char *p;
     while (cap - db->nlen < l)
       cap *= 2;
-    p = realloc(db->names, cap);
+    p = future__realloc(db->names, cap);
     if (p == NULL)
       return UV_ENOMEM;
     db->names = p;
@@ -329,8 +329,8 @@ static int db_add(dirents_builder_t *db, const char *name,
 }
 
 static void db_free(dirents_builder_t *db) {
-  free(db->ents);
-  free(db->names);
+  future__free(db->ents);
+  future__free(db->names);
   memset(db, 0, sizeof(*db));
 }
 
@@ -338,7 +338,7 @@ static future_fs_dirents_t *db_finish(dirents_builder_t *db) {
   size_t align = sizeof(void *);
   size_t head = (sizeof(future_fs_dirents_t) + align - 1) / align * align;
   size_t size = head + db->n * sizeof(future_fs_dirent_t) + db->nlen;
-  future_fs_dirents_t *d = malloc(size);
+  future_fs_dirents_t *d = future__malloc(size);
   size_t i;
   if (d != NULL) {
     char *names;
@@ -391,10 +391,10 @@ static void simple_release(fs_base_t *b) {
   simple_t *op = (simple_t *)b;
   if (op->wbuf_dtor != NULL)
     op->wbuf_dtor(op->wbuf);
-  free(op);
+  future__free(op);
 }
 
-static void tmpfile_free(void *v) { free(v); }
+static void tmpfile_free(void *v) { future__free(v); }
 
 /* The value is made before the request where its size is known, so that
  * nothing can fail between getting a resource and handing it over. */
@@ -422,19 +422,19 @@ static simple_t *simple_new(uv_loop_t *loop, const char *func, int kind,
 static int simple_prepare(simple_t *s, size_t tpl_len) {
   switch (s->kind) {
   case K_STAT:
-    s->b.value = malloc(sizeof(uv_stat_t));
-    s->b.dtor = free;
+    s->b.value = future__malloc(sizeof(uv_stat_t));
+    s->b.dtor = future__free;
     break;
   case K_STATFS:
-    s->b.value = malloc(sizeof(uv_statfs_t));
-    s->b.dtor = free;
+    s->b.value = future__malloc(sizeof(uv_statfs_t));
+    s->b.dtor = future__free;
     break;
   case K_MKDTEMP:
-    s->b.value = malloc(tpl_len + 1);
-    s->b.dtor = free;
+    s->b.value = future__malloc(tpl_len + 1);
+    s->b.dtor = future__free;
     break;
   case K_MKSTEMP:
-    s->b.value = malloc(sizeof(future_fs_tmpfile_t) + tpl_len + 1);
+    s->b.value = future__malloc(sizeof(future_fs_tmpfile_t) + tpl_len + 1);
     s->b.dtor = tmpfile_free;
     break;
   default:
@@ -466,8 +466,8 @@ static void simple_done(uv_fs_t *req) {
       memcpy(b->value, req->ptr, sizeof(uv_statfs_t));
       break;
     case K_STRING:
-      b->value = strdup((const char *)req->ptr);
-      b->dtor = free;
+      b->value = future__strdup((const char *)req->ptr);
+      b->dtor = future__free;
       if (b->value == NULL)
         b->err = FS_ERR(b, UV_ENOMEM, s->op, s->p1, NULL);
       break;
@@ -489,7 +489,7 @@ static void simple_done(uv_fs_t *req) {
       future_buf_t *buf = b->value;
       if (s->want - (size_t)r > 65536) {
         /* A short read into a large buffer: give the rest back. */
-        future_buf_t *p = realloc(buf, sizeof(*buf) + (size_t)r + 1);
+        future_buf_t *p = future__realloc(buf, sizeof(*buf) + (size_t)r + 1);
         if (p != NULL)
           b->value = buf = p;
       }
@@ -506,7 +506,7 @@ static void simple_done(uv_fs_t *req) {
       while (rc == 0 && uv_fs_scandir_next(req, &ent) == 0)
         rc = db_add(&db, ent.name, ent.type);
       if (rc == 0 && (b->value = db_finish(&db)) != NULL)
-        b->dtor = free;
+        b->dtor = future__free;
       else {
         db_free(&db);
         b->err = FS_ERR(b, UV_ENOMEM, s->op, s->p1, NULL);
@@ -525,7 +525,7 @@ static void simple_done(uv_fs_t *req) {
       for (i = 0; rc == 0 && i < r; i++)
         rc = db_add(&db, s->dirents[i].name, s->dirents[i].type);
       if (rc == 0 && (b->value = db_finish(&db)) != NULL)
-        b->dtor = free;
+        b->dtor = future__free;
       else {
         db_free(&db);
         b->err = FS_ERR(b, UV_ENOMEM, s->op, NULL, NULL);
@@ -600,14 +600,14 @@ future_t *future_fs_read(uv_loop_t *loop, uv_file file, size_t len,
   s = simple_new(loop, __func__, K_BUF, "read", NULL, NULL, file, 0);
   if (s == NULL)
     return NULL;
-  buf = len < SIZE_MAX - sizeof(*buf) ? malloc(sizeof(*buf) + len + 1) : NULL;
+  buf = len < SIZE_MAX - sizeof(*buf) ? future__malloc(sizeof(*buf) + len + 1) : NULL;
   if (buf == NULL)
     return simple_start(s, UV_ENOMEM);
   buf->base = (char *)(buf + 1);
   buf->len = 0;
   s->want = len;
   s->b.value = buf;
-  s->b.dtor = free;
+  s->b.dtor = future__free;
   b.base = buf->base;
   b.len = len;
   return simple_start(s,
@@ -919,14 +919,14 @@ typedef struct {
 
 static void read_file_release(fs_base_t *b) {
   read_file_t *op = (read_file_t *)b;
-  free(op->data);
-  free(op);
+  future__free(op->data);
+  future__free(op);
 }
 
 static void buf_free(void *v) {
   future_buf_t *buf = v;
-  free(buf->base);
-  free(buf);
+  future__free(buf->base);
+  future__free(buf);
 }
 
 static void read_file_step(uv_fs_t *req);
@@ -936,7 +936,7 @@ static int read_file_next(read_file_t *op) {
   size_t space;
   if (op->cap - 1 - op->len == 0) {
     size_t cap = op->cap * 2;
-    char *p = cap > op->cap ? realloc(op->data, cap) : NULL;
+    char *p = cap > op->cap ? future__realloc(op->data, cap) : NULL;
     if (p == NULL)
       return UV_ENOMEM;
     op->data = p;
@@ -952,11 +952,11 @@ static int read_file_next(read_file_t *op) {
 
 /* The whole file is in: hand the buffer over. */
 static int read_file_value(read_file_t *op) {
-  future_buf_t *buf = malloc(sizeof(*buf));
+  future_buf_t *buf = future__malloc(sizeof(*buf));
   if (buf == NULL)
     return UV_ENOMEM;
   if (op->cap - op->len > 65536) {
-    char *p = realloc(op->data, op->len + 1);
+    char *p = future__realloc(op->data, op->len + 1);
     if (p != NULL)
       op->data = p;
   }
@@ -1008,7 +1008,7 @@ static void read_file_step(uv_fs_t *req) {
     rc = uv_fs_fstat(b->loop, req, op->fd, read_file_step);
     break;
   case RF_FSTAT:
-    op->data = malloc(op->cap);
+    op->data = future__malloc(op->cap);
     rc = op->data != NULL ? read_file_next(op) : UV_ENOMEM;
     break;
   default:
@@ -1076,7 +1076,7 @@ static void write_file_release(fs_base_t *b) {
   write_file_t *op = (write_file_t *)b;
   if (op->data_dtor != NULL)
     op->data_dtor((void *)op->data);
-  free(op);
+  future__free(op);
 }
 
 static void write_file_step(uv_fs_t *req);
@@ -1231,7 +1231,7 @@ typedef struct {
 static void readdir_release(fs_base_t *b) {
   readdir_t *op = (readdir_t *)b;
   db_free(&op->db);
-  free(op);
+  future__free(op);
 }
 
 static void readdir_step(uv_fs_t *req) {
@@ -1260,7 +1260,7 @@ static void readdir_step(uv_fs_t *req) {
   }
   if (op->opened && r == 0) {
     b->value = db_finish(&op->db);
-    b->dtor = free;
+    b->dtor = future__free;
     if (b->value == NULL)
       b->err = FS_ERR(b, UV_ENOMEM, "readdir", op->path, NULL);
     fs_end(b);
@@ -1342,14 +1342,14 @@ static future_error_t *mkdir_p_err(mkdir_p_t *op, int line, int code,
 static void mkdir_p_done(mkdir_p_t *op) {
   fs_base_t *b = &op->b;
   if (op->first > 0) {
-    char *v = malloc(op->first + 1);
+    char *v = future__malloc(op->first + 1);
     if (v == NULL) {
       b->err = FS_ERR(b, UV_ENOMEM, "mkdir", op->path, NULL);
     } else {
       memcpy(v, op->path, op->first);
       v[op->first] = '\0';
       b->value = v;
-      b->dtor = free;
+      b->dtor = future__free;
     }
   }
   fs_end(b);
@@ -1485,10 +1485,10 @@ static void rm_release(fs_base_t *b) {
   rm_t *op = (rm_t *)b;
   size_t i;
   for (i = 0; i < op->depth; i++)
-    free(op->frames[i].ents);
-  free(op->frames);
-  free(op->path);
-  free(op);
+    future__free(op->frames[i].ents);
+  future__free(op->frames);
+  future__free(op->path);
+  future__free(op);
 }
 
 static void rm_step(uv_fs_t *req);
@@ -1496,7 +1496,7 @@ static void rm_step(uv_fs_t *req);
 static int rm_push(rm_t *op) {
   if (op->depth == op->fcap) {
     size_t cap = op->fcap ? op->fcap * 2 : 8;
-    rm_frame_t *p = realloc(op->frames, cap * sizeof(*p));
+    rm_frame_t *p = future__realloc(op->frames, cap * sizeof(*p));
     if (p == NULL)
       return UV_ENOMEM;
     op->frames = p;
@@ -1524,7 +1524,7 @@ static int rm_advance(rm_t *op) {
     size_t n = strlen(e->name);
     if (op->pcap - op->plen < n + 2) {
       size_t cap = op->pcap * 2 + n + 2;
-      char *p = realloc(op->path, cap);
+      char *p = future__realloc(op->path, cap);
       if (p == NULL)
         return UV_ENOMEM;
       op->path = p;
@@ -1591,7 +1591,7 @@ static void rm_step(uv_fs_t *req) {
   }
   uv_fs_req_cleanup(req);
   if (fs_cancelled(b)) {
-    free(ents);
+    future__free(ents);
     fs_end(b);
     return;
   }
@@ -1601,7 +1601,7 @@ static void rm_step(uv_fs_t *req) {
     if (r != UV_ENOENT || (top && !(op->flags & FUTURE_FS_RM_FORCE)))
       rc = (int)r;
     else if (op->stage == RM_SCANDIR || op->stage == RM_RMDIR) {
-      free(op->frames[op->depth - 1].ents);
+      future__free(op->frames[op->depth - 1].ents);
       op->depth--;
       if (op->depth == 0) {
         fs_end(b);
@@ -1638,7 +1638,7 @@ static void rm_step(uv_fs_t *req) {
       rc = rm_entry_done(op);
       break;
     default: /* RM_RMDIR */
-      free(op->frames[op->depth - 1].ents);
+      future__free(op->frames[op->depth - 1].ents);
       op->depth--;
       if (op->depth == 0) {
         fs_end(b);
@@ -1667,7 +1667,7 @@ future_t *future_fs_rm_r(uv_loop_t *loop, const char *path,
     return NULL;
   n = strlen(path);
   op->pcap = n + 256;
-  op->path = malloc(op->pcap);
+  op->path = future__malloc(op->pcap);
   f = op->b.f;
   if (op->path == NULL) {
     op->b.err = FS_ERR(&op->b, UV_ENOMEM, "rm", path, NULL);

@@ -66,7 +66,7 @@ int future__pool_wanted(void) {
 }
 
 static int pool_refill(future__loop_t *lp) {
-  future__slab_t *slab = malloc(sizeof(*slab));
+  future__slab_t *slab = future__malloc(sizeof(*slab));
   if (slab == NULL)
     return UV_ENOMEM;
   slab->next = lp->slabs;
@@ -82,7 +82,7 @@ void future__pool_destroy(future__loop_t *lp) {
   while (lp->slabs != NULL) {
     future__slab_t *slab = lp->slabs;
     lp->slabs = slab->next;
-    free(slab);
+    future__free(slab);
   }
   lp->pool = NULL;
 }
@@ -90,7 +90,7 @@ void future__pool_destroy(future__loop_t *lp) {
 future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   future_t *f;
   if (!lp->use_pool) {
-    f = malloc(sizeof(*f));
+    f = future__malloc(sizeof(*f));
     if (f == NULL)
       return NULL;
   } else {
@@ -115,7 +115,7 @@ void future__holder_unref(future__holder_t *h) {
       atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) == 1) {
     if (h->dtor != NULL)
       h->dtor(h->value);
-    free(h);
+    future__free(h);
   }
 }
 
@@ -170,7 +170,7 @@ static void free_all(future_t *f) {
       x->next = lp->pool;
       lp->pool = x;
     } else {
-      free(x);
+      future__free(x);
     }
   }
 }
@@ -306,7 +306,7 @@ static int settleable(const future_t *f) {
 }
 
 future__holder_t *future__holder_new(void *value, future_dtor_cb dtor) {
-  future__holder_t *h = malloc(sizeof(*h));
+  future__holder_t *h = future__malloc(sizeof(*h));
   if (h == NULL) {
     dtor(value);
     return NULL;

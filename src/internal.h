@@ -118,7 +118,15 @@ typedef struct future__waiter_s {
   int done;
 } future__waiter_t;
 
+/* alloc.c: every allocation of the library goes through these. */
+void *future__malloc(size_t size);
+void *future__realloc(void *p, size_t size);
+void *future__calloc(size_t n, size_t size);
+void future__free(void *p);
+char *future__strdup(const char *s);
+
 /* loop.c */
+int future__loop_any(void);
 future__loop_t *future__loop_get(uv_loop_t *loop);
 void future__loop_schedule(future__loop_t *lp);
 int future__loop_on_thread(const future__loop_t *lp);

@@ -79,19 +79,19 @@ static future__loop_t *registry_find(uv_loop_t *loop) {
 }
 
 static future__loop_t *loop_create(uv_loop_t *loop) {
-  future__loop_t *lp = calloc(1, sizeof(*lp));
+  future__loop_t *lp = future__calloc(1, sizeof(*lp));
   if (lp == NULL)
     return NULL;
   lp->loop = loop;
   lp->thread = uv_thread_self();
   lp->use_pool = future__pool_wanted();
   if (uv_mutex_init(&lp->inbox_lock) != 0) {
-    free(lp);
+    future__free(lp);
     return NULL;
   }
   if (uv_async_init(loop, &lp->async, on_async) != 0) {
     uv_mutex_destroy(&lp->inbox_lock);
-    free(lp);
+    future__free(lp);
     return NULL;
   }
   uv_idle_init(loop, &lp->idle);
@@ -127,6 +127,16 @@ future__loop_t *future__loop_get(uv_loop_t *loop) {
     cache.generation = gen;
   }
   return lp;
+}
+
+/* Whether any loop has library state now. */
+int future__loop_any(void) {
+  int any;
+  uv_once(&registry_once, registry_init);
+  uv_mutex_lock(&registry_lock);
+  any = registry != NULL;
+  uv_mutex_unlock(&registry_lock);
+  return any;
 }
 
 static future__loop_t *loop_lookup(uv_loop_t *loop) {
@@ -231,6 +241,6 @@ int future_loop_close(uv_loop_t *loop) {
     uv_run(loop, UV_RUN_NOWAIT);
   uv_mutex_destroy(&lp->inbox_lock);
   future__pool_destroy(lp);
-  free(lp);
+  future__free(lp);
   return 0;
 }

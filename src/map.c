@@ -29,9 +29,9 @@ struct map_s {
 static void map_free(map_t *m) {
   for (size_t i = 0; i < m->next; i++)
     future_unref(m->items[i]);
-  free(m->items);
-  free(m->slots);
-  free(m);
+  future__free(m->items);
+  future__free(m->slots);
+  future__free(m);
 }
 
 /* Stop observing what is in flight; cancel what nothing else wants. */
@@ -143,16 +143,16 @@ future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
   future_t *result;
   if (loop == NULL || fn == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  m = calloc(1, sizeof(*m));
+  m = future__calloc(1, sizeof(*m));
   if (m == NULL)
     return NULL;
-  m->items = calloc(n ? n : 1, sizeof(future_t *));
-  m->slots = calloc(n ? n : 1, sizeof(map_slot_t));
+  m->items = future__calloc(n ? n : 1, sizeof(future_t *));
+  m->slots = future__calloc(n ? n : 1, sizeof(map_slot_t));
   result = m->items && m->slots ? future__source_new(lp, map_cancel, m) : NULL;
   if (result == NULL) {
-    free(m->items);
-    free(m->slots);
-    free(m);
+    future__free(m->items);
+    future__free(m->slots);
+    future__free(m);
     return NULL;
   }
   m->result = result;

@@ -31,12 +31,12 @@ future_t *future_new_threadsafe(uv_loop_t *loop,
   *resolver = NULL;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  r = calloc(1, sizeof(*r));
+  r = future__calloc(1, sizeof(*r));
   if (r == NULL)
     return NULL;
   r->f = future__source_new(lp, resolver_no_cancel, r);
   if (r->f == NULL) {
-    free(r);
+    future__free(r);
     return NULL;
   }
   future__loop_resolver_opened(lp);
@@ -99,7 +99,7 @@ void future__resolvers_deliver(future_resolver_t *list) {
     future_resolver_t *n = oldest->next;
     future__loop_t *lp = oldest->f->lp;
     future__source_done(oldest->f, &oldest->out);
-    free(oldest);
+    future__free(oldest);
     future__loop_resolver_closed(lp);
     oldest = n;
   }

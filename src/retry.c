@@ -43,7 +43,7 @@ typedef struct {
 
 static void retry_release(retry_t *r) {
   if (--r->holders == 0)
-    free(r);
+    future__free(r);
 }
 
 static void retry_closed(uv_handle_t *handle) { retry_release(handle->data); }
@@ -165,12 +165,12 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
   if (loop == NULL || attempt == NULL ||
       (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  r = calloc(1, sizeof(*r));
+  r = future__calloc(1, sizeof(*r));
   if (r == NULL)
     return NULL;
   r->result = future__source_new(lp, retry_cancel, r);
   if (r->result == NULL) {
-    free(r);
+    future__free(r);
     return NULL;
   }
   if (policy != NULL)

@@ -10,7 +10,7 @@
 
 #include <stdlib.h>
 
-static void free_closed(uv_handle_t *handle) { free(handle->data); }
+static void free_closed(uv_handle_t *handle) { future__free(handle->data); }
 
 /* delay */
 
@@ -39,12 +39,12 @@ future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   delay_t *d;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  d = malloc(sizeof(*d));
+  d = future__malloc(sizeof(*d));
   if (d == NULL)
     return NULL;
   d->f = future__source_new(lp, delay_cancel, d);
   if (d->f == NULL) {
-    free(d);
+    future__free(d);
     return NULL;
   }
   uv_timer_init(loop, &d->timer);
@@ -65,7 +65,7 @@ typedef struct {
 
 static void timeout_release(timeout_t *t) {
   if (--t->holders == 0)
-    free(t);
+    future__free(t);
 }
 
 static void timeout_closed(uv_handle_t *handle) {
@@ -127,14 +127,14 @@ future_t *future_timeout(future_t *f, uint64_t ms) {
   timeout_t *t;
   if (f == NULL)
     return NULL;
-  t = malloc(sizeof(*t));
+  t = future__malloc(sizeof(*t));
   if (t == NULL) {
     future_unref(f);
     return NULL;
   }
   t->result = future__source_new(f->lp, timeout_cancel, t);
   if (t->result == NULL) {
-    free(t);
+    future__free(t);
     future_unref(f);
     return NULL;
   }

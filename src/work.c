@@ -43,7 +43,7 @@ static void work_done(uv_work_t *req, int status) {
   } else {
     future__source_fulfil(w->f, w->value, w->dtor);
   }
-  free(w);
+  future__free(w);
 }
 
 static int work_cancel(future_t *f, void *req) {
@@ -67,12 +67,12 @@ future_t *future_work(uv_loop_t *loop, future_work_cb work, void *arg,
     return NULL;
   if (work == NULL)
     return future_rejected(loop, future__error(UV_EINVAL, "future_work: NULL work"));
-  w = calloc(1, sizeof(*w));
+  w = future__calloc(1, sizeof(*w));
   if (w == NULL)
     return NULL;
   f = future__source_new(lp, work_cancel, w);
   if (f == NULL) {
-    free(w);
+    future__free(w);
     return NULL;
   }
   w->f = f;
@@ -83,7 +83,7 @@ future_t *future_work(uv_loop_t *loop, future_work_cb work, void *arg,
   rc = uv_queue_work(loop, &w->req, work_run, work_done);
   if (rc < 0) {
     future__source_fail(f, future__error(rc, "uv_queue_work"));
-    free(w);
+    future__free(w);
   }
   return f;
 }

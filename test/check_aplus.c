@@ -1318,7 +1318,7 @@ static void check_fanout_branching(aplus_t *a) {
 }
 
 /* A mix: a value, a throw, a pass-through, a NULL-callback pass-through, a
- * NULL return (FUTURE_ENORESULT) and another throw; each branch gets its
+ * NULL return (UV_ENOMEM) and another throw; each branch gets its
  * own outcome, none affects the others. */
 static void body_fanout_mixed(aplus_t *a, future_t *p) {
   H(a, 0, ACT_VALUE)->value = SENTINEL;
@@ -1346,7 +1346,7 @@ static void check_fanout_mixed(aplus_t *a) {
   expect_rejected(OUT(a, 1), a->errs[1]);
   expect_source_outcome(a, OUT(a, 2));
   expect_source_outcome(a, OUT(a, 3));
-  expect_rejected_code(OUT(a, 4), FUTURE_ENORESULT);
+  expect_rejected_code(OUT(a, 4), UV_ENOMEM);
   expect_rejected(OUT(a, 5), a->errs[2]);
 }
 
@@ -1699,11 +1699,11 @@ static void body_returns_null(aplus_t *a, future_t *p) {
 
 static void check_returns_null(aplus_t *a) {
   check_handler_once(a, &a->h[0]);
-  expect_rejected_code(OUT(a, 0), FUTURE_ENORESULT);
+  expect_rejected_code(OUT(a, 0), UV_ENOMEM);
 }
 
 /* 2.2.7 (C specific): a callback that returns NULL instead of a future
- * rejects promise2 with FUTURE_ENORESULT, for either callback. */
+ * rejects promise2 with UV_ENOMEM, for either callback. */
 START_TEST(test_aplus_2_2_7_returns_null_fulfilled) {
   test_fulfilled(DUMMY, body_returns_null, check_returns_null, NULL);
 }

@@ -318,13 +318,16 @@ static future_t *return_null(future_t *settled, void *data) {
   return NULL;
 }
 
-START_TEST(test_then_returning_null_rejects_enoresult) {
+START_TEST(test_then_returning_null_rejects_enomem) {
   uv_loop_t loop;
   future_t *f;
   future_result_t r;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   f = future_then(future_resolved(&loop, NULL, NULL), return_null, NULL, NULL);
-  ck_assert_int_eq(future_wait(f, &r), FUTURE_ENORESULT);
+  ck_assert_int_eq(future_wait(f, &r), UV_ENOMEM);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "a continuation returned NULL, not a future: not enough "
+                   "memory (ENOMEM)");
   future_result_release(&r);
   LOOP_CLOSE(&loop);
 }
@@ -658,7 +661,7 @@ Suite *make_chain_suite(void) {
   tcase_add_test(errors, test_catch_wrap_adds_context_with_cause);
   tcase_add_test(errors, test_finally_failure_replaces_outcome);
   tcase_add_test(errors, test_finally_waits_then_rejection_wins);
-  tcase_add_test(errors, test_then_returning_null_rejects_enoresult);
+  tcase_add_test(errors, test_then_returning_null_rejects_enomem);
   tcase_add_test(errors, test_then_returning_itself_rejects_ecycle);
   tcase_add_test(errors, test_then_returning_other_loop_rejects_einval);
   /* Generous: under valgrind a million links take a while. */

@@ -16,7 +16,7 @@ START_TEST(test_error_strerror_and_names) {
   ck_assert_str_eq(future_err_name(FUTURE_ESETTLED), "FUTURE_ESETTLED");
   ck_assert_str_eq(future_err_name(FUTURE_EINCALLBACK), "FUTURE_EINCALLBACK");
   ck_assert_str_eq(future_err_name(FUTURE_ESTALLED), "FUTURE_ESTALLED");
-  ck_assert_str_eq(future_err_name(FUTURE_ENORESULT), "FUTURE_ENORESULT");
+  ck_assert_str_eq(future_err_name(FUTURE_EAGGREGATE), "FUTURE_EAGGREGATE");
   ck_assert_str_eq(future_err_name(FUTURE_EUSER(7)), "EUSER");
   ck_assert_str_eq(future_strerror(FUTURE_EUSER(0)), "user error");
   /* Unknown codes get a fixed text: no allocation, unlike uv_strerror. */
@@ -29,7 +29,7 @@ START_TEST(test_error_code_ranges_are_disjoint) {
   ck_assert_int_eq(FUTURE_EUSER(0), FUTURE_EUSER_BASE);
   ck_assert_int_lt(FUTURE_EUSER_BASE, FUTURE_ERRNO_MIN);
   ck_assert_int_lt(FUTURE_ERRNO_MAX, -4095); /* below every libuv code */
-  ck_assert_int_ge(FUTURE_ENORESULT, FUTURE_ERRNO_MIN);
+  ck_assert_int_ge(FUTURE_EAGGREGATE, FUTURE_ERRNO_MIN);
   ck_assert_int_le(FUTURE_ECYCLE, FUTURE_ERRNO_MAX);
 }
 END_TEST

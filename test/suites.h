@@ -4,6 +4,7 @@
 
 #include <check.h>
 
+Suite *make_alloc_suite(void);
 Suite *make_aplus_suite(void);
 Suite *make_cancel_suite(void);
 Suite *make_chain_suite(void);
