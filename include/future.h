@@ -778,13 +778,17 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
 
 /**
  * Tear down the library's state for `loop`: run the continuations still
- * queued, close the library's handles and run the loop once (UV_RUN_NOWAIT)
- * so that their close callbacks complete. Afterwards uv_loop_close(loop)
- * can return 0. Calling it for a loop that never had futures does nothing.
- * Futures created on `loop` later start new state.
- * @return 0; UV_EBUSY if futures on `loop` are still referenced (nothing is
- * torn down: release them first); FUTURE_EINCALLBACK if called from a
- * callback that the library runs on `loop`; UV_EINVAL if `loop` is NULL.
+ * queued; cancel every libuv request still in flight (fs, work, timers:
+ * their futures reject with UV_ECANCELED, which travels down their chains
+ * as usual) and run the loop until libuv has handed each one back; then,
+ * if no future is left, close the library's handles and run the loop once
+ * (UV_RUN_NOWAIT) so that their close callbacks complete. Afterwards
+ * uv_loop_close(loop) can return 0. Calling it for a loop that never had
+ * futures does nothing. Futures created on `loop` later start new state.
+ * @return 0; UV_EBUSY if futures on `loop` are still referenced, by you or
+ * by a resolver not yet used (nothing is torn down: release them, then
+ * call again); FUTURE_EINCALLBACK if called from a callback that the
+ * library runs on `loop`; UV_EINVAL if `loop` is NULL.
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);

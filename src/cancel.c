@@ -59,6 +59,7 @@ static future_t *cancel_one(future_t *f) {
   out.error = future__error(UV_ECANCELED, "cancelled");
   future__settle(f, &out);
   if (drop_request_ref) {
+    future__loop_request_remove(f->lp, f);
     f->flags &= (uint8_t)~FUTURE__REQUEST;
     f->data = NULL;
     future_unref(f);

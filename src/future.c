@@ -358,6 +358,7 @@ future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
   f->data = req;
   f->refs = 2;
   f->flags |= FUTURE__REQUEST;
+  future__loop_request_add(lp, f);
   FUTURE__TRACE('b', "request", f);
   return f;
 }
@@ -367,6 +368,8 @@ void future__source_done(future_t *f, future__outcome_t *out) {
     future__settle(f, out);
   else
     future__outcome_release(out);
+  if (f->flags & FUTURE__REQUEST)
+    future__loop_request_remove(f->lp, f);
   f->flags &= (uint8_t)~FUTURE__REQUEST;
   f->u.cancel = NULL;
   f->data = NULL;

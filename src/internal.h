@@ -103,6 +103,9 @@ struct future__loop_s {
   size_t resolvers;                /* resolvers not yet delivered */
   future__loop_t *next_loop;       /* registry link */
   unsigned closing;
+  future_t *requests;              /* request-backed futures in flight,
+                                      linked through next and parent */
+  size_t nrequests;
   int use_pool;                    /* 0 under valgrind and ASan */
   future_t *pool;                  /* freed futures, ready for reuse */
   struct future__slab_s *slabs;    /* where pooled futures live */
@@ -127,6 +130,8 @@ char *future__strdup(const char *s);
 
 /* loop.c */
 int future__loop_any(void);
+void future__loop_request_add(future__loop_t *lp, future_t *f);
+void future__loop_request_remove(future__loop_t *lp, future_t *f);
 future__loop_t *future__loop_get(uv_loop_t *loop);
 void future__loop_schedule(future__loop_t *lp);
 int future__loop_on_thread(const future__loop_t *lp);

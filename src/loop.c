@@ -129,6 +129,59 @@ future__loop_t *future__loop_get(uv_loop_t *loop) {
   return lp;
 }
 
+/* Request-backed futures in flight, so that teardown can cancel them. A
+ * source never waits on anything, so its next and parent links are free
+ * for this list while its request runs. */
+void future__loop_request_add(future__loop_t *lp, future_t *f) {
+  f->parent = NULL;
+  f->next = lp->requests;
+  if (lp->requests != NULL)
+    lp->requests->parent = f;
+  lp->requests = f;
+  lp->nrequests++;
+}
+
+void future__loop_request_remove(future__loop_t *lp, future_t *f) {
+  if (f->parent != NULL)
+    f->parent->next = f->next;
+  else
+    lp->requests = f->next;
+  if (f->next != NULL)
+    f->next->parent = f->parent;
+  f->next = f->parent = NULL;
+  lp->nrequests--;
+}
+
+/* Cancel every pending request-backed future. They are first gathered,
+ * each with a reference, since a cancel hook may finish others (a
+ * timeout cancels what it watches). */
+static void cancel_requests(future__loop_t *lp) {
+  size_t n = 0, i;
+  future_t **all, *f;
+  if (lp->nrequests == 0)
+    return;
+  all = future__malloc(lp->nrequests * sizeof(*all));
+  if (all == NULL) { /* one at a time, from the head, then */
+    for (f = lp->requests; f != NULL;) {
+      if (f->state == FUTURE_PENDING) {
+        future_cancel(f);
+        f = lp->requests;
+      } else {
+        f = f->next;
+      }
+    }
+    return;
+  }
+  for (f = lp->requests; f != NULL; f = f->next)
+    all[n++] = future_ref(f);
+  for (i = 0; i < n; i++) {
+    if (all[i]->state == FUTURE_PENDING)
+      future_cancel(all[i]);
+    future_unref(all[i]);
+  }
+  future__free(all);
+}
+
 /* Whether any loop has library state now. */
 int future__loop_any(void) {
   int any;
@@ -218,9 +271,19 @@ int future_loop_close(uv_loop_t *loop) {
     return FUTURE_EINCALLBACK;
 
   /* Waits posted by other threads become continuations, and everything
-   * already queued runs, before we decide whether anything is left. */
+   * already queued runs. Then every request still in flight is cancelled,
+   * and the loop runs until libuv has handed each one back (a resolver's
+   * delivery is another thread's to make: that one is not waited for).
+   * Only then do we decide whether anything is left. */
   on_async(&lp->async);
   future__loop_drain(lp);
+  cancel_requests(lp);
+  future__loop_drain(lp);
+  while (lp->nrequests > lp->resolvers) {
+    uv_run(loop, UV_RUN_ONCE);
+    on_async(&lp->async);
+    future__loop_drain(lp);
+  }
   if (lp->live > 0)
     return UV_EBUSY;
 

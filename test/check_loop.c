@@ -77,6 +77,29 @@ START_TEST(test_loop_close_runs_queued_continuations) {
 }
 END_TEST
 
+/* Teardown cancels what is still in flight: nothing waits an hour, and
+ * nothing leaks. */
+START_TEST(test_loop_close_cancels_requests_in_flight) {
+  uv_loop_t loop;
+  future_t *held;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ran = 0;
+  /* Fire and forget: an hour-long delay and a stat. */
+  future_unref(future_then(future_delay(&loop, 3600 * 1000), count_run, NULL,
+                           NULL));
+  future_unref(future_fs_stat(&loop, "/"));
+  held = future_then(future_delay(&loop, 3600 * 1000), count_run, NULL, NULL);
+  /* The caller still holds one: it is cancelled, but not freed. */
+  ck_assert_int_eq(future_loop_close(&loop), UV_EBUSY);
+  ck_assert_int_eq(future_state(held), FUTURE_REJECTED);
+  ck_assert_int_eq(future_error_code(future_error(held)), UV_ECANCELED);
+  ck_assert_int_eq(ran, 0);
+  future_unref(held);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 static future_t *close_inside(future_t *settled, void *data) {
   int *rc = data;
   *rc = future_loop_close(future_loop(settled));
@@ -191,6 +214,7 @@ Suite *make_loop_suite(void) {
   tcase_add_test(teardown, test_loop_close_refuses_while_futures_live);
   tcase_add_test(teardown, test_loop_close_runs_queued_continuations);
   tcase_add_test(teardown, test_loop_close_inside_callback_is_refused);
+  tcase_add_test(teardown, test_loop_close_cancels_requests_in_flight);
   tcase_add_test(teardown, test_loop_reused_after_teardown);
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_loop_many_loops_many_threads);
