@@ -21,6 +21,7 @@ int main(void) {
   srunner_add_suite(sr, make_retry_suite());
   srunner_add_suite(sr, make_aplus_suite());
   srunner_add_suite(sr, make_alloc_suite());
+  srunner_add_suite(sr, make_trace_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

@@ -17,6 +17,7 @@ Suite *make_map_suite(void);
 Suite *make_resolver_suite(void);
 Suite *make_retry_suite(void);
 Suite *make_timer_suite(void);
+Suite *make_trace_suite(void);
 Suite *make_wait_suite(void);
 Suite *make_work_suite(void);
 

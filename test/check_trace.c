@@ -1,0 +1,86 @@
+/* Tracing to Chrome trace-event JSON (src/trace.c). */
+#include "helpers.h"
+#include "suites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *slurp(const char *path) {
+  FILE *fp = fopen(path, "r");
+  long n;
+  char *text;
+  ck_assert_ptr_nonnull(fp);
+  fseek(fp, 0, SEEK_END);
+  n = ftell(fp);
+  rewind(fp);
+  text = malloc((size_t)n + 1);
+  ck_assert_uint_eq(fread(text, 1, (size_t)n, fp), (size_t)n);
+  text[n] = '\0';
+  fclose(fp);
+  return text;
+}
+
+static size_t count(const char *text, const char *what) {
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, what)) != NULL; p++)
+    n++;
+  return n;
+}
+
+static future_t *pass(future_t *s, void *d) {
+  (void)d;
+  return future_ref(s);
+}
+
+START_TEST(test_trace_records_chain_wait_and_requests) {
+  uv_loop_t loop;
+  char path[64];
+  char *json;
+  future_result_t r;
+  future_t *f;
+  snprintf(path, sizeof path, "/tmp/future-trace-%ld.json", (long)getpid());
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_trace_start(path), 0);
+  ck_assert_int_eq(future_trace_start(path), UV_EBUSY);
+  f = future_then(future_delay(&loop, 1), pass, NULL, NULL);
+  f = future_catch(f, pass, NULL);
+  ck_assert_int_eq(future_wait(f, &r), 0);
+  future_result_release(&r);
+  ck_assert_int_eq(future_trace_stop(), 0);
+  ck_assert_int_eq(future_trace_stop(), UV_EINVAL);
+
+  json = slurp(path);
+  ck_assert_ptr_nonnull(strstr(json, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":["));
+  ck_assert_uint_eq(count(json, "\"name\":\"create\""), 3);
+  ck_assert_uint_eq(count(json, "\"name\":\"fulfilled\""), 3);
+  ck_assert_uint_eq(count(json, "\"name\":\"then\",\"cat\":\"future\",\"ph\":\"X\""), 1);
+  ck_assert_uint_eq(count(json, "\"name\":\"request\",\"cat\":\"future\",\"ph\":\"b\""), 1);
+  ck_assert_uint_eq(count(json, "\"name\":\"request\",\"cat\":\"future\",\"ph\":\"e\""), 1);
+  ck_assert_uint_eq(count(json, "\"name\":\"future_wait (blocked)\""), 1);
+  ck_assert_uint_eq(count(json, "\"name\":\"catch\""), 0); /* skipped */
+  ck_assert_ptr_nonnull(strstr(json, "\n]}\n"));
+  free(json);
+  unlink(path);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_trace_bad_arguments) {
+  ck_assert_int_eq(future_trace_start(NULL), UV_EINVAL);
+  ck_assert_int_eq(future_trace_start(""), UV_EINVAL);
+  ck_assert_int_eq(future_trace_stop(), UV_EINVAL);
+  ck_assert_int_eq(future_trace_start("/nonexistent-dir/x.json"), 0);
+  ck_assert_int_eq(future_trace_stop(), UV_EIO);
+}
+END_TEST
+
+Suite *make_trace_suite(void) {
+  Suite *s = suite_create("trace");
+  TCase *core = tcase_create("Core");
+  tcase_add_test(core, test_trace_records_chain_wait_and_requests);
+  tcase_add_test(core, test_trace_bad_arguments);
+  suite_add_tcase(s, core);
+  return s;
+}
