@@ -61,20 +61,11 @@ int future__list_outcome(future__outcome_t *out, future_t **items, size_t n) {
   return 0;
 }
 
-/* Stop observing every input still pending: drop our reference first, so
- * that cancelling the observer lets future_cancel see whether anybody else
- * still wants the input. */
+/* Stop observing every input still pending. */
 static void detach_pending(combine_t *c) {
-  for (size_t i = 0; i < c->n; i++) {
-    slot_t *s = &c->slots[i];
-    if (s->sink == NULL)
-      continue;
-    future_unref(s->input);
-    s->input = NULL;
-    future_cancel(s->sink);
-    future_unref(s->sink);
-    s->sink = NULL;
-  }
+  for (size_t i = 0; i < c->n; i++)
+    if (c->slots[i].sink != NULL)
+      future__unobserve(&c->slots[i].input, &c->slots[i].sink);
 }
 
 static void release_inputs(combine_t *c) {

@@ -257,6 +257,14 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data) {
   return s;
 }
 
+void future__unobserve(future_t **input, future_t **sink) {
+  future_unref(*input);
+  *input = NULL;
+  future_cancel(*sink);
+  future_unref(*sink);
+  *sink = NULL;
+}
+
 /* Sources. */
 
 future_t *future_new(uv_loop_t *loop) {

@@ -157,6 +157,11 @@ void future__outcome_copy(future__outcome_t *dst, const future__outcome_t *src);
 void future__outcome_release(future__outcome_t *out);
 void future__attach(future_t *parent, future_t *child);
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
+/* Stop observing `*input` through `*sink` (a reference to each is ours;
+ * both are cleared). The input goes first, so that cancelling the observer
+ * can tell whether anybody else still wants the input, and cancel it if
+ * nobody does (future_cancel's rule). */
+void future__unobserve(future_t **input, future_t **sink);
 
 /* Sources backed by a libuv request (fs, timers, work, ...). The new future
  * has two references: the caller's, and the request's, which

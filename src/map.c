@@ -36,16 +36,9 @@ static void map_free(map_t *m) {
 
 /* Stop observing what is in flight; cancel what nothing else wants. */
 static void map_detach(map_t *m) {
-  for (size_t i = 0; i < m->next; i++) {
-    map_slot_t *s = &m->slots[i];
-    if (s->sink == NULL)
-      continue;
-    future_unref(m->items[i]);
-    m->items[i] = NULL;
-    future_cancel(s->sink);
-    future_unref(s->sink);
-    s->sink = NULL;
-  }
+  for (size_t i = 0; i < m->next; i++)
+    if (m->slots[i].sink != NULL)
+      future__unobserve(&m->items[i], &m->slots[i].sink);
 }
 
 static void map_finish(map_t *m, future__outcome_t *out) {

@@ -50,13 +50,8 @@ static void retry_closed(uv_handle_t *handle) { retry_release(handle->data); }
 
 /* Stop everything and let the state go once the timer has closed. */
 static void retry_end(retry_t *r) {
-  if (r->sink != NULL) {
-    future_unref(r->current);
-    r->current = NULL;
-    future_cancel(r->sink);
-    future_unref(r->sink);
-    r->sink = NULL;
-  }
+  if (r->sink != NULL)
+    future__unobserve(&r->current, &r->sink);
   future_unref(r->current);
   r->current = NULL;
   uv_timer_stop(&r->timer);
