@@ -30,12 +30,12 @@ static int resolve_with(future_t *c, future_t *r) {
     return 0;
   }
   if (r == c) {
-    future_unref(r);
+    future__unref(r);
     settle_error(c, future__error(FUTURE_ECYCLE, NULL));
     return 0;
   }
   if (r->lp != c->lp) {
-    future_unref(r);
+    future__unref(r);
     settle_error(c, future__error(
                         UV_EINVAL,
                         "continuation returned a future of another loop"));
@@ -46,12 +46,12 @@ static int resolve_with(future_t *c, future_t *r) {
      * from the queue, so ordering is unchanged. */
     r->flags |= FUTURE__HANDLED;
     settle_copy(c, r);
-    future_unref(r);
+    future__unref(r);
     return 0;
   }
   c->kind = FUTURE__ADOPT;
   future__attach(r, c);
-  future_unref(r);
+  future__unref(r);
   return 1;
 }
 
@@ -107,19 +107,19 @@ static int run_finally(future_t *c, future_t *p) {
   if (r->state == FUTURE_REJECTED) {
     r->flags |= FUTURE__HANDLED;
     settle_copy(c, r);
-    future_unref(r);
+    future__unref(r);
     return 0;
   }
   if (r->state == FUTURE_FULFILLED) {
     settle_copy(c, p);
-    future_unref(r);
+    future__unref(r);
     return 0;
   }
   /* Keep the outcome of `p` while waiting for `r`. */
   future__outcome_copy(&c->out, &p->out);
   c->flags |= FUTURE__STEP2;
   future__attach(r, c);
-  future_unref(r);
+  future__unref(r);
   return 1;
 }
 
@@ -133,8 +133,8 @@ void future__run(future_t *c) {
   c->parent = NULL;
   if (c->state != FUTURE_PENDING) {
     /* Cancelled while queued: its callbacks never run. */
-    future_unref(p);
-    future_unref(c);
+    future__unref(p);
+    future__unref(c);
     return;
   }
   switch (c->kind) {
@@ -161,9 +161,9 @@ void future__run(future_t *c) {
   default:
     break;
   }
-  future_unref(p);
+  future__unref(p);
   if (!moved)
-    future_unref(c);
+    future__unref(c);
 }
 
 static future_t *chain(future_t *f, uint8_t kind, future_cb a, future_cb b,
@@ -173,7 +173,7 @@ static future_t *chain(future_t *f, uint8_t kind, future_cb a, future_cb b,
     return NULL;
   c = future__alloc(f->lp, kind);
   if (c == NULL) {
-    future_unref(f);
+    future__unref(f);
     return NULL;
   }
   c->u.cb.on_fulfilled = a;
@@ -181,7 +181,7 @@ static future_t *chain(future_t *f, uint8_t kind, future_cb a, future_cb b,
   c->data = data;
   c->refs = 2; /* one for the caller, one for the waiter list or queue */
   future__attach(f, c);
-  future_unref(f);
+  future__unref(f);
   return c;
 }
 

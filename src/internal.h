@@ -150,6 +150,13 @@ void future__loop_drain(future__loop_t *lp);
 
 /* future.c */
 future_t *future__alloc(future__loop_t *lp, uint8_t kind);
+void future__free_all(future_t *f);
+
+/* future_unref without the call, for the library's hot paths. */
+static inline void future__unref(future_t *f) {
+  if (f != NULL && --f->refs == 0)
+    future__free_all(f);
+}
 void future__pool_destroy(future__loop_t *lp);
 int future__pool_wanted(void);
 void future__settle(future_t *f, future__outcome_t *out);
