@@ -34,4 +34,62 @@ expect errors 'step "validate": skipped' "recovering with 8080" \
   "error: writing the audit log"
 expect timeout_retry_cancel "timed out after 100 ms" "attempt 3" \
   "connected after" "queued job: cancelled" "its function ran: no"
+
+# Like expect, for an example run with arguments: the exit status it must
+# give, the example and its arguments (one word, split on blanks, expanded
+# once more: quote variables inside it), then the texts.
+expect_args() {
+  want_rc=$1 cmd=$2
+  shift 2
+  rc=0
+  out=$(eval "\"\$b\"/$cmd" 2>&1) || rc=$?
+  if [ "$rc" != "$want_rc" ]; then
+    echo "examples: $cmd exited $rc, not $want_rc:"
+    echo "$out"
+    fail=1
+    return
+  fi
+  for want in "$@"; do
+    case "$out" in
+      *"$want"*) ;;
+      *) echo "examples: $cmd output lacks '$want':"; echo "$out"; fail=1 ;;
+    esac
+  done
+  echo "examples: $cmd ok"
+}
+
+expect_args 0 "readfile 20" "made 20 files of 64 KiB" \
+  "(a) blocking read(2)" "(b) future_fs_read_file + future_wait" \
+  "(c) future_fs_read_file for every file + future_all" \
+  "20 files read in" "all 20 verified" "beats during the reads" \
+  "timelines" "(c) beats" "summary"
+expect_args 0 "fanout 300 16" "made 300 files" "(1) all at once" \
+  "(2) bounded: future_map, at most 16 in flight" "peak in flight: 16;" \
+  "peak in flight: 1;" "results in input order: ok" \
+  "future_map kept at most 16 reads in flight (limit 16)"
+
+# fdu on a tree made here: sizes known, a hard link (counted once), a
+# symbolic link (not followed).
+tree=$(mktemp -d "${TMPDIR:-/tmp}/fdu-test.XXXXXX")
+trap 'rm -rf "$tree"' EXIT
+mkdir -p "$tree/a/b" "$tree/c"
+printf hello > "$tree/a/five"
+dd if=/dev/zero of="$tree/a/b/big" bs=1000 count=30 2>/dev/null
+ln "$tree/a/b/big" "$tree/c/big-again"
+ln -s five "$tree/a/link"
+# Apparent size: every entry's size (ls -ldn, column 5), the second name of
+# the hard link left out.
+apparent=$(find "$tree" ! -name big-again -exec ls -ldn {} + |
+  awk '{ s += $5 } END { print s }')
+tab=$(printf '\t')
+expect_args 0 'fdu -s --apparent-size "$tree"' "$apparent$tab$tree"
+expect_args 0 'fdu -a -b "$tree"' "5$tab$tree/a/five" "4$tab$tree/a/link" \
+  "30000$tab$tree/" "$tab$tree/a/b" "$apparent$tab$tree"
+if blocks=$(du -s -B1 "$tree" 2>/dev/null); then # GNU du: space used too
+  expect_args 0 'fdu -s "$tree"' "$blocks"
+fi
+expect_args 0 "fdu --help" "usage: fdu" "--apparent-size"
+expect_args 1 'fdu "$tree/missing" "$tree/a"' \
+  "fdu: cannot access '$tree/missing': no such file or directory (ENOENT)" \
+  "$tab$tree/a"
 exit $fail
