@@ -36,7 +36,8 @@
  * settles every such future before the end, never makes a future wait,
  * through future_adopt or a callback's result, on one that already waits on
  * it (an indirect cycle), and never cancels, from a callback, the future
- * that callback is settling. By default it does all of these, which the
+ * that callback is settling (nor one that waits on it, since cancelling
+ * travels up). By default it does all of these, which the
  * header does not forbid ("a pending future that nobody references any
  * more ... is freed along with the continuations that hang from it").
  */
@@ -55,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_UIDS 4096
 #define MAX_VALS 4096
 #define MAX_INPUTS 4
-#define MAX_KEPT 1024
+#define MAX_KEPT 8192
 #define MAX_EDGES 16384
 
 #define FAIL(...)                                                              \
@@ -626,8 +627,10 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
 
   switch (sp->side) {
   case S_CANCEL:
+    /* Cancelling reaches up to what the target waits on. */
     if (!(S.tidy && S.pool[sp->side_slot].f != NULL &&
-          S.pool[sp->side_slot].uid == c->self_uid))
+          (S.pool[sp->side_slot].uid == c->self_uid ||
+           reaches(S.pool[sp->side_slot].uid, c->self_uid))))
       op_cancel(sp->side_slot);
     break;
   case S_RESOLVE:
@@ -822,7 +825,10 @@ static void op_wait(uint8_t sb) {
   if (S.pool[i].f != NULL && S.pool[i].uid == uid) {
     /* Still held: its state agrees with what was reported. */
     future_state_t st = future_state(S.pool[i].f);
-    if (rc == FUTURE_ESTALLED)
+    if (rc == FUTURE_ESTALLED && st != FUTURE_REJECTED)
+      /* Either the wait stalled, or the future itself was rejected with
+       * FUTURE_ESTALLED (a combination whose input was released
+       * unsettled). */
       CHECK(st == FUTURE_PENDING, "future_wait stalled on a settled future");
     else if (rc == 0)
       CHECK(st == FUTURE_FULFILLED && future_value(S.pool[i].f) == r.value,
@@ -863,6 +869,14 @@ static void op_adopt(int i, uint8_t sb) {
     const future_error_t *e = future_error(af);
     CHECK(e != NULL && future_error_code(e) == FUTURE_ECYCLE,
           "future_adopt of itself did not reject with FUTURE_ECYCLE");
+  } else if (src_st == FUTURE_PENDING &&
+             future_state(af) == FUTURE_REJECTED) {
+    /* The pending source waits, through what it follows, on `a`: the
+     * library refuses the cycle. */
+    const future_error_t *e = future_error(af);
+    CHECK(future_error_code(e) == FUTURE_ECYCLE,
+          "future_adopt of a pending future rejected at once, not as a "
+          "cycle");
   } else if (src_st == FUTURE_PENDING) {
     CHECK(future_state(af) == FUTURE_PENDING,
           "future_adopt of a pending future settled at once");

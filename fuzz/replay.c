@@ -50,8 +50,9 @@ static int run_file(const char *path) {
     return -1;
   }
   fclose(fp);
-  /* Said before running, so that an abort names its input. */
-  fprintf(stderr, "replay: %s (%zu bytes)\n", path, len);
+  /* Said (and flushed) before running, so that an abort names its input. */
+  printf("replay: %s (%zu bytes)\n", path, len);
+  fflush(stdout);
   LLVMFuzzerTestOneInput(buf, len);
   free(buf);
   return 0;

@@ -130,8 +130,11 @@ enum {
   /** future_wait was called from inside a callback run by the loop that
    *  must settle the future: waiting there would deadlock. */
   FUTURE_EINCALLBACK = -30002,
-  /** future_wait ran the loop until it had nothing left to do and the
-   *  future was still pending: nothing can settle it any more. */
+  /** Nothing can settle the future any more: future_wait ran the loop
+   *  until it had nothing left to do and the future was still pending, or
+   *  waited from another thread on a future nobody else held; a
+   *  combinator, map or retry rejects with it when one of its inputs was
+   *  released unsettled. */
   FUTURE_ESTALLED = -30003,
   /** Every input of future_any was rejected; the error's causes are their
    *  errors, in input order. */

@@ -22,6 +22,12 @@ static void settle_copy(future_t *c, future_t *src) {
  * waits on `r`, in which case the queue's reference on `c` has moved to
  * `r`'s waiter list. */
 static int resolve_with(future_t *c, future_t *r) {
+  if (c->state != FUTURE_PENDING) {
+    /* The callback cancelled its own chained future: that outcome stands,
+     * and what the callback returned is let go. */
+    future__unref(r);
+    return 0;
+  }
   if (r == NULL) {
     /* The constructors return NULL only when memory runs out, so that is
      * what a NULL most likely means. */
@@ -29,7 +35,7 @@ static int resolve_with(future_t *c, future_t *r) {
                                   "a continuation returned NULL, not a future"));
     return 0;
   }
-  if (r == c) {
+  if (r == c || (r->state == FUTURE_PENDING && future__waits_on(r, c))) {
     future__unref(r);
     settle_error(c, future__error(FUTURE_ECYCLE, NULL));
     return 0;
@@ -96,11 +102,16 @@ static int run_finally(future_t *c, future_t *p) {
     return 0;
   }
   r = call(c, c->u.cb.on_fulfilled, p);
+  if (c->state != FUTURE_PENDING) { /* cancelled by its own callback */
+    future__unref(r);
+    return 0;
+  }
   if (r == NULL) {
     settle_copy(c, p);
     return 0;
   }
-  if (r == c || r->lp != c->lp) {
+  if (r == c || r->lp != c->lp ||
+      (r->state == FUTURE_PENDING && future__waits_on(r, c))) {
     c->kind = FUTURE__THEN;
     return resolve_with(c, r);
   }
@@ -131,6 +142,14 @@ void future__run(future_t *c) {
   int moved = 0;
 
   c->parent = NULL;
+  if (c->kind == FUTURE__SINK && p == NULL && c->state == FUTURE_PENDING) {
+    /* What it watched was released unsettled (see vanish in future.c). */
+    c->lp->in_callback++;
+    c->u.sink(NULL, c->data);
+    c->lp->in_callback--;
+    future__unref(c);
+    return;
+  }
   if (c->state != FUTURE_PENDING) {
     /* Cancelled while queued: its callbacks never run. */
     future__unref(p);

@@ -15,10 +15,15 @@ typedef enum { ALL, ALL_SETTLED, ANY, RACE } combine_mode_t;
 
 struct combine_s;
 
+/* The combinator holds no reference on a pending input: the input owns
+ * its observer (sink), so an input that nobody else holds is released as
+ * usual, and the observer hears of it (with NULL). `sink` points to the
+ * observer until its callback runs or we cancel it; `input` is our
+ * reference to the input once it has settled. */
 typedef struct {
   struct combine_s *c;
-  future_t *input; /* our reference to the input, or NULL */
-  future_t *sink;  /* our reference to its observer while it waits */
+  future_t *input;
+  future_t *sink;
 } slot_t;
 
 typedef struct combine_s {
@@ -61,11 +66,15 @@ int future__list_outcome(future__outcome_t *out, future_t **items, size_t n) {
   return 0;
 }
 
-/* Stop observing every input still pending. */
+/* Stop observing every input still pending; future_cancel's rule then
+ * cancels the inputs that nothing else wants. */
 static void detach_pending(combine_t *c) {
-  for (size_t i = 0; i < c->n; i++)
-    if (c->slots[i].sink != NULL)
-      future__unobserve(&c->slots[i].input, &c->slots[i].sink);
+  for (size_t i = 0; i < c->n; i++) {
+    future_t *sink = c->slots[i].sink;
+    c->slots[i].sink = NULL;
+    if (sink != NULL)
+      future_cancel(sink);
+  }
 }
 
 static void release_inputs(combine_t *c) {
@@ -110,7 +119,8 @@ static void finish_aggregate(combine_t *c) {
     out.error = future__error(UV_ENOMEM, "future_any");
   } else {
     for (size_t i = 0; i < c->n; i++)
-      causes[i] = c->slots[i].input->out.error;
+      causes[i] = c->slots[i].input != NULL ? c->slots[i].input->out.error
+                                            : NULL;
     out.error = future_error_aggregate(FUTURE_EAGGREGATE, causes, c->n,
                                        "all %zu futures were rejected", c->n);
     future__free(causes);
@@ -123,10 +133,40 @@ static void on_input_settled(future_t *settled, void *data) {
   combine_t *c = s->c;
   future__outcome_t out;
 
-  future_unref(s->sink);
   s->sink = NULL;
-  if (c->result == NULL)
+  if (settled == NULL) {
+    /* The input was released unsettled: it never will settle, so neither
+     * can a combination that needs it; race and any may still be decided
+     * by the others. */
+    future_error_t *err = future_error_new_at(
+        __FILE__, __LINE__, __func__, FUTURE_ESTALLED, NULL,
+        "input %zu was released unsettled", (size_t)(s - c->slots));
+    out.value = NULL;
+    out.holder = NULL;
+    out.error = err;
+    switch (c->mode) {
+    case ALL:
+    case ALL_SETTLED:
+      finish(c, &out);
+      break;
+    case RACE:
+      if (--c->remaining == 0)
+        finish(c, &out);
+      else
+        future_error_unref(err);
+      break;
+    case ANY:
+      /* Kept as a rejected input, so that the aggregate lists it. */
+      s->input = future_rejected(c->result->lp->loop, err);
+      if (s->input != NULL)
+        s->input->flags |= FUTURE__HANDLED;
+      if (--c->remaining == 0)
+        finish_aggregate(c);
+      break;
+    }
     return;
+  }
+  s->input = future_ref(settled);
   switch (c->mode) {
   case ALL:
     if (settled->state == FUTURE_REJECTED) {
@@ -241,12 +281,11 @@ static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
   for (size_t i = 0; i < n; i++) {
     slot_t *s = &c->slots[i];
     s->c = c;
-    s->input = inputs[i];
-    s->sink = future__sink(future_ref(inputs[i]), on_input_settled, s);
+    s->input = NULL;
+    /* The observer takes over the caller's reference to the input. */
+    s->sink = future__sink(inputs[i], on_input_settled, s);
     if (s->sink == NULL)
       failed = 1;
-    else
-      future_ref(s->sink);
   }
   if (failed) {
     future__outcome_t out = {NULL, NULL, NULL};

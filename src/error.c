@@ -41,7 +41,7 @@ const char *future_strerror(int code) {
   case FUTURE_EINCALLBACK:
     return "cannot block inside a callback of the loop that must settle it";
   case FUTURE_ESTALLED:
-    return "the loop ran out of work while the future was pending";
+    return "nothing can settle the future any more";
   case FUTURE_EAGGREGATE:
     return "every one of the futures was rejected";
   }

@@ -136,6 +136,21 @@ void future__outcome_release(future__outcome_t *out) {
  * theirs in turn: a chain of a million links hangs from its root. Freeing
  * uses an explicit stack threaded through `next`, never recursion. */
 
+/* Queue the observer `w` with no parent: future__run then tells it that its
+ * future went away unsettled. The waiter list's reference moves to the
+ * queue. */
+static void vanish(future__loop_t *lp, future_t *w) {
+  w->parent = NULL;
+  w->next = NULL;
+  w->flags |= FUTURE__QUEUED;
+  if (lp->queue_tail != NULL)
+    lp->queue_tail->next = w;
+  else
+    lp->queue_head = w;
+  lp->queue_tail = w;
+  future__loop_schedule(lp);
+}
+
 void future__free_all(future_t *f) {
   future__loop_t *lp;
   future_t *stack = f;
@@ -147,7 +162,11 @@ void future__free_all(future_t *f) {
     for (w = x->waiters_head; w != NULL;) {
       future_t *wn = w->next;
       w->flags &= (uint8_t)~FUTURE__WAITING;
-      if (--w->refs == 0) {
+      if (w->kind == FUTURE__SINK) {
+        /* An internal observer learns, from the loop, that what it
+         * watched was released unsettled and can never settle. */
+        vanish(x->lp, w);
+      } else if (--w->refs == 0) {
         w->next = stack;
         stack = w;
       }
@@ -253,12 +272,17 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data) {
   return s;
 }
 
-void future__unobserve(future_t **input, future_t **sink) {
-  future_unref(*input);
-  *input = NULL;
-  future_cancel(*sink);
-  future_unref(*sink);
-  *sink = NULL;
+int future__waits_on(const future_t *src, const future_t *f) {
+  size_t steps = 0;
+  for (const future_t *x = src;
+       x != NULL && x->state == FUTURE_PENDING && (x->flags & FUTURE__WAITING);
+       x = x->parent) {
+    if (x->parent == f)
+      return 1;
+    if (++steps == 100000) /* give up on pathological depths */
+      return 0;
+  }
+  return 0;
 }
 
 /* Sources. */
@@ -417,10 +441,15 @@ int future_adopt(future_t *f, future_t *src) {
     future_unref(src);
     return UV_EINVAL;
   }
-  if (src == f) {
+  if (src == f || future__waits_on(src, f)) {
+    /* Reject before letting go: `src` may be the last reference to `f`. */
+    int rc = future_reject(f, future__error(FUTURE_ECYCLE,
+                                            src == f ? "future_adopt of itself"
+                                                     : "future_adopt of a "
+                                                       "future that waits on "
+                                                       "it"));
     future_unref(src);
-    return future_reject(
-        f, future__error(FUTURE_ECYCLE, "future_adopt of itself"));
+    return rc;
   }
   if (src->state != FUTURE_PENDING) {
     src->flags |= FUTURE__HANDLED;

@@ -46,7 +46,10 @@ enum future__flag {
   FUTURE__REQUEST = 16  /* a libuv request holds a ref until it completes */
 };
 
-/* An internal observer callback (future_wait, combinators). */
+/* An internal observer callback (future_wait, combinators), called once
+ * from the loop: with the settled future, or with NULL if the future was
+ * released unsettled (nobody can settle it any more) - unless the owner
+ * cancels the observer first, and then never. */
 typedef void (*future__sink_cb)(future_t *settled, void *data);
 
 /* Asks the request behind a source future to stop, if libuv still can.
@@ -164,11 +167,6 @@ void future__outcome_copy(future__outcome_t *dst, const future__outcome_t *src);
 void future__outcome_release(future__outcome_t *out);
 void future__attach(future_t *parent, future_t *child);
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
-/* Stop observing `*input` through `*sink` (a reference to each is ours;
- * both are cleared). The input goes first, so that cancelling the observer
- * can tell whether anybody else still wants the input, and cancel it if
- * nobody does (future_cancel's rule). */
-void future__unobserve(future_t **input, future_t **sink);
 
 /* Sources backed by a libuv request (fs, timers, work, ...). The new future
  * has two references: the caller's, and the request's, which
@@ -181,6 +179,9 @@ future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
  * request's reference. */
 void future__source_done(future_t *f, future__outcome_t *out);
 void future__source_fulfil(future_t *f, void *value, future_dtor_cb dtor);
+/* Whether the pending `src` waits, through the futures it follows, on `f`
+ * (so that making `f` wait on `src` would be a cycle). */
+int future__waits_on(const future_t *src, const future_t *f);
 void future__source_fail(future_t *f, future_error_t *err);
 /* A holder for a value with a destructor; NULL when out of memory (then
  * the destructor has run on the value). */

@@ -10,7 +10,8 @@ typedef struct map_s map_t;
 
 typedef struct {
   map_t *m;
-  future_t *sink; /* our reference to the observer while it waits */
+  future_t *sink; /* its observer, until the observer's callback runs or
+                     we cancel it (the input owns the observer) */
 } map_slot_t;
 
 struct map_s {
@@ -22,13 +23,13 @@ struct map_s {
   size_t next;      /* next index to start */
   size_t done;      /* inputs fulfilled */
   size_t in_flight;
-  future_t **items; /* the inputs, as started */
+  future_t **items; /* our references to the inputs that have settled */
   map_slot_t *slots;
 };
 
 static void map_free(map_t *m) {
   for (size_t i = 0; i < m->next; i++)
-    future_unref(m->items[i]);
+    future__unref(m->items[i]);
   future__free(m->items);
   future__free(m->slots);
   future__free(m);
@@ -36,9 +37,12 @@ static void map_free(map_t *m) {
 
 /* Stop observing what is in flight; cancel what nothing else wants. */
 static void map_detach(map_t *m) {
-  for (size_t i = 0; i < m->next; i++)
-    if (m->slots[i].sink != NULL)
-      future__unobserve(&m->items[i], &m->slots[i].sink);
+  for (size_t i = 0; i < m->next; i++) {
+    future_t *sink = m->slots[i].sink;
+    m->slots[i].sink = NULL;
+    if (sink != NULL)
+      future_cancel(sink);
+  }
 }
 
 static void map_finish(map_t *m, future__outcome_t *out) {
@@ -58,7 +62,7 @@ static void map_succeed(map_t *m) {
   future__outcome_t out;
   /* The list takes over the references to the items. */
   future__list_outcome(&out, m->items, m->n);
-  m->next = 0;
+  memset(m->items, 0, (m->n ? m->n : 1) * sizeof(future_t *));
   map_finish(m, &out);
 }
 
@@ -84,17 +88,15 @@ static int map_fill(map_t *m) {
                                       i));
       return -1;
     }
-    m->items[i] = f;
     m->next++;
     m->in_flight++;
     m->slots[i].m = m;
-    m->slots[i].sink = future__sink(future_ref(f), on_item_settled,
-                                    &m->slots[i]);
+    /* The observer takes over the reference fn gave us. */
+    m->slots[i].sink = future__sink(f, on_item_settled, &m->slots[i]);
     if (m->slots[i].sink == NULL) {
       map_fail(m, future__error(UV_ENOMEM, "future_map"));
       return -1;
     }
-    future_ref(m->slots[i].sink);
   }
   return 0;
 }
@@ -102,10 +104,18 @@ static int map_fill(map_t *m) {
 static void on_item_settled(future_t *settled, void *data) {
   map_slot_t *s = data;
   map_t *m = s->m;
-  future_unref(s->sink);
+  size_t i = (size_t)(s - m->slots);
   s->sink = NULL;
-  if (m->result == NULL)
+  if (settled == NULL) {
+    /* Released unsettled: the map can never have all its results. */
+    map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__,
+                                    FUTURE_ESTALLED, NULL,
+                                    "future_map: input %zu was released "
+                                    "unsettled",
+                                    i));
     return;
+  }
+  m->items[i] = future_ref(settled);
   m->in_flight--;
   if (settled->state == FUTURE_REJECTED) {
     future__outcome_t out;

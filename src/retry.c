@@ -35,8 +35,9 @@ typedef struct {
   void *data;
   future_retry_policy_t policy;
   unsigned attempts;    /* made so far */
-  future_t *current;    /* our reference to the attempt in flight */
-  future_t *sink;       /* our reference to its observer while it waits */
+  future_t *sink;       /* the observer of the attempt in flight, until its
+                           callback runs or we cancel it (the attempt owns
+                           the observer) */
   uint64_t rng;
   int holders;          /* the timer handle, and the machine itself */
 } retry_t;
@@ -50,10 +51,11 @@ static void retry_closed(uv_handle_t *handle) { retry_release(handle->data); }
 
 /* Stop everything and let the state go once the timer has closed. */
 static void retry_end(retry_t *r) {
-  if (r->sink != NULL)
-    future__unobserve(&r->current, &r->sink);
-  future_unref(r->current);
-  r->current = NULL;
+  if (r->sink != NULL) {
+    future_t *sink = r->sink;
+    r->sink = NULL;
+    future_cancel(sink);
+  }
   uv_timer_stop(&r->timer);
   uv_close((uv_handle_t *)&r->timer, retry_closed);
   retry_release(r);
@@ -92,14 +94,18 @@ static void retry_timer_fired(uv_timer_t *timer);
 static void on_attempt_settled(future_t *settled, void *data) {
   retry_t *r = data;
   future__outcome_t out = {NULL, NULL, NULL};
-  const future_error_t *err = settled->out.error;
+  const future_error_t *err = settled != NULL ? settled->out.error : NULL;
 
-  future_unref(r->sink);
   r->sink = NULL;
-  future_unref(r->current);
-  r->current = NULL;
-  if (r->result == NULL)
+  if (settled == NULL) {
+    out.error = future_error_new_at(__FILE__, __LINE__, __func__,
+                                    FUTURE_ESTALLED, NULL,
+                                    "future_retry: attempt %u was released "
+                                    "unsettled",
+                                    r->attempts);
+    retry_finish(r, &out);
     return;
+  }
   if (settled->state == FUTURE_FULFILLED) {
     future__outcome_copy(&out, &settled->out);
     retry_finish(r, &out);
@@ -131,15 +137,13 @@ static void retry_start(retry_t *r) {
     retry_finish(r, &out);
     return;
   }
-  r->current = f;
-  r->sink = future__sink(future_ref(f), on_attempt_settled, r);
+  /* The observer takes over the attempt's reference. */
+  r->sink = future__sink(f, on_attempt_settled, r);
   if (r->sink == NULL) {
     future__outcome_t out = {NULL, NULL, NULL};
     out.error = future__error(UV_ENOMEM, "future_retry");
     retry_finish(r, &out);
-    return;
   }
-  future_ref(r->sink);
 }
 
 /* The timer's callback receives the handle, which is the first member. */

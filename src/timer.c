@@ -93,6 +93,7 @@ static void timeout_finish(timeout_t *t, future__outcome_t *out) {
 static void timeout_inner_settled(future_t *settled, void *data) {
   timeout_t *t = data;
   future__outcome_t out;
+  /* We hold `inner`, so it cannot vanish unsettled. */
   future__outcome_copy(&out, &settled->out);
   timeout_finish(t, &out);
   future_unref(t->inner);

@@ -39,7 +39,12 @@ void future_result_release(future_result_t *result) {
  * stack, so nothing touches it afterwards. */
 static void wake_waiter(future_t *settled, void *data) {
   future__waiter_t *w = data;
-  result_fill(w->result, settled);
+  if (settled != NULL)
+    result_fill(w->result, settled);
+  else
+    result_fail(w->result, FUTURE_ESTALLED,
+                "future_wait: the future was released unsettled; nothing "
+                "can settle it");
   uv_mutex_lock(&w->lock);
   w->done = 1;
   uv_cond_signal(&w->cond);

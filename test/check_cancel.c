@@ -180,6 +180,29 @@ START_TEST(test_cancel_finally_waiting) {
 }
 END_TEST
 
+/* A callback that cancels the very future it is settling: the cancel
+ * stands, what the callback returns is let go, nothing settles twice. */
+static future_t *cancel_myself(future_t *settled, void *data) {
+  future_t **self = data;
+  ck_assert_int_eq(future_cancel(*self), 0);
+  return future_resolved(future_loop(settled), INT2P(1), NULL);
+}
+
+START_TEST(test_cancel_from_own_callback) {
+  uv_loop_t loop;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_then(future_resolved(&loop, NULL, NULL), cancel_myself, NULL,
+                  &f);
+  ck_assert_int_eq(future_wait(future_ref(f), &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_int_eq(future_error_code(future_error(f)), UV_ECANCELED);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_cancel_suite(void) {
   Suite *s = suite_create("cancel");
   TCase *core = tcase_create("Cancel");
@@ -192,6 +215,7 @@ Suite *make_cancel_suite(void) {
   tcase_add_test(core, test_cancel_queued_continuation_never_runs);
   tcase_add_test(core, test_cancel_while_adopting);
   tcase_add_test(core, test_cancel_finally_waiting);
+  tcase_add_test(core, test_cancel_from_own_callback);
   suite_add_tcase(s, core);
   return s;
 }

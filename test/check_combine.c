@@ -293,6 +293,43 @@ START_TEST(test_cancel_combined_cancels_inputs) {
 }
 END_TEST
 
+/* An input that nobody else holds and nobody can settle is released; the
+ * combination hears of it instead of waiting forever, and nothing leaks
+ * whether or not the caller keeps the result. */
+START_TEST(test_combine_input_released_unsettled) {
+  uv_loop_t loop;
+  future_t *in[2];
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  in[0] = future_new(&loop); /* consumed: nobody can settle it */
+  in[1] = future_delay(&loop, 60000);
+  ck_assert_int_eq(future_wait(future_all(&loop, in, 2), &r), FUTURE_ESTALLED);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "input 0 was released unsettled: nothing can settle the "
+                   "future any more (FUTURE_ESTALLED)");
+  future_result_release(&r);
+  in[0] = future_new(&loop);
+  in[1] = bad(&loop, UV_EIO);
+  ck_assert_int_eq(future_wait(future_any(&loop, in, 2), &r),
+                   FUTURE_EAGGREGATE);
+  ck_assert_int_eq(future_error_code(future_error_cause_at(r.error, 0)),
+                   FUTURE_ESTALLED);
+  ck_assert_int_eq(future_error_code(future_error_cause_at(r.error, 1)),
+                   UV_EIO);
+  future_result_release(&r);
+  in[0] = future_new(&loop);
+  in[1] = ok(&loop, 5);
+  ck_assert_int_eq(future_wait(future_race(&loop, in, 2), &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 5);
+  future_result_release(&r);
+  /* Result dropped too: everything goes. */
+  in[0] = future_new(&loop);
+  future_unref(future_any(&loop, in, 1));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_combine_suite(void) {
   Suite *s = suite_create("combine");
   TCase *all = tcase_create("All");
@@ -312,6 +349,7 @@ Suite *make_combine_suite(void) {
   tcase_set_timeout(any, 120);
   tcase_add_test(any, test_race_against_never_stays_flat);
   tcase_add_test(cancel, test_cancel_combined_cancels_inputs);
+  tcase_add_test(cancel, test_combine_input_released_unsettled);
   suite_add_tcase(s, all);
   suite_add_tcase(s, any);
   suite_add_tcase(s, cancel);

@@ -204,6 +204,41 @@ START_TEST(test_future_adopt_itself_is_cycle) {
 }
 END_TEST
 
+/* a adopts b, then b adopts a: a cycle, refused instead of two futures
+ * waiting on each other forever (and never freed). */
+START_TEST(test_future_adopt_cycle_is_refused) {
+  uv_loop_t loop;
+  future_t *a, *b;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  a = future_new(&loop);
+  b = future_new(&loop);
+  ck_assert_int_eq(future_adopt(a, future_ref(b)), 0);
+  ck_assert_int_eq(future_adopt(b, future_ref(a)), 0);
+  ck_assert_int_eq(future_error_code(future_error(b)), FUTURE_ECYCLE);
+  ck_assert_int_eq(future_wait(a, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  future_unref(b);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* The caller's only reference given as the source of adopting itself. */
+START_TEST(test_future_adopt_self_last_reference) {
+  uv_loop_t loop;
+  unhandled_counter_t c;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  unhandled_install(&c);
+  f = future_new(&loop);
+  ck_assert_int_eq(future_adopt(f, f), 0); /* f is gone afterwards */
+  ck_assert_int_eq(c.count, 1);             /* its ECYCLE went unseen */
+  ck_assert_int_eq(c.last_code, FUTURE_ECYCLE);
+  unhandled_restore(&c);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 START_TEST(test_future_adopt_other_loop_is_einval) {
   uv_loop_t l1, l2;
   future_t *a, *b;
@@ -325,6 +360,8 @@ Suite *make_future_suite(void) {
   tcase_add_test(errors, test_future_chained_future_cannot_be_settled_by_hand);
   tcase_add_test(errors, test_future_adopt_itself_is_cycle);
   tcase_add_test(errors, test_future_adopt_other_loop_is_einval);
+  tcase_add_test(errors, test_future_adopt_cycle_is_refused);
+  tcase_add_test(errors, test_future_adopt_self_last_reference);
   tcase_add_test(errors, test_future_unhandled_rejection_reported_once);
   tcase_add_test(errors, test_future_unhandled_reported_at_end_of_chain);
   tcase_add_test(errors, test_future_observed_rejection_not_reported);

@@ -257,6 +257,29 @@ START_TEST(test_wait_from_other_thread_already_rejected) {
 }
 END_TEST
 
+/* Another thread waits on a future that nobody else holds: nothing can
+ * ever settle it, and the wait says so instead of blocking forever. */
+START_TEST(test_wait_from_other_thread_unreferenced) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  uv_thread_t tid;
+  late_t l;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  l.w.f = future_new(&loop);
+  l.w.status = 0;
+  atomic_init(&l.done, 0);
+  l.w.done = &l.done;
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = &l.done;
+  ck_assert_int_eq(uv_timer_start(&timer, keep_alive_until_done, 1, 1), 0);
+  ck_assert_int_eq(uv_thread_create(&tid, late_waiter, &l), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(l.w.status, FUTURE_ESTALLED);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_wait_suite(void) {
   Suite *s = suite_create("wait");
   TCase *core = tcase_create("Core");
@@ -272,6 +295,7 @@ Suite *make_wait_suite(void) {
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_wait_from_other_threads);
   tcase_add_test(threads, test_wait_from_other_thread_already_rejected);
+  tcase_add_test(threads, test_wait_from_other_thread_unreferenced);
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);
   suite_add_tcase(s, threads);
