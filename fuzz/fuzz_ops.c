@@ -31,13 +31,14 @@
  *     both return 0.
  *
  * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
- * look past known leaks: it never lets go of its last reference to a
+ * look past known bugs: it never lets go of its last reference to a
  * pending future that it could still settle (future_new, not adopting),
- * settles every such future before the end, never makes a future wait,
- * through future_adopt or a callback's result, on one that already waits on
- * it (an indirect cycle), and never cancels, from a callback, the future
- * that callback is settling (nor one that waits on it, since cancelling
- * travels up). By default it does all of these, which the
+ * and settles every such future before the end ("sources"); never makes a
+ * future wait, through future_adopt or a callback's result, on one that
+ * already waits on it, an indirect cycle ("cycles"); and never cancels,
+ * from a callback, the future that callback is settling, nor one that
+ * waits on it, since cancelling travels up ("cancel"). A comma-separated
+ * list of these names picks some of the habits. By default it does all of these, which the
  * header does not forbid ("a pending future that nobody references any
  * more ... is freed along with the continuations that hang from it").
  */
@@ -183,6 +184,11 @@ typedef struct {
 
 #define VAL_MAGIC 0xfa11fe11u
 
+/* FUZZ_OPS_TIDY: "1" or "all" for every habit, or a comma-separated list. */
+#define TIDY_SOURCES 1 /* keep and finally settle every source */
+#define TIDY_CYCLES 2  /* never build an indirect waiting cycle */
+#define TIDY_CANCEL 4  /* never cancel, from a callback, what it settles */
+
 static struct {
   uv_loop_t loop;
   slot_t pool[NSLOTS];
@@ -196,7 +202,7 @@ static struct {
   int finishing;         /* dropping everything: callbacks add nothing */
   long unhandled;
   int trace;
-  int tidy;              /* FUZZ_OPS_TIDY */
+  int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
   future_t *kept[MAX_KEPT];
   int kept_uid[MAX_KEPT];
   int nkept;
@@ -337,7 +343,7 @@ static int reaches(int from, int to) {
  * cannot be tracked any more). `x` == `y` is left to the library, which
  * answers it with FUTURE_ECYCLE. */
 static int tidy_refuses(int x, int y) {
-  if (!S.tidy || x == y)
+  if (!(S.tidy & TIDY_CYCLES) || x == y)
     return 0;
   return reaches(y, x) || S.nedges >= MAX_EDGES;
 }
@@ -353,7 +359,7 @@ static void observe(slot_t *s) {
  * list instead of letting it go. Returns 1 if it did. */
 static int keep_last(int i) {
   slot_t *s = &S.pool[i];
-  if (!S.tidy || S.finishing || s->f == NULL ||
+  if (!(S.tidy & TIDY_SOURCES) || S.finishing || s->f == NULL ||
       S.nkept >= MAX_KEPT || S.meta[s->uid].kind != K_NEW ||
       S.meta[s->uid].adopting || future_state(s->f) != FUTURE_PENDING)
     return 0;
@@ -466,8 +472,10 @@ static void check_pool(const char *where) {
         CHECK(future_error_code(e) == UV_ECANCELED,
               "%s: slot %d: a delay rejected with %d", where, i,
               future_error_code(e));
+      /* Cancelled, or an input was released unsettled (FUTURE_ESTALLED). */
       if (m->kind == K_ALL_SETTLED)
-        CHECK(future_error_code(e) == UV_ECANCELED,
+        CHECK(future_error_code(e) == UV_ECANCELED ||
+                  future_error_code(e) == FUTURE_ESTALLED,
               "%s: slot %d: future_all_settled rejected with %d", where, i,
               future_error_code(e));
       break;
@@ -628,7 +636,7 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
   switch (sp->side) {
   case S_CANCEL:
     /* Cancelling reaches up to what the target waits on. */
-    if (!(S.tidy && S.pool[sp->side_slot].f != NULL &&
+    if (!((S.tidy & TIDY_CANCEL) && S.pool[sp->side_slot].f != NULL &&
           (S.pool[sp->side_slot].uid == c->self_uid ||
            reaches(S.pool[sp->side_slot].uid, c->self_uid))))
       op_cancel(sp->side_slot);
@@ -1041,7 +1049,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *t = getenv("FUZZ_OPS_TRACE");
     S.trace = t != NULL && *t != '\0' && *t != '0';
     t = getenv("FUZZ_OPS_TIDY");
-    S.tidy = t != NULL && *t != '\0' && *t != '0';
+    if (t == NULL || *t == '\0' || strcmp(t, "0") == 0)
+      S.tidy = 0;
+    else if (strcmp(t, "1") == 0 || strstr(t, "all") != NULL)
+      S.tidy = TIDY_SOURCES | TIDY_CYCLES | TIDY_CANCEL;
+    else
+      S.tidy = (strstr(t, "sources") ? TIDY_SOURCES : 0) |
+               (strstr(t, "cycles") ? TIDY_CYCLES : 0) |
+               (strstr(t, "cancel") ? TIDY_CANCEL : 0);
     future_set_unhandled_hook(on_unhandled, NULL, NULL);
     initialised = 1;
   }
@@ -1059,7 +1074,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* The end: drop everything, run the loop dry, and nothing may remain. */
   TRACE("end\n");
-  if (S.tidy) {
+  if (S.tidy & TIDY_SOURCES) {
     /* Settle every source still pending, the held ones too. */
     for (int k = 0; k < S.nkept; k++) {
       int rc;

@@ -174,9 +174,11 @@ typedef struct future_error_s future_error_t;
  * Create an error with code `code` and a printf-style message saying what
  * was being done (fmt may be NULL). The full message is the formatted text,
  * then ": ", the description of the code and its name in parentheses, as in
- * "open 'conf.json': no such file or directory (ENOENT)". The raising site
+ * "open 'conf.json': no such file or directory (ENOENT)"; for a user code
+ * (FUTURE_EUSER(n)) the formatted text stands alone. The raising site
  * (file, line, function) is captured by the macro.
- * @return a new reference, or NULL when memory runs out.
+ * @return a new reference; never NULL: when memory runs out it is a shared,
+ * static UV_ENOMEM error (reference counting on it does nothing).
  * @since 0.1.0
  */
 #define future_error_new(code, ...)                                            \
@@ -185,7 +187,7 @@ typedef struct future_error_s future_error_t;
 /**
  * Like future_error_new, with `cause` (borrowed; may be NULL) recorded as the
  * error this one wraps: the way a catch step adds context to an error.
- * @return a new reference, or NULL when memory runs out.
+ * @return a new reference; never NULL (see future_error_new).
  * @since 0.1.0
  */
 #define future_error_wrap(cause, code, ...)                                    \
@@ -196,7 +198,7 @@ typedef struct future_error_s future_error_t;
  * The function behind future_error_new and future_error_wrap, for bindings
  * and wrappers that capture the raising site themselves. A `code` of 0 or
  * above is replaced by UV_EINVAL, since an error always has a negative code.
- * @return a new reference, or NULL when memory runs out.
+ * @return a new reference; never NULL (see future_error_new).
  * @since 0.1.0
  */
 FUTURE_EXTERN future_error_t *future_error_new_at(const char *file, int line,
@@ -209,7 +211,7 @@ FUTURE_EXTERN future_error_t *future_error_new_at(const char *file, int line,
  * An error that gathers several causes (borrowed; `ncauses` of them, each
  * may be NULL only if ncauses is 0), as future_any reports that every input
  * failed. The first cause is also future_error_cause's answer.
- * @return a new reference, or NULL when memory runs out.
+ * @return a new reference; never NULL (see future_error_new).
  * @since 0.1.0
  */
 #define future_error_aggregate(code, causes, ncauses, ...)                     \
@@ -334,8 +336,11 @@ FUTURE_EXTERN future_t *future_rejected(uv_loop_t *loop,
 /**
  * Fulfil a pending future with `value` (and optional destructor `dtor`).
  * Continuations attached to `f` are queued, never run inside this call.
- * @return 0; FUTURE_ESETTLED if `f` has already settled or is already
- * adopting another future (nothing changes, and `dtor` runs on `value`);
+ * Only a future made by future_new can be settled by hand: chained futures,
+ * and those of libuv requests and combinators, are settled by the library.
+ * @return 0; FUTURE_ESETTLED if `f` has already settled, is adopting
+ * another future, or is not a future_new future (nothing changes, and
+ * `dtor` runs on `value`);
  * UV_EINVAL if `f` is NULL; UV_ENOMEM if the value's holder cannot be
  * allocated (then `f` is rejected with UV_ENOMEM and `dtor` runs).
  * @since 0.1.0
@@ -346,8 +351,9 @@ FUTURE_EXTERN int future_resolve(future_t *f, void *value,
 /**
  * Reject a pending future with `err` (consumed in every case; NULL rejects
  * with a UV_EINVAL error saying so).
- * @return 0; FUTURE_ESETTLED if `f` has already settled or is adopting
- * another future; UV_EINVAL if `f` is NULL.
+ * @return 0; FUTURE_ESETTLED if `f` has already settled, is adopting
+ * another future, or is not a future_new future; UV_EINVAL if `f` is
+ * NULL.
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_reject(future_t *f, future_error_t *err);
@@ -355,8 +361,10 @@ FUTURE_EXTERN int future_reject(future_t *f, future_error_t *err);
 /**
  * Settle the pending future `f` (borrowed) with the outcome of `src`
  * (consumed), now or whenever `src` settles (Promises/A+ 2.3.2). Adopting
- * `f` itself rejects `f` with FUTURE_ECYCLE.
- * @return 0; FUTURE_ESETTLED if `f` has settled or is already adopting;
+ * `f` itself, or a future that waits (through what it follows) on `f`,
+ * rejects `f` with FUTURE_ECYCLE instead of waiting forever.
+ * @return 0; FUTURE_ESETTLED if `f` has settled, is already adopting, or is
+ * not a future_new future;
  * UV_EINVAL if an argument is NULL or they belong to different loops.
  * @since 0.1.0
  */
@@ -409,7 +417,8 @@ typedef future_t *(*future_cb)(future_t *settled, void *data);
  * unchanged. Callbacks run from the loop, never inside this call or inside
  * the call that settles `f`; the callbacks attached to one future run in
  * the order they were attached, each exactly once at most. A callback that
- * returns the chained future itself rejects it with FUTURE_ECYCLE; one that
+ * returns the chained future itself, or a pending future that waits on it,
+ * rejects it with FUTURE_ECYCLE; one that
  * returns NULL rejects it with UV_ENOMEM (the way the future_* constructors
  * report running out of memory; a forgotten return lands there too).
  * @return the chained future (a new reference), or NULL if `f` is NULL or
@@ -582,7 +591,9 @@ typedef struct future_list_s {
  * cancels the inputs that are still pending and that nothing else consumes
  * (see future_cancel). The `n` inputs are consumed (the array itself is
  * borrowed); an empty set fulfils with an empty list. A NULL input, or one
- * of another loop, rejects with UV_EINVAL.
+ * of another loop, rejects with UV_EINVAL. An input that is released
+ * unsettled (nobody else held it, so nothing can settle it) rejects the
+ * result with FUTURE_ESTALLED instead of leaving it pending forever.
  * @return a new reference; NULL if `loop` is NULL or memory runs out (the
  * inputs are released all the same).
  * @since 0.1.0
@@ -592,8 +603,10 @@ FUTURE_EXTERN future_t *future_all(uv_loop_t *loop, future_t **inputs,
 
 /**
  * Fulfils, once every input has settled either way, with a future_list_t of
- * them; never rejects (but for UV_EINVAL as in future_all). Each input's
- * error counts as observed.
+ * them; never rejects (but for UV_EINVAL as in future_all, and
+ * FUTURE_ESTALLED if an input is released unsettled). Each input's error
+ * counts as observed.
+ * @return a new reference, or NULL as for future_all.
  * @since 0.1.0
  */
 FUTURE_EXTERN future_t *future_all_settled(uv_loop_t *loop, future_t **inputs,
@@ -603,7 +616,9 @@ FUTURE_EXTERN future_t *future_all_settled(uv_loop_t *loop, future_t **inputs,
  * Fulfils with the value of the first input to fulfil, and cancels the
  * others that nothing else consumes; rejects when every input has rejected
  * (also for an empty set), with a FUTURE_EAGGREGATE error whose causes are
- * the inputs' errors in input order.
+ * the inputs' errors in input order (FUTURE_ESTALLED for an input released
+ * unsettled).
+ * @return a new reference, or NULL as for future_all.
  * @since 0.1.0
  */
 FUTURE_EXTERN future_t *future_any(uv_loop_t *loop, future_t **inputs,
@@ -614,7 +629,9 @@ FUTURE_EXTERN future_t *future_any(uv_loop_t *loop, future_t **inputs,
  * released at once and cancelled when nothing else consumes them. Unlike
  * JavaScript's Promise.race, which stays pending forever, an empty set
  * rejects with UV_EINVAL: in C a future that can never settle is a leak
- * waiting to happen.
+ * waiting to happen. An input released unsettled can never win; if none is
+ * left, the race rejects with FUTURE_ESTALLED.
+ * @return a new reference, or NULL as for future_all.
  * @since 0.1.0
  */
 FUTURE_EXTERN future_t *future_race(uv_loop_t *loop, future_t **inputs,
@@ -713,8 +730,10 @@ typedef struct future_result_s {
  * until the loop's thread, which must be running the loop, settles `f`.
  *
  * `*result` is always filled in, also on failure (then with an error saying
- * what went wrong), and must be released with future_result_release. The
- * error of `f` counts as observed.
+ * what went wrong), and must be released with future_result_release;
+ * `result` may be NULL to discard the outcome. The error of `f` counts as
+ * observed. From another thread, a future that nobody else holds can never
+ * settle: the result is then FUTURE_ESTALLED.
  * @return result->status: 0 if `f` fulfilled, else a negative code.
  * @since 0.1.0
  */

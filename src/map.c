@@ -73,7 +73,12 @@ static void on_item_settled(future_t *settled, void *data);
 static int map_fill(map_t *m) {
   while (m->next < m->n && (m->limit == 0 || m->in_flight < m->limit)) {
     size_t i = m->next;
-    future_t *f = m->fn(m->loop, i, m->data);
+    future_t *f;
+    /* The factory is a library callback like any other: future_wait in it
+     * must refuse rather than run the loop under our feet. */
+    m->result->lp->in_callback++;
+    f = m->fn(m->loop, i, m->data);
+    m->result->lp->in_callback--;
     if (f == NULL) {
       map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__, UV_ENOMEM,
                                       NULL, "future_map: input %zu", i));

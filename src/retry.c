@@ -126,7 +126,11 @@ static void retry_start(retry_t *r) {
   future_t *f;
   if (r == NULL || r->result == NULL)
     return;
+  /* A library callback, also when the backoff timer calls us: future_wait
+   * in it must refuse rather than run the loop under our feet. */
+  r->result->lp->in_callback++;
   f = r->attempt(r->result->lp->loop, ++r->attempts, r->data);
+  r->result->lp->in_callback--;
   if (f == NULL || f->lp != r->result->lp) {
     future__outcome_t out = {NULL, NULL, NULL};
     int code = f == NULL ? UV_ENOMEM : UV_EINVAL;

@@ -160,6 +160,30 @@ START_TEST(test_map_cancel_stops_everything) {
 }
 END_TEST
 
+/* The factory runs as a library callback: waiting in it is refused. */
+static future_t *waits_inside(uv_loop_t *loop, size_t i, void *data) {
+  int *status = data;
+  future_result_t r;
+  status[i] = future_wait(future_delay(loop, 1), &r);
+  future_result_release(&r);
+  return future_resolved(loop, INT2P(i), NULL);
+}
+
+START_TEST(test_map_wait_in_factory_is_refused) {
+  uv_loop_t loop;
+  int status[4] = {0, 0, 0, 0};
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_map(&loop, 4, 2, waits_inside, status),
+                               &r),
+                   0);
+  future_result_release(&r);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(status[i], FUTURE_EINCALLBACK);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_map_suite(void) {
   Suite *s = suite_create("map");
   TCase *core = tcase_create("Core");
@@ -170,6 +194,7 @@ Suite *make_map_suite(void) {
   tcase_add_test(core, test_map_empty_and_bad_arguments);
   tcase_add_test(core, test_map_null_input_is_enomem);
   tcase_add_test(core, test_map_cancel_stops_everything);
+  tcase_add_test(core, test_map_wait_in_factory_is_refused);
   suite_add_tcase(s, core);
   return s;
 }

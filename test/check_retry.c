@@ -156,6 +156,34 @@ START_TEST(test_retry_cancel_during_attempt) {
 }
 END_TEST
 
+/* Every attempt runs as a library callback, the later ones from the
+ * backoff timer too: waiting in one is refused. */
+static future_t *waits_inside(uv_loop_t *loop, unsigned attempt, void *data) {
+  int *status = data;
+  future_result_t r;
+  status[attempt - 1] = future_wait(future_delay(loop, 1), &r);
+  future_result_release(&r);
+  if (attempt < 3)
+    return future_rejected(loop, future_error_new(UV_EAGAIN, "again"));
+  return future_resolved(loop, NULL, NULL);
+}
+
+START_TEST(test_retry_wait_in_attempt_is_refused) {
+  uv_loop_t loop;
+  int status[3] = {0, 0, 0};
+  future_retry_policy_t pol = {0};
+  future_result_t r;
+  pol.initial_delay_ms = 1;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(
+      future_wait(future_retry(&loop, waits_inside, status, &pol), &r), 0);
+  future_result_release(&r);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(status[i], FUTURE_EINCALLBACK);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_retry_suite(void) {
   Suite *s = suite_create("retry");
   TCase *core = tcase_create("Core");
@@ -166,6 +194,7 @@ Suite *make_retry_suite(void) {
   tcase_add_test(core, test_retry_permanent_error_not_retried);
   tcase_add_test(core, test_retry_user_predicate);
   tcase_add_test(core, test_retry_transient_table);
+  tcase_add_test(core, test_retry_wait_in_attempt_is_refused);
   tcase_add_test(cancel, test_retry_cancel_during_backoff);
   tcase_add_test(cancel, test_retry_cancel_during_attempt);
   suite_add_tcase(s, core);

@@ -55,14 +55,14 @@ cat $headers |
 {
   grep -o 'typedef [^;{]*( *\* *future_[A-Za-z0-9_]* *)' "$tmp/flat" |
     sed 's/.*( *\* *\(future_[A-Za-z0-9_]*\) *)$/\1/'
-  grep -o 'typedef \(struct\|enum\|union\) [A-Za-z0-9_]* future_[A-Za-z0-9_]* *;' \
+  grep -oE 'typedef (struct|enum|union) [A-Za-z0-9_]+ future_[A-Za-z0-9_]* *;' \
     "$tmp/flat" | sed 's/.* \(future_[A-Za-z0-9_]*\) *;$/\1/'
   grep -o '} *future_[A-Za-z0-9_]* *;' "$tmp/flat" |
     sed 's/} *\(future_[A-Za-z0-9_]*\) *;$/\1/'
 } >> "$tmp/symbols" || true
 
 # Enumeration constants: the FUTURE_* names inside enum bodies.
-grep -o 'enum [A-Za-z0-9_]* *{[^}]*}\|enum *{[^}]*}' "$tmp/flat" |
+grep -oE 'enum( [A-Za-z0-9_]+)? *[{][^}]*[}]' "$tmp/flat" |
   grep -o 'FUTURE_[A-Z0-9_]*' >> "$tmp/symbols" || true
 
 sort -u "$tmp/symbols" > "$tmp/public"
