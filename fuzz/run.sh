@@ -50,6 +50,6 @@ if [ "$crashes" -gt 0 ] || [ "$status" -ne 0 ]; then
 fi
 if [ "$now" -gt "$seeds" ]; then
   echo "fuzz: to keep new inputs, merge them into the seeds:" \
-    "$target -merge=1 \$(srcdir)/fuzz/corpus $work/corpus"
+    "$target -merge=1 $srcdir/fuzz/corpus $work/corpus"
 fi
 echo "fuzz: no crash"

@@ -289,7 +289,8 @@ static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
   }
   if (failed) {
     future__outcome_t out = {NULL, NULL, NULL};
-    out.error = future__error(UV_ENOMEM, name);
+    out.error = future_error_new_at(__FILE__, __LINE__, __func__, UV_ENOMEM,
+                                    NULL, "%s", name);
     finish(c, &out); /* drops the request's reference, not the caller's */
     return result;
   }
