@@ -27,6 +27,7 @@ typedef struct {
 } slot_t;
 
 typedef struct combine_s {
+  future__machine_t machine; /* first: see future__waits_on */
   future_t *result; /* NULL once decided */
   combine_mode_t mode;
   size_t n;
@@ -206,6 +207,16 @@ static int combine_cancel(future_t *f, void *req) {
   return 1;
 }
 
+static void combine_inputs(const future__machine_t *m, future__visit_cb visit,
+                           void *ctx) {
+  const combine_t *c = (const combine_t *)m;
+  for (size_t i = 0; i < c->n; i++) {
+    const future_t *sink = c->slots[i].sink;
+    if (sink != NULL && (sink->flags & FUTURE__WAITING))
+      visit(sink->parent, ctx);
+  }
+}
+
 static void release_array(future_t **inputs, size_t n) {
   if (inputs == NULL)
     return;
@@ -272,6 +283,8 @@ static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
     release_array(inputs, n);
     return NULL;
   }
+  c->machine.inputs = combine_inputs;
+  result->flags |= FUTURE__MACHINE;
   c->result = result;
   c->mode = mode;
   c->n = n;

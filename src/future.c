@@ -272,15 +272,42 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data) {
   return s;
 }
 
+/* A depth-first walk over what `src` waits on: the future a continuation
+ * or adoption follows, and the inputs of a combinator, map or retry. It is
+ * bounded: past the bounds it gives up and answers "no cycle". */
+#define WALK_DEPTH 256
+#define WALK_STEPS 100000
+
+typedef struct {
+  const future_t *stack[WALK_DEPTH];
+  size_t n;
+} walk_t;
+
+static void walk_push(const future_t *x, void *ctx) {
+  walk_t *w = ctx;
+  if (x != NULL && w->n < WALK_DEPTH)
+    w->stack[w->n++] = x;
+}
+
 int future__waits_on(const future_t *src, const future_t *f) {
+  walk_t w;
   size_t steps = 0;
-  for (const future_t *x = src;
-       x != NULL && x->state == FUTURE_PENDING && (x->flags & FUTURE__WAITING);
-       x = x->parent) {
-    if (x->parent == f)
+  w.n = 0;
+  walk_push(src, &w);
+  while (w.n > 0) {
+    const future_t *x = w.stack[--w.n];
+    if (x == f)
       return 1;
-    if (++steps == 100000) /* give up on pathological depths */
+    if (++steps == WALK_STEPS)
       return 0;
+    if (x->state != FUTURE_PENDING)
+      continue;
+    if (x->flags & FUTURE__WAITING) {
+      walk_push(x->parent, &w);
+    } else if ((x->flags & FUTURE__MACHINE) && x->data != NULL) {
+      const future__machine_t *m = x->data;
+      m->inputs(m, walk_push, &w);
+    }
   }
   return 0;
 }

@@ -43,8 +43,20 @@ enum future__flag {
   FUTURE__WAITING = 2,  /* linked in another future's waiter list */
   FUTURE__STEP2 = 4,    /* finally: the callback has run, now waiting on it */
   FUTURE__QUEUED = 8,   /* in the loop's run queue (which holds a ref) */
-  FUTURE__REQUEST = 16  /* a libuv request holds a ref until it completes */
+  FUTURE__REQUEST = 16, /* a libuv request holds a ref until it completes */
+  FUTURE__MACHINE = 32  /* settled by a future__machine_t (its data) */
 };
+
+/* Library machinery that settles a source future from the outcomes of
+ * other futures (combinators, map, retry) starts its state with this
+ * header, and flags the source FUTURE__MACHINE, so that cycle detection
+ * can see which futures the source waits on. */
+typedef void (*future__visit_cb)(const struct future_s *input, void *ctx);
+typedef struct future__machine_s {
+  /* Call visit for every input still pending. */
+  void (*inputs)(const struct future__machine_s *m, future__visit_cb visit,
+                 void *ctx);
+} future__machine_t;
 
 /* An internal observer callback (future_wait, combinators), called once
  * from the loop: with the settled future, or with NULL if the future was

@@ -15,6 +15,7 @@ typedef struct {
 } map_slot_t;
 
 struct map_s {
+  future__machine_t machine; /* first: see future__waits_on */
   future_t *result; /* NULL once decided */
   uv_loop_t *loop;
   future_map_cb fn;
@@ -144,6 +145,16 @@ static int map_cancel(future_t *f, void *req) {
   return 1;
 }
 
+static void map_inputs(const future__machine_t *mm, future__visit_cb visit,
+                       void *ctx) {
+  const map_t *m = (const map_t *)mm;
+  for (size_t i = 0; i < m->next; i++) {
+    const future_t *sink = m->slots[i].sink;
+    if (sink != NULL && (sink->flags & FUTURE__WAITING))
+      visit(sink->parent, ctx);
+  }
+}
+
 future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
                      future_map_cb fn, void *data) {
   future__loop_t *lp;
@@ -163,6 +174,8 @@ future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
     future__free(m);
     return NULL;
   }
+  m->machine.inputs = map_inputs;
+  result->flags |= FUTURE__MACHINE;
   m->result = result;
   m->loop = loop;
   m->fn = fn;

@@ -29,6 +29,7 @@ int future_retry_transient(const future_error_t *err, unsigned attempt,
 }
 
 typedef struct {
+  future__machine_t machine; /* first: see future__waits_on */
   uv_timer_t timer;     /* waits between attempts; closed at the end */
   future_t *result;     /* NULL once decided */
   future_attempt_cb attempt;
@@ -161,6 +162,13 @@ static int retry_cancel(future_t *f, void *req) {
   return 1;
 }
 
+static void retry_inputs(const future__machine_t *m, future__visit_cb visit,
+                         void *ctx) {
+  const retry_t *r = (const retry_t *)m;
+  if (r->sink != NULL && (r->sink->flags & FUTURE__WAITING))
+    visit(r->sink->parent, ctx);
+}
+
 future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
                        const future_retry_policy_t *policy) {
   future__loop_t *lp;
@@ -192,6 +200,8 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
     r->policy.jitter = 1;
   if (r->policy.should_retry == NULL)
     r->policy.should_retry = future_retry_transient;
+  r->machine.inputs = retry_inputs;
+  r->result->flags |= FUTURE__MACHINE;
   r->attempt = attempt;
   r->data = data;
   r->rng = uv_hrtime() | 1;

@@ -322,10 +322,40 @@ START_TEST(test_combine_input_released_unsettled) {
   ck_assert_int_eq(future_wait(future_race(&loop, in, 2), &r), 0);
   ck_assert_int_eq(P2INT(r.value), 5);
   future_result_release(&r);
-  /* Result dropped too: everything goes. */
-  in[0] = future_new(&loop);
-  future_unref(future_any(&loop, in, 1));
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  /* Result dropped too: everything goes, and the aggregate error that
+   * nobody looks at is reported. */
+  {
+    unhandled_counter_t c;
+    unhandled_install(&c);
+    in[0] = future_new(&loop);
+    future_unref(future_any(&loop, in, 1));
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(c.count, 1);
+    ck_assert_int_eq(c.last_code, FUTURE_EAGGREGATE);
+    unhandled_restore(&c);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* b adopts all([a, b]): b would wait on itself through the combinator. */
+START_TEST(test_combine_cycle_through_adopt_is_refused) {
+  uv_loop_t loop;
+  future_t *a, *b, *in[2], *all;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  a = future_new(&loop);
+  b = future_new(&loop);
+  in[0] = future_ref(a);
+  in[1] = future_ref(b);
+  all = future_all(&loop, in, 2);
+  ck_assert_int_eq(future_adopt(b, future_ref(all)), 0);
+  ck_assert_int_eq(future_error_code(future_error(b)), FUTURE_ECYCLE);
+  ck_assert_int_eq(future_resolve(a, NULL, NULL), 0);
+  ck_assert_int_eq(future_wait(all, &r), FUTURE_ECYCLE); /* b's error */
+  future_result_release(&r);
+  future_unref(a);
+  future_unref(b);
   LOOP_CLOSE(&loop);
 }
 END_TEST
@@ -350,6 +380,7 @@ Suite *make_combine_suite(void) {
   tcase_add_test(any, test_race_against_never_stays_flat);
   tcase_add_test(cancel, test_cancel_combined_cancels_inputs);
   tcase_add_test(cancel, test_combine_input_released_unsettled);
+  tcase_add_test(cancel, test_combine_cycle_through_adopt_is_refused);
   suite_add_tcase(s, all);
   suite_add_tcase(s, any);
   suite_add_tcase(s, cancel);
