@@ -503,8 +503,12 @@ static void simple_done(uv_fs_t *req) {
       uv_dirent_t ent;
       int rc = 0;
       memset(&db, 0, sizeof(db));
-      while (rc == 0 && uv_fs_scandir_next(req, &ent) == 0)
-        rc = db_add(&db, ent.name, ent.type);
+      /* Read to the end even after a failure: libuv frees the entry last
+       * returned only on the next call, and its cleanup misses the last
+       * one of all. */
+      while (uv_fs_scandir_next(req, &ent) == 0)
+        if (rc == 0)
+          rc = db_add(&db, ent.name, ent.type);
       if (rc == 0 && (b->value = db_finish(&db)) != NULL)
         b->dtor = future__free;
       else {
@@ -1581,8 +1585,10 @@ static void rm_step(uv_fs_t *req) {
     dirents_builder_t db;
     uv_dirent_t ent;
     memset(&db, 0, sizeof(db));
-    while (rc == 0 && uv_fs_scandir_next(req, &ent) == 0)
-      rc = db_add(&db, ent.name, ent.type);
+    /* To the end even after a failure (see simple_done). */
+    while (uv_fs_scandir_next(req, &ent) == 0)
+      if (rc == 0)
+        rc = db_add(&db, ent.name, ent.type);
     ents = rc == 0 ? db_finish(&db) : NULL;
     if (ents == NULL) {
       db_free(&db);

@@ -273,43 +273,84 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data) {
 }
 
 /* A depth-first walk over what `src` waits on: the future a continuation
- * or adoption follows, and the inputs of a combinator, map or retry. It is
- * bounded: past the bounds it gives up and answers "no cycle". */
-#define WALK_DEPTH 256
-#define WALK_STEPS 100000
+ * or adoption follows, and the inputs of a combinator, map or retry. Each
+ * future is visited once (marked FUTURE__SEEN during the walk), so the
+ * cost is the size of the pending graph behind `src`, usually one or two
+ * futures; the stacks live on the C stack until they outgrow it. If memory
+ * runs out the walk answers "no cycle". */
+#define WALK_LOCAL 32
 
 typedef struct {
-  const future_t *stack[WALK_DEPTH];
-  size_t n;
-} walk_t;
+  const future_t **items;
+  size_t n, cap;
+  const future_t *local[WALK_LOCAL];
+  int failed;
+} walk_list_t;
 
-static void walk_push(const future_t *x, void *ctx) {
-  walk_t *w = ctx;
-  if (x != NULL && w->n < WALK_DEPTH)
-    w->stack[w->n++] = x;
+static void walk_list_init(walk_list_t *l) {
+  l->items = l->local;
+  l->n = 0;
+  l->cap = WALK_LOCAL;
+  l->failed = 0;
+}
+
+static void walk_list_push(walk_list_t *l, const future_t *x) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap * 2;
+    const future_t **grown = future__malloc(cap * sizeof(*grown));
+    if (grown == NULL) {
+      l->failed = 1;
+      return;
+    }
+    memcpy(grown, l->items, l->n * sizeof(*grown));
+    if (l->items != l->local)
+      future__free((void *)l->items);
+    l->items = grown;
+    l->cap = cap;
+  }
+  l->items[l->n++] = x;
+}
+
+static void walk_list_free(walk_list_t *l) {
+  if (l->items != l->local)
+    future__free((void *)l->items);
+}
+
+static void walk_visit(const future_t *x, void *ctx) {
+  if (x != NULL && !(x->flags & FUTURE__SEEN))
+    walk_list_push(ctx, x);
 }
 
 int future__waits_on(const future_t *src, const future_t *f) {
-  walk_t w;
-  size_t steps = 0;
-  w.n = 0;
-  walk_push(src, &w);
-  while (w.n > 0) {
-    const future_t *x = w.stack[--w.n];
-    if (x == f)
-      return 1;
-    if (++steps == WALK_STEPS)
-      return 0;
-    if (x->state != FUTURE_PENDING)
+  walk_list_t todo, seen;
+  int found = 0;
+  walk_list_init(&todo);
+  walk_list_init(&seen);
+  walk_visit(src, &todo);
+  while (todo.n > 0 && !found && !todo.failed && !seen.failed) {
+    future_t *x = (future_t *)todo.items[--todo.n];
+    if (x == f) {
+      found = 1;
+      break;
+    }
+    if ((x->flags & FUTURE__SEEN) || x->state != FUTURE_PENDING)
       continue;
+    walk_list_push(&seen, x); /* listed before marked: always unmarked */
+    if (seen.failed)
+      break;
+    x->flags |= FUTURE__SEEN;
     if (x->flags & FUTURE__WAITING) {
-      walk_push(x->parent, &w);
+      walk_visit(x->parent, &todo);
     } else if ((x->flags & FUTURE__MACHINE) && x->data != NULL) {
       const future__machine_t *m = x->data;
-      m->inputs(m, walk_push, &w);
+      m->inputs(m, walk_visit, &todo);
     }
   }
-  return 0;
+  for (size_t i = 0; i < seen.n; i++)
+    ((future_t *)seen.items[i])->flags &= (uint8_t)~FUTURE__SEEN;
+  walk_list_free(&todo);
+  walk_list_free(&seen);
+  return found;
 }
 
 /* Sources. */

@@ -44,7 +44,8 @@ enum future__flag {
   FUTURE__STEP2 = 4,    /* finally: the callback has run, now waiting on it */
   FUTURE__QUEUED = 8,   /* in the loop's run queue (which holds a ref) */
   FUTURE__REQUEST = 16, /* a libuv request holds a ref until it completes */
-  FUTURE__MACHINE = 32  /* settled by a future__machine_t (its data) */
+  FUTURE__MACHINE = 32, /* settled by a future__machine_t (its data) */
+  FUTURE__SEEN = 64     /* marked during a cycle check (future__waits_on) */
 };
 
 /* Library machinery that settles a source future from the outcomes of

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static size_t calls, fail_at;
@@ -168,6 +169,86 @@ static int scenario_read_file(uv_loop_t *loop) {
 
 /* Sweeps once with the per-loop pool of futures off (every future is an
  * allocation of its own) and once with it on (futures come in slabs). */
+static future_t *map_item(uv_loop_t *loop, size_t i, void *data) {
+  (void)data;
+  (void)i;
+  return future_then(future_delay(loop, 0), NULL, NULL, NULL);
+}
+
+static future_t *flaky_attempt(uv_loop_t *loop, unsigned attempt, void *d) {
+  (void)d;
+  if (attempt < 3)
+    return future_rejected(loop, future_error_new(UV_EAGAIN, "again"));
+  return future_resolved(loop, INT2P(7), NULL);
+}
+
+static future_error_t *square(void *arg, void **value) {
+  *value = INT2P(P2INT(arg) * P2INT(arg));
+  return NULL;
+}
+
+static int scenario_map_retry_work(uv_loop_t *loop) {
+  future_retry_policy_t pol = {0};
+  future_t *m = future_map(loop, 4, 2, map_item, NULL);
+  future_resolver_t *res;
+  future_t *t;
+  future_result_t r;
+  int rc;
+  if (m == NULL)
+    return UV_ENOMEM;
+  rc = future_wait(m, &r);
+  if (rc == 0 && ((future_list_t *)r.value)->count != 4)
+    rc = -1;
+  future_result_release(&r);
+  if (rc != 0)
+    return rc;
+  pol.initial_delay_ms = 1;
+  rc = outcome(future_retry(loop, flaky_attempt, NULL, &pol), 7);
+  if (rc != 0)
+    return rc;
+  rc = outcome(future_work(loop, square, INT2P(3), NULL), 9);
+  if (rc != 0)
+    return rc;
+  t = future_new_threadsafe(loop, &res);
+  if (t == NULL)
+    return UV_ENOMEM;
+  future_resolver_resolve(res, INT2P(5), NULL);
+  return outcome(t, 5);
+}
+
+static char dir[64];
+
+static int scenario_fs_tree(uv_loop_t *loop) {
+  char sub[128], file[160];
+  future_result_t r;
+  int rc;
+  snprintf(sub, sizeof sub, "%s/a/b", dir);
+  snprintf(file, sizeof file, "%s/a/b/f", dir);
+  rc = outcome(future_fs_mkdir_p(loop, sub, 0755), 0);
+  if (rc == -1) /* mkdir_p gives the first directory made, not 0 */
+    rc = 0;
+  if (rc != 0)
+    return rc;
+  rc = future_wait(future_fs_write_file(loop, file, "abc", 3, NULL), &r);
+  future_result_release(&r);
+  if (rc != 0)
+    return rc == UV_EINVAL ? UV_ENOMEM : rc; /* NULL future: no memory */
+  rc = future_wait(future_fs_scandir(loop, sub), &r);
+  if (rc == 0 && ((future_fs_dirents_t *)r.value)->count != 1)
+    rc = -1;
+  future_result_release(&r);
+  if (rc != 0)
+    return rc == UV_EINVAL ? UV_ENOMEM : rc;
+  rc = future_wait(future_fs_stat(loop, file), &r);
+  future_result_release(&r);
+  if (rc != 0)
+    return rc == UV_EINVAL ? UV_ENOMEM : rc;
+  snprintf(sub, sizeof sub, "%s/a", dir);
+  rc = future_wait(future_fs_rm_r(loop, sub, 0), &r);
+  future_result_release(&r);
+  return rc == UV_EINVAL ? UV_ENOMEM : rc;
+}
+
 static void sweep_mode(scenario_fn scenario, const char *name, int pool) {
   size_t total = 0, k;
   int failures_seen = 0;
@@ -247,6 +328,21 @@ START_TEST(test_alloc_sweep_read_file) {
 }
 END_TEST
 
+START_TEST(test_alloc_sweep_map_retry_work) {
+  sweep(scenario_map_retry_work, "map/retry/work/resolver");
+}
+END_TEST
+
+START_TEST(test_alloc_sweep_fs_tree) {
+  char cmd[128];
+  snprintf(dir, sizeof dir, "/tmp/future-alloc-tree-%ld", (long)getpid());
+  ck_assert_int_eq(mkdir(dir, 0700), 0);
+  sweep(scenario_fs_tree, "fs tree");
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(test_alloc_set_while_in_use_is_ebusy) {
   uv_loop_t loop;
   future_t *f;
@@ -269,6 +365,8 @@ Suite *make_alloc_suite(void) {
   tcase_add_test(sweep_tc, test_alloc_sweep_all_race);
   tcase_add_test(sweep_tc, test_alloc_sweep_timers);
   tcase_add_test(sweep_tc, test_alloc_sweep_read_file);
+  tcase_add_test(sweep_tc, test_alloc_sweep_map_retry_work);
+  tcase_add_test(sweep_tc, test_alloc_sweep_fs_tree);
   tcase_add_test(sweep_tc, test_alloc_set_while_in_use_is_ebusy);
   suite_add_tcase(s, sweep_tc);
   return s;

@@ -184,6 +184,63 @@ START_TEST(test_retry_wait_in_attempt_is_refused) {
 }
 END_TEST
 
+static future_t *bad_attempt(uv_loop_t *loop, unsigned attempt, void *data) {
+  uv_loop_t *other = data;
+  (void)attempt;
+  if (other == NULL)
+    return NULL;                /* as when memory runs out */
+  if (other == loop)
+    return future_new(loop);    /* released unsettled: can never settle */
+  return future_resolved(other, NULL, NULL); /* of another loop */
+}
+
+START_TEST(test_retry_bad_attempts) {
+  uv_loop_t loop, other;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_loop_init(&other), 0);
+  ck_assert_int_eq(future_wait(future_retry(&loop, bad_attempt, NULL, NULL),
+                               &r),
+                   UV_ENOMEM);
+  future_result_release(&r);
+  ck_assert_int_eq(
+      future_wait(future_retry(&loop, bad_attempt, &other, NULL), &r),
+      UV_EINVAL);
+  future_result_release(&r);
+  ck_assert_int_eq(
+      future_wait(future_retry(&loop, bad_attempt, &loop, NULL), &r),
+      FUTURE_ESTALLED);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "future_retry: attempt 1 was released unsettled: nothing "
+                   "can settle the future any more (FUTURE_ESTALLED)");
+  future_result_release(&r);
+  ck_assert_ptr_null(future_retry(NULL, bad_attempt, NULL, NULL));
+  ck_assert_ptr_null(future_retry(&loop, NULL, NULL, NULL));
+  LOOP_CLOSE(&loop);
+  LOOP_CLOSE(&other);
+}
+END_TEST
+
+/* Delays are capped by max_delay_ms, and jitter outside [0, 1] is
+ * clamped (no timing is asserted: only that the attempts all happen). */
+START_TEST(test_retry_cap_and_clamped_jitter) {
+  uv_loop_t loop;
+  flaky_t fl = {0, 4, UV_EAGAIN, {0}};
+  future_retry_policy_t pol = {6, 1, 2, 100.0, 7.5, NULL, NULL};
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r), 0);
+  ck_assert_uint_eq(fl.calls, 4);
+  future_result_release(&r);
+  fl.calls = 0;
+  pol.jitter = -3;
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r), 0);
+  ck_assert_uint_eq(fl.calls, 4);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_retry_suite(void) {
   Suite *s = suite_create("retry");
   TCase *core = tcase_create("Core");
@@ -195,6 +252,8 @@ Suite *make_retry_suite(void) {
   tcase_add_test(core, test_retry_user_predicate);
   tcase_add_test(core, test_retry_transient_table);
   tcase_add_test(core, test_retry_wait_in_attempt_is_refused);
+  tcase_add_test(core, test_retry_bad_attempts);
+  tcase_add_test(core, test_retry_cap_and_clamped_jitter);
   tcase_add_test(cancel, test_retry_cancel_during_backoff);
   tcase_add_test(cancel, test_retry_cancel_during_attempt);
   suite_add_tcase(s, core);
