@@ -92,4 +92,18 @@ expect_args 0 "fdu --help" "usage: fdu" "--apparent-size"
 expect_args 1 'fdu "$tree/missing" "$tree/a"' \
   "fdu: cannot access '$tree/missing': no such file or directory (ENOENT)" \
   "$tab$tree/a"
+# The timeline: FUTURE_TRACE=path records the run as Chrome trace-event
+# JSON, written when the program exits.
+trace=$(mktemp)
+if FUTURE_TRACE="$trace" "$b/pipeline" > /dev/null 2>&1 &&
+   grep -q '"traceEvents"' "$trace" &&
+   grep -q '"name":"then","cat":"future","ph":"X"' "$trace" &&
+   grep -q '"name":"future_wait (blocked)"' "$trace"; then
+  echo "examples: FUTURE_TRACE timeline ok"
+else
+  echo "examples: FUTURE_TRACE did not write the expected timeline:"
+  head -c 600 "$trace"
+  fail=1
+fi
+rm -f "$trace"
 exit $fail
