@@ -415,7 +415,7 @@ future__holder_t *future__holder_new(void *value, future_dtor_cb dtor) {
 
 /* Build the outcome of a fulfilment; a value with a destructor needs a
  * holder, and failing to allocate one turns into a UV_ENOMEM error. */
-static int outcome_of_value(future__outcome_t *out, void *value,
+int future__outcome_of_value(future__outcome_t *out, void *value,
                             future_dtor_cb dtor) {
   memset(out, 0, sizeof(*out));
   out->value = value;
@@ -438,7 +438,7 @@ int future_resolve(future_t *f, void *value, future_dtor_cb dtor) {
       dtor(value);
     return f == NULL ? UV_EINVAL : FUTURE_ESETTLED;
   }
-  rc = outcome_of_value(&out, value, dtor);
+  rc = future__outcome_of_value(&out, value, dtor);
   future__settle(f, &out);
   return rc;
 }
@@ -474,7 +474,7 @@ void future__source_done(future_t *f, future__outcome_t *out) {
 
 void future__source_fulfil(future_t *f, void *value, future_dtor_cb dtor) {
   future__outcome_t out;
-  outcome_of_value(&out, value, dtor);
+  future__outcome_of_value(&out, value, dtor);
   future__source_done(f, &out);
 }
 

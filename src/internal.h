@@ -199,6 +199,11 @@ void future__source_fail(future_t *f, future_error_t *err);
 /* A holder for a value with a destructor; NULL when out of memory (then
  * the destructor has run on the value). */
 future__holder_t *future__holder_new(void *value, future_dtor_cb dtor);
+/* The outcome of fulfilling with `value`: a holder when there is a
+ * destructor, or a UV_ENOMEM error (and the destructor run) when the
+ * holder cannot be had. Returns 0 or UV_ENOMEM. */
+int future__outcome_of_value(future__outcome_t *out, void *value,
+                             future_dtor_cb dtor);
 void future__holder_unref(future__holder_t *h);
 
 /* trace.c: hooks cost one branch while tracing is off. */

@@ -56,19 +56,13 @@ static void deliver(future_resolver_t *r, future__outcome_t *out) {
 
 int future_resolver_resolve(future_resolver_t *r, void *value,
                             future_dtor_cb dtor) {
-  future__outcome_t out = {value, NULL, NULL};
+  future__outcome_t out;
   if (r == NULL) {
     if (dtor != NULL)
       dtor(value);
     return UV_EINVAL;
   }
-  if (dtor != NULL) {
-    out.holder = future__holder_new(value, dtor);
-    if (out.holder == NULL) {
-      out.value = NULL;
-      out.error = future__error(UV_ENOMEM, "future_resolver_resolve");
-    }
-  }
+  future__outcome_of_value(&out, value, dtor);
   deliver(r, &out);
   return 0;
 }
