@@ -10,19 +10,22 @@
 /* Take `f` out of the waiter list of the future it waits on. */
 static void unlink_waiter(future_t *f) {
   future_t *parent = f->parent;
-  future_t *prev = NULL, *w = parent->waiters_head;
-  while (w != NULL && w != f) {
-    prev = w;
-    w = w->next;
-  }
-  if (w == NULL)
+  future_t *last = parent->waiters, *prev = last;
+  if (last == NULL)
     return;
-  if (prev != NULL)
+  /* The list is circular: walk from the first waiter back to the last. */
+  while (prev->next != f) {
+    prev = prev->next;
+    if (prev == last)
+      return;
+  }
+  if (f->next == f)
+    parent->waiters = NULL;
+  else {
     prev->next = f->next;
-  else
-    parent->waiters_head = f->next;
-  if (parent->waiters_tail == f)
-    parent->waiters_tail = prev;
+    if (last == f)
+      parent->waiters = prev;
+  }
   f->next = NULL;
   f->flags &= (uint8_t)~FUTURE__WAITING;
 }
@@ -55,7 +58,7 @@ static future_t *cancel_one(future_t *f) {
   }
   /* A queued future stays in the queue; future__run skips it. A finally
    * step that kept its parent's outcome lets it go. */
-  future__outcome_release(&f->out);
+  future__unkeep(f);
   out.error = future__error(UV_ECANCELED, "cancelled");
   future__settle(f, &out);
   if (drop_request_ref) {
@@ -67,7 +70,7 @@ static future_t *cancel_one(future_t *f) {
   if (drop_list_ref)
     future_unref(f);
 
-  if (up != NULL && up->state == FUTURE_PENDING && up->waiters_head == NULL &&
+  if (up != NULL && up->state == FUTURE_PENDING && up->waiters == NULL &&
       up->refs == machinery_refs(up))
     return up;
   return NULL;

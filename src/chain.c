@@ -13,15 +13,44 @@ static void settle_error(future_t *c, future_error_t *err) {
 
 static void settle_copy(future_t *c, future_t *src) {
   future__outcome_t out;
-  future__outcome_copy(&out, &src->out);
+  future__outcome_of(&out, src);
   future__settle(c, &out);
+}
+
+/* Settle `c` with the outcome of the settled `r`, whose reference the
+ * caller hands over. When that is the last reference, which is the usual
+ * case of a callback returning future_resolved(...), the outcome moves
+ * instead of being copied and released. */
+FUTURE__HOT void settle_take(future_t *c, future_t *r) {
+  future__outcome_t out;
+  if (r->refs == 1) {
+    /* Nothing else sees `r`: no continuation waits on it (a queued one
+     * would hold a reference), so it can be emptied before it goes. */
+    out = future__outcome_peek(r);
+    r->state = FUTURE_FULFILLED;
+    r->u.out.ptr = NULL;
+    r->u.out.holder = NULL;
+  } else {
+    r->flags |= FUTURE__HANDLED;
+    future__outcome_of(&out, r);
+  }
+  future__settle(c, &out);
+  future__unref(r);
 }
 
 /* Settle `c` from the future `r` that its callback returned (a reference
  * the chain now owns), following Promises/A+ 2.3. Returns 1 if `c` now
  * waits on `r`, in which case the queue's reference on `c` has moved to
  * `r`'s waiter list. */
-static int resolve_with(future_t *c, future_t *r) {
+FUTURE__HOT int resolve_with(future_t *c, future_t *r) {
+  if (r != NULL && r != c && r->state != FUTURE_PENDING &&
+      c->state == FUTURE_PENDING && r->lp == c->lp) {
+    /* The common case first: the callback returned a settled future,
+     * adopted at once; the continuations of `c` still run from the
+     * queue, so ordering is unchanged. */
+    settle_take(c, r);
+    return 0;
+  }
   if (c->state != FUTURE_PENDING) {
     /* The callback cancelled its own chained future: that outcome stands,
      * and what the callback returned is let go. */
@@ -47,14 +76,6 @@ static int resolve_with(future_t *c, future_t *r) {
                         "continuation returned a future of another loop"));
     return 0;
   }
-  if (r->state != FUTURE_PENDING) {
-    /* Already settled: adopt at once; the continuations of `c` still run
-     * from the queue, so ordering is unchanged. */
-    r->flags |= FUTURE__HANDLED;
-    settle_copy(c, r);
-    future__unref(r);
-    return 0;
-  }
   c->kind = FUTURE__ADOPT;
   future__attach(r, c);
   future__unref(r);
@@ -67,7 +88,7 @@ static const char *step_name(const future_t *c, const future_t *p) {
   return p->state == FUTURE_FULFILLED ? "then" : "catch";
 }
 
-static future_t *call(future_t *c, future_cb cb, future_t *p) {
+FUTURE__HOT future_t *call(future_t *c, future_cb cb, future_t *p) {
   future__loop_t *lp = c->lp;
   future_t *r;
   uint64_t t0 = 0;
@@ -87,13 +108,13 @@ static int run_finally(future_t *c, future_t *p) {
   if (c->flags & FUTURE__STEP2) {
     /* `p` is what on_settled returned: its error wins over the stored
      * outcome; otherwise the stored outcome passes on. */
+    future__outcome_t kept = future__kept(c);
+    c->flags &= (uint8_t)~(FUTURE__STEP2 | FUTURE__KEPT_ERROR);
     if (p->state == FUTURE_REJECTED) {
-      future__outcome_release(&c->out);
+      future__outcome_release(&kept);
       settle_copy(c, p);
     } else {
-      future__outcome_t out = c->out;
-      memset(&c->out, 0, sizeof(c->out));
-      future__settle(c, &out);
+      future__settle(c, &kept);
     }
     return 0;
   }
@@ -116,9 +137,7 @@ static int run_finally(future_t *c, future_t *p) {
     return resolve_with(c, r);
   }
   if (r->state == FUTURE_REJECTED) {
-    r->flags |= FUTURE__HANDLED;
-    settle_copy(c, r);
-    future__unref(r);
+    settle_take(c, r);
     return 0;
   }
   if (r->state == FUTURE_FULFILLED) {
@@ -126,9 +145,9 @@ static int run_finally(future_t *c, future_t *p) {
     future__unref(r);
     return 0;
   }
-  /* Keep the outcome of `p` while waiting for `r`. */
-  future__outcome_copy(&c->out, &p->out);
-  c->flags |= FUTURE__STEP2;
+  /* Keep the outcome of `p` while waiting for `r` (the callbacks are no
+   * longer needed, and the kept outcome takes their place). */
+  future__keep(c, p);
   future__attach(r, c);
   future__unref(r);
   return 1;

@@ -120,7 +120,7 @@ static void finish_aggregate(combine_t *c) {
     out.error = future__error(UV_ENOMEM, "future_any");
   } else {
     for (size_t i = 0; i < c->n; i++)
-      causes[i] = c->slots[i].input != NULL ? c->slots[i].input->out.error
+      causes[i] = c->slots[i].input != NULL ? future__error_of(c->slots[i].input)
                                             : NULL;
     out.error = future_error_aggregate(FUTURE_EAGGREGATE, causes, c->n,
                                        "all %zu futures were rejected", c->n);
@@ -171,7 +171,7 @@ static void on_input_settled(future_t *settled, void *data) {
   switch (c->mode) {
   case ALL:
     if (settled->state == FUTURE_REJECTED) {
-      future__outcome_copy(&out, &settled->out);
+      future__outcome_of(&out, settled);
       finish(c, &out);
     } else if (--c->remaining == 0) {
       finish_list(c);
@@ -183,14 +183,14 @@ static void on_input_settled(future_t *settled, void *data) {
     break;
   case ANY:
     if (settled->state == FUTURE_FULFILLED) {
-      future__outcome_copy(&out, &settled->out);
+      future__outcome_of(&out, settled);
       finish(c, &out);
     } else if (--c->remaining == 0) {
       finish_aggregate(c);
     }
     break;
   case RACE:
-    future__outcome_copy(&out, &settled->out);
+    future__outcome_of(&out, settled);
     finish(c, &out);
     break;
   }

@@ -44,10 +44,17 @@ const char *future_version_string(void) {
  * overrides the choice. */
 
 #define FUTURE__SLAB_SIZE 128
+#define FUTURE__LINE 64
 
+_Static_assert(sizeof(future_t) == FUTURE__LINE,
+               "a future is one cache line");
+
+/* The futures come first, so that aligning the slab on a cache line
+ * aligns every future in it. */
 typedef struct future__slab_s {
-  struct future__slab_s *next;
   future_t futures[FUTURE__SLAB_SIZE];
+  struct future__slab_s *next;
+  void *block; /* what future__malloc returned */
 } future__slab_t;
 
 int future__pool_wanted(void) {
@@ -66,9 +73,13 @@ int future__pool_wanted(void) {
 }
 
 static int pool_refill(future__loop_t *lp) {
-  future__slab_t *slab = future__malloc(sizeof(*slab));
-  if (slab == NULL)
+  void *block = future__malloc(sizeof(future__slab_t) + FUTURE__LINE - 1);
+  future__slab_t *slab;
+  if (block == NULL)
     return UV_ENOMEM;
+  slab = (future__slab_t *)(((uintptr_t)block + FUTURE__LINE - 1) &
+                            ~(uintptr_t)(FUTURE__LINE - 1));
+  slab->block = block;
   slab->next = lp->slabs;
   lp->slabs = slab;
   for (size_t i = FUTURE__SLAB_SIZE; i-- > 0;) {
@@ -82,12 +93,12 @@ void future__pool_destroy(future__loop_t *lp) {
   while (lp->slabs != NULL) {
     future__slab_t *slab = lp->slabs;
     lp->slabs = slab->next;
-    future__free(slab);
+    future__free(slab->block);
   }
   lp->pool = NULL;
 }
 
-future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
+future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
   future_t *f;
   if (!lp->use_pool) {
     f = future__malloc(sizeof(*f));
@@ -99,8 +110,6 @@ future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
     f = lp->pool;
     lp->pool = f->next;
   }
-  /* A compound literal, which compilers turn into a few wide stores
-   * rather than a call to memset. */
   *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
   lp->live++;
   FUTURE__TRACE('i', "create", f);
@@ -118,12 +127,36 @@ void future__holder_unref(future__holder_t *h) {
   }
 }
 
-void future__outcome_copy(future__outcome_t *dst,
-                          const future__outcome_t *src) {
-  *dst = *src;
-  if (src->holder != NULL)
-    atomic_fetch_add_explicit(&src->holder->refs, 1, memory_order_relaxed);
-  future_error_ref(src->error);
+void future__outcome_of(future__outcome_t *dst, const future_t *src) {
+  *dst = future__outcome_peek(src);
+  if (dst->holder != NULL)
+    atomic_fetch_add_explicit(&dst->holder->refs, 1, memory_order_relaxed);
+  if (dst->error != NULL)
+    future_error_ref(dst->error);
+}
+
+void future__keep(future_t *f, const future_t *p) {
+  future__outcome_t kept;
+  future__outcome_of(&kept, p);
+  if (kept.error != NULL) {
+    f->u.out.ptr = kept.error;
+    f->u.out.holder = NULL;
+    f->flags |= FUTURE__KEPT_ERROR;
+  } else {
+    f->u.out.ptr = kept.value;
+    f->u.out.holder = kept.holder;
+  }
+  f->flags |= FUTURE__STEP2;
+}
+
+void future__unkeep(future_t *f) {
+  if (f->flags & FUTURE__STEP2) {
+    future__outcome_t kept = future__kept(f);
+    f->flags &= (uint8_t)~(FUTURE__STEP2 | FUTURE__KEPT_ERROR);
+    f->u.out.ptr = NULL;
+    f->u.out.holder = NULL;
+    future__outcome_release(&kept);
+  }
 }
 
 void future__outcome_release(future__outcome_t *out) {
@@ -159,7 +192,13 @@ void future__free_all(future_t *f) {
     future_t *x = stack;
     future_t *w;
     stack = x->next;
-    for (w = x->waiters_head; w != NULL;) {
+    w = NULL;
+    if (x->waiters != NULL) { /* open the circle: first to last */
+      w = x->waiters->next;
+      x->waiters->next = NULL;
+      x->waiters = NULL;
+    }
+    while (w != NULL) {
       future_t *wn = w->next;
       w->flags &= (uint8_t)~FUTURE__WAITING;
       if (w->kind == FUTURE__SINK) {
@@ -172,16 +211,19 @@ void future__free_all(future_t *f) {
       }
       w = wn;
     }
-    if (x->out.error != NULL) {
+    if (x->state == FUTURE_REJECTED) {
+      future_error_t *err = x->u.out.ptr;
       /* Cancelling is deliberate, so a UV_ECANCELED nobody looked at is
        * not worth a report. */
-      if (x->state == FUTURE_REJECTED && !(x->flags & FUTURE__HANDLED) &&
-          future_error_code(x->out.error) != UV_ECANCELED)
-        future__report_unhandled(x->out.error);
-      future_error_unref(x->out.error);
+      if (!(x->flags & FUTURE__HANDLED) &&
+          future_error_code(err) != UV_ECANCELED)
+        future__report_unhandled(err);
+      future_error_unref(err);
+    } else if (x->state == FUTURE_FULFILLED) {
+      future__holder_unref(x->u.out.holder);
+    } else {
+      future__unkeep(x);
     }
-    if (x->out.holder != NULL)
-      future__holder_unref(x->out.holder);
     lp = x->lp;
     lp->live--;
     if (lp->use_pool) {
@@ -206,11 +248,18 @@ void future_unref(future_t *f) { future__unref(f); }
  * continuation holds a reference on this future until it has run. */
 void future__settle(future_t *f, future__outcome_t *out) {
   future__loop_t *lp = f->lp;
-  future_t *w;
+  future_t *w, *first, *last;
   uint32_t n = 0;
 
-  f->state = out->error != NULL ? FUTURE_REJECTED : FUTURE_FULFILLED;
-  f->out = *out;
+  if (out->error != NULL) {
+    f->state = FUTURE_REJECTED;
+    f->u.out.ptr = out->error;
+    f->u.out.holder = NULL;
+  } else {
+    f->state = FUTURE_FULFILLED;
+    f->u.out.ptr = out->value;
+    f->u.out.holder = out->holder;
+  }
   if (atomic_load_explicit(&future__tracing, memory_order_relaxed)) {
     if (f->flags & FUTURE__REQUEST)
       future__trace('e', "request", f, 0, 0);
@@ -218,19 +267,22 @@ void future__settle(future_t *f, future__outcome_t *out) {
                   0);
   }
   memset(out, 0, sizeof(*out));
-  if (f->waiters_head == NULL)
+  last = f->waiters;
+  if (last == NULL)
     return;
-  for (w = f->waiters_head; w != NULL; w = w->next) {
+  first = last->next;
+  last->next = NULL;
+  f->waiters = NULL;
+  for (w = first; w != NULL; w = w->next) {
     w->flags = (uint8_t)((w->flags & ~FUTURE__WAITING) | FUTURE__QUEUED);
     n++;
   }
   f->refs += n;
   if (lp->queue_tail != NULL)
-    lp->queue_tail->next = f->waiters_head;
+    lp->queue_tail->next = first;
   else
-    lp->queue_head = f->waiters_head;
-  lp->queue_tail = f->waiters_tail;
-  f->waiters_head = f->waiters_tail = NULL;
+    lp->queue_head = first;
+  lp->queue_tail = last;
   future__loop_schedule(lp);
 }
 
@@ -243,12 +295,15 @@ void future__attach(future_t *parent, future_t *child) {
   child->next = NULL;
   parent->flags |= FUTURE__HANDLED;
   if (parent->state == FUTURE_PENDING) {
+    future_t *last = parent->waiters;
     child->flags |= FUTURE__WAITING;
-    if (parent->waiters_tail != NULL)
-      parent->waiters_tail->next = child;
-    else
-      parent->waiters_head = child;
-    parent->waiters_tail = child;
+    if (last != NULL) {
+      child->next = last->next;
+      last->next = child;
+    } else {
+      child->next = child;
+    }
+    parent->waiters = child;
     return;
   }
   parent->refs++;
@@ -355,7 +410,7 @@ int future__waits_on(const future_t *src, const future_t *f) {
 
 /* Sources. */
 
-future_t *future_new(uv_loop_t *loop) {
+FUTURE__HOT future_t *new_source(uv_loop_t *loop) {
   future__loop_t *lp;
   if (loop == NULL)
     return NULL;
@@ -365,8 +420,10 @@ future_t *future_new(uv_loop_t *loop) {
   return future__alloc(lp, FUTURE__SOURCE);
 }
 
+future_t *future_new(uv_loop_t *loop) { return new_source(loop); }
+
 future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
-  future_t *f = future_new(loop);
+  future_t *f = new_source(loop);
   if (f == NULL) {
     if (dtor != NULL)
       dtor(value);
@@ -375,7 +432,7 @@ future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
   if (dtor == NULL) {
     /* Nothing waits on a future nobody has seen yet: settling is a store. */
     f->state = FUTURE_FULFILLED;
-    f->out.value = value;
+    f->u.out.ptr = value;
     if (atomic_load_explicit(&future__tracing, memory_order_relaxed))
       future__trace('i', "fulfilled", f, 0, 0);
     return f;
@@ -460,14 +517,15 @@ future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
 }
 
 void future__source_done(future_t *f, future__outcome_t *out) {
-  if (f->state == FUTURE_PENDING)
+  if (f->state == FUTURE_PENDING) {
+    f->u.cancel = NULL; /* the outcome takes its place */
     future__settle(f, out);
-  else
+  } else {
     future__outcome_release(out);
+  }
   if (f->flags & FUTURE__REQUEST)
     future__loop_request_remove(f->lp, f);
   f->flags &= (uint8_t)~FUTURE__REQUEST;
-  f->u.cancel = NULL;
   f->data = NULL;
   future_unref(f);
 }
@@ -521,7 +579,7 @@ int future_adopt(future_t *f, future_t *src) {
   }
   if (src->state != FUTURE_PENDING) {
     src->flags |= FUTURE__HANDLED;
-    future__outcome_copy(&out, &src->out);
+    future__outcome_of(&out, src);
     future__settle(f, &out);
   } else {
     /* src's waiter list takes a reference on f; the caller keeps its own. */
@@ -540,11 +598,11 @@ future_state_t future_state(const future_t *f) {
 }
 
 void *future_value(const future_t *f) {
-  return f != NULL && f->state == FUTURE_FULFILLED ? f->out.value : NULL;
+  return f != NULL && f->state == FUTURE_FULFILLED ? f->u.out.ptr : NULL;
 }
 
 const future_error_t *future_error(const future_t *f) {
-  return f != NULL && f->state == FUTURE_REJECTED ? f->out.error : NULL;
+  return f != NULL ? future__error_of(f) : NULL;
 }
 
 uv_loop_t *future_loop(const future_t *f) {

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Everything declared from here on is internal to the shared object, so
+ * that calls and variable accesses need no PLT or GOT indirection. */
+#pragma GCC visibility push(hidden)
+
 /* A value that has a destructor lives in a holder shared, by reference
  * count, by every future and result that carries it. Values without a
  * destructor are copied as plain pointers and need no holder. */
@@ -22,7 +26,8 @@ typedef struct future__holder_s {
   future_dtor_cb dtor;
 } future__holder_t;
 
-/* What a settled future carries. */
+/* An outcome on its way from whoever produced it to a future (or to a
+ * future_result_t): what future__settle consumes. */
 typedef struct future__outcome_s {
   void *value;               /* fulfilled: the value */
   future__holder_t *holder;  /* fulfilled: its holder, or NULL */
@@ -45,7 +50,8 @@ enum future__flag {
   FUTURE__QUEUED = 8,   /* in the loop's run queue (which holds a ref) */
   FUTURE__REQUEST = 16, /* a libuv request holds a ref until it completes */
   FUTURE__MACHINE = 32, /* settled by a future__machine_t (its data) */
-  FUTURE__SEEN = 64     /* marked during a cycle check (future__waits_on) */
+  FUTURE__SEEN = 64,    /* marked during a cycle check (future__waits_on) */
+  FUTURE__KEPT_ERROR = 128 /* finally, step 2: the kept outcome is an error */
 };
 
 /* Library machinery that settles a source future from the outcomes of
@@ -76,6 +82,9 @@ typedef int (*future__cancel_cb)(future_t *f, void *req);
 
 typedef struct future__loop_s future__loop_t;
 
+/* 64 bytes, one cache line: a link of a chain costs one line of memory.
+ * The callbacks, the sink and the cancel hook are needed only until the
+ * future settles, and the outcome only from then on, so they share `u`. */
 struct future_s {
   future__loop_t *lp;
   /* One link, used by exactly one list at a time: a parent's waiter list,
@@ -83,19 +92,25 @@ struct future_s {
   future_t *next;
   /* The future whose outcome this one consumes once it is queued. */
   future_t *parent;
-  /* Continuations waiting for this future to settle (owned references). */
-  future_t *waiters_head;
-  future_t *waiters_tail;
+  /* Continuations waiting for this future to settle (owned references):
+   * the last one, whose `next` is the first (a circular list), or NULL. */
+  future_t *waiters;
   union {
     struct {
       future_cb on_fulfilled;
       future_cb on_rejected;
-    } cb;
-    future__sink_cb sink;
-    future__cancel_cb cancel; /* FUTURE__SOURCE with a request */
+    } cb;                     /* pending THEN or FINALLY */
+    future__sink_cb sink;     /* SINK */
+    future__cancel_cb cancel; /* pending SOURCE with a request */
+    /* Settled (or a FINALLY in step 2, keeping its parent's outcome):
+     * the value or the error (by state, or FUTURE__KEPT_ERROR), and the
+     * value's holder (NULL for an error or a value without destructor). */
+    struct {
+      void *ptr;
+      future__holder_t *holder;
+    } out;
   } u;
   void *data;
-  future__outcome_t out;
   uint32_t refs;
   uint8_t state;  /* future_state_t */
   uint8_t kind;   /* enum future__kind */
@@ -148,8 +163,36 @@ char *future__strdup(const char *s);
 int future__loop_any(void);
 void future__loop_request_add(future__loop_t *lp, future_t *f);
 void future__loop_request_remove(future__loop_t *lp, future_t *f);
-future__loop_t *future__loop_get(uv_loop_t *loop);
-void future__loop_schedule(future__loop_t *lp);
+
+/* The state of `loop` (created on first use), or NULL when out of memory.
+ * A per-thread cache answers without a lock; the generation, bumped
+ * whenever some loop's state is torn down, says when it is stale.
+ * initial-exec: no __tls_get_addr call on the path of every new future. */
+typedef struct {
+  uv_loop_t *loop;
+  future__loop_t *lp;
+  unsigned generation;
+} future__loop_cache_t;
+extern _Thread_local future__loop_cache_t future__loop_cache
+    __attribute__((tls_model("initial-exec")));
+extern atomic_uint future__registry_generation;
+future__loop_t *future__loop_find(uv_loop_t *loop);
+static inline future__loop_t *future__loop_get(uv_loop_t *loop) {
+  if (future__loop_cache.loop == loop &&
+      future__loop_cache.generation ==
+          atomic_load_explicit(&future__registry_generation,
+                               memory_order_acquire))
+    return future__loop_cache.lp;
+  return future__loop_find(loop);
+}
+
+/* Continuations were queued: make sure the loop drains the queue (it
+ * already does when the queue is being drained). */
+void future__loop_wake(future__loop_t *lp);
+static inline void future__loop_schedule(future__loop_t *lp) {
+  if (!lp->draining)
+    future__loop_wake(lp);
+}
 int future__loop_on_thread(const future__loop_t *lp);
 void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
 
@@ -164,19 +207,84 @@ void future__resolvers_deliver(future_resolver_t *list);
 void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w);
 void future__loop_drain(future__loop_t *lp);
 
+/* For the few helpers of the per-link path that must not cost a call. */
+#define FUTURE__HOT static inline __attribute__((always_inline))
+
+/* trace.c: hooks cost one branch while tracing is off. */
+extern atomic_int future__tracing;
+#define FUTURE__TRACING()                                                      \
+  atomic_load_explicit(&future__tracing, memory_order_relaxed)
+
 /* future.c */
-future_t *future__alloc(future__loop_t *lp, uint8_t kind);
+/* A new future of `lp` with one reference, or NULL when out of memory.
+ * The common case, a future from the loop's pool, is inline. */
+future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind);
+static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
+  future_t *f = lp->pool;
+  if (f == NULL || FUTURE__TRACING())
+    return future__alloc_slow(lp, kind);
+  lp->pool = f->next;
+  /* A compound literal, which compilers turn into a few wide stores
+   * rather than a call to memset. */
+  *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
+  lp->live++;
+  return f;
+}
 void future__free_all(future_t *f);
 
-/* future_unref without the call, for the library's hot paths. */
+/* future_unref without the call, for the library's hot paths. The common
+ * case, a fulfilled future that owns nothing, goes straight back to the
+ * pool; everything else goes through future__free_all. */
 static inline void future__unref(future_t *f) {
-  if (f != NULL && --f->refs == 0)
-    future__free_all(f);
+  if (f != NULL && --f->refs == 0) {
+    future__loop_t *lp = f->lp;
+    if (f->state == FUTURE_FULFILLED && f->u.out.holder == NULL &&
+        f->waiters == NULL && lp->use_pool) {
+      lp->live--;
+      f->next = lp->pool;
+      lp->pool = f;
+    } else {
+      future__free_all(f);
+    }
+  }
 }
 void future__pool_destroy(future__loop_t *lp);
 int future__pool_wanted(void);
 void future__settle(future_t *f, future__outcome_t *out);
-void future__outcome_copy(future__outcome_t *dst, const future__outcome_t *src);
+
+/* The error of a settled future, or NULL (no reference taken). */
+static inline future_error_t *future__error_of(const future_t *f) {
+  return f->state == FUTURE_REJECTED ? (future_error_t *)f->u.out.ptr : NULL;
+}
+/* The outcome of the settled `f`, without taking references. */
+static inline future__outcome_t future__outcome_peek(const future_t *f) {
+  future__outcome_t out = {NULL, NULL, NULL};
+  if (f->state == FUTURE_REJECTED) {
+    out.error = f->u.out.ptr;
+  } else {
+    out.value = f->u.out.ptr;
+    out.holder = f->u.out.holder;
+  }
+  return out;
+}
+/* The outcome a pending FINALLY in step 2 keeps (no references taken). */
+static inline future__outcome_t future__kept(const future_t *f) {
+  future__outcome_t out = {NULL, NULL, NULL};
+  if (f->flags & FUTURE__KEPT_ERROR) {
+    out.error = f->u.out.ptr;
+  } else {
+    out.value = f->u.out.ptr;
+    out.holder = f->u.out.holder;
+  }
+  return out;
+}
+/* A pending FINALLY keeps a copy of the outcome of the settled `p` (in
+ * place of its callbacks, which have run) and enters step 2. */
+void future__keep(future_t *f, const future_t *p);
+/* Let go of what future__keep kept, and leave step 2. */
+void future__unkeep(future_t *f);
+/* A copy of the outcome of the settled `src`, with its own references. */
+void future__outcome_of(future__outcome_t *dst, const future_t *src);
 void future__outcome_release(future__outcome_t *out);
 void future__attach(future_t *parent, future_t *child);
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
@@ -206,14 +314,13 @@ int future__outcome_of_value(future__outcome_t *out, void *value,
                              future_dtor_cb dtor);
 void future__holder_unref(future__holder_t *h);
 
-/* trace.c: hooks cost one branch while tracing is off. */
-extern atomic_int future__tracing;
+/* trace.c */
 void future__trace_setup(void);
 void future__trace(char phase, const char *name, const void *id,
                    uint64_t ts, uint64_t dur);
 #define FUTURE__TRACE(phase, name, id)                                         \
   do {                                                                         \
-    if (atomic_load_explicit(&future__tracing, memory_order_relaxed))         \
+    if (FUTURE__TRACING())                                                     \
       future__trace((phase), (name), (id), 0, 0);                              \
   } while (0)
 
@@ -228,5 +335,7 @@ void future__run(future_t *c);
 #define future__error(code, msg)                                               \
   future_error_new_at(__FILE__, __LINE__, __func__, (code), NULL, (msg))
 void future__report_unhandled(const future_error_t *err);
+
+#pragma GCC visibility pop
 
 #endif /* FUTURE_INTERNAL_H */

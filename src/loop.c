@@ -19,14 +19,10 @@ static uv_mutex_t registry_lock;
 static future__loop_t *registry;
 /* Bumped whenever state is torn down, so that per-thread caches of a loop
  * whose state is gone (or whose address was reused) are not trusted. */
-static atomic_uint registry_generation;
+atomic_uint future__registry_generation;
 
-/* initial-exec: no __tls_get_addr call on the path of every new future. */
-static _Thread_local struct {
-  uv_loop_t *loop;
-  future__loop_t *lp;
-  unsigned generation;
-} cache __attribute__((tls_model("initial-exec")));
+_Thread_local future__loop_cache_t future__loop_cache
+    __attribute__((tls_model("initial-exec")));
 
 static void registry_init(void) {
   if (uv_mutex_init(&registry_lock) != 0)
@@ -101,13 +97,10 @@ static future__loop_t *loop_create(uv_loop_t *loop) {
   return lp;
 }
 
-future__loop_t *future__loop_get(uv_loop_t *loop) {
-  unsigned gen = atomic_load_explicit(&registry_generation,
-                                      memory_order_acquire);
+future__loop_t *future__loop_find(uv_loop_t *loop) {
+  unsigned gen;
   future__loop_t *lp;
 
-  if (cache.loop == loop && cache.generation == gen)
-    return cache.lp;
   uv_once(&registry_once, registry_init);
   future__trace_setup(); /* FUTURE_TRACE in the environment */
   uv_mutex_lock(&registry_lock);
@@ -119,12 +112,12 @@ future__loop_t *future__loop_get(uv_loop_t *loop) {
       registry = lp;
     }
   }
-  gen = atomic_load_explicit(&registry_generation, memory_order_acquire);
+  gen = atomic_load_explicit(&future__registry_generation, memory_order_acquire);
   uv_mutex_unlock(&registry_lock);
   if (lp != NULL) {
-    cache.loop = loop;
-    cache.lp = lp;
-    cache.generation = gen;
+    future__loop_cache.loop = loop;
+    future__loop_cache.lp = lp;
+    future__loop_cache.generation = gen;
   }
   return lp;
 }
@@ -201,8 +194,8 @@ static future__loop_t *loop_lookup(uv_loop_t *loop) {
   return lp;
 }
 
-void future__loop_schedule(future__loop_t *lp) {
-  if (!lp->draining && !uv_is_active((uv_handle_t *)&lp->idle))
+void future__loop_wake(future__loop_t *lp) {
+  if (!uv_is_active((uv_handle_t *)&lp->idle))
     uv_idle_start(&lp->idle, on_idle);
 }
 
@@ -294,7 +287,7 @@ int future_loop_close(uv_loop_t *loop) {
       pp = &(*pp)->next_loop;
     *pp = lp->next_loop;
   }
-  atomic_fetch_add_explicit(&registry_generation, 1, memory_order_acq_rel);
+  atomic_fetch_add_explicit(&future__registry_generation, 1, memory_order_acq_rel);
   uv_mutex_unlock(&registry_lock);
 
   lp->closing = 2;

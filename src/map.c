@@ -125,7 +125,7 @@ static void on_item_settled(future_t *settled, void *data) {
   m->in_flight--;
   if (settled->state == FUTURE_REJECTED) {
     future__outcome_t out;
-    future__outcome_copy(&out, &settled->out);
+    future__outcome_of(&out, settled);
     map_finish(m, &out);
     return;
   }

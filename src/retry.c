@@ -95,7 +95,7 @@ static void retry_timer_fired(uv_timer_t *timer);
 static void on_attempt_settled(future_t *settled, void *data) {
   retry_t *r = data;
   future__outcome_t out = {NULL, NULL, NULL};
-  const future_error_t *err = settled != NULL ? settled->out.error : NULL;
+  const future_error_t *err = settled != NULL ? future__error_of(settled) : NULL;
 
   r->sink = NULL;
   if (settled == NULL) {
@@ -108,7 +108,7 @@ static void on_attempt_settled(future_t *settled, void *data) {
     return;
   }
   if (settled->state == FUTURE_FULFILLED) {
-    future__outcome_copy(&out, &settled->out);
+    future__outcome_of(&out, settled);
     retry_finish(r, &out);
     return;
   }

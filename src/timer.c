@@ -94,7 +94,7 @@ static void timeout_inner_settled(future_t *settled, void *data) {
   timeout_t *t = data;
   future__outcome_t out;
   /* We hold `inner`, so it cannot vanish unsettled. */
-  future__outcome_copy(&out, &settled->out);
+  future__outcome_of(&out, settled);
   timeout_finish(t, &out);
   future_unref(t->inner);
   t->inner = NULL;

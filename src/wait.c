@@ -12,7 +12,7 @@
 
 static void result_fill(future_result_t *result, const future_t *f) {
   future__outcome_t out;
-  future__outcome_copy(&out, &f->out);
+  future__outcome_of(&out, f);
   result->value = out.value;
   result->reserved_holder = out.holder;
   result->error = out.error;
