@@ -204,8 +204,8 @@ void future__run(future_t *c) {
     future__unref(c);
 }
 
-static future_t *chain(future_t *f, uint8_t kind, future_cb a, future_cb b,
-                       void *data) {
+FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
+                            future_cb b, void *data) {
   future_t *c;
   if (f == NULL)
     return NULL;

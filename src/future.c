@@ -127,14 +127,6 @@ void future__holder_unref(future__holder_t *h) {
   }
 }
 
-void future__outcome_of(future__outcome_t *dst, const future_t *src) {
-  *dst = future__outcome_peek(src);
-  if (dst->holder != NULL)
-    atomic_fetch_add_explicit(&dst->holder->refs, 1, memory_order_relaxed);
-  if (dst->error != NULL)
-    future_error_ref(dst->error);
-}
-
 void future__keep(future_t *f, const future_t *p) {
   future__outcome_t kept;
   future__outcome_of(&kept, p);
@@ -243,30 +235,20 @@ future_t *future_ref(future_t *f) {
 
 void future_unref(future_t *f) { future__unref(f); }
 
-/* Settling: the outcome is stored and every waiting continuation moves, in
+/* Settling (see future__settle): every waiting continuation moves, in
  * attachment order, to the end of the loop's run queue. Each queued
  * continuation holds a reference on this future until it has run. */
-void future__settle(future_t *f, future__outcome_t *out) {
+void future__settled(future_t *f) {
   future__loop_t *lp = f->lp;
   future_t *w, *first, *last;
   uint32_t n = 0;
 
-  if (out->error != NULL) {
-    f->state = FUTURE_REJECTED;
-    f->u.out.ptr = out->error;
-    f->u.out.holder = NULL;
-  } else {
-    f->state = FUTURE_FULFILLED;
-    f->u.out.ptr = out->value;
-    f->u.out.holder = out->holder;
-  }
-  if (atomic_load_explicit(&future__tracing, memory_order_relaxed)) {
+  if (FUTURE__TRACING()) {
     if (f->flags & FUTURE__REQUEST)
       future__trace('e', "request", f, 0, 0);
-    future__trace('i', out->error != NULL ? "rejected" : "fulfilled", f, 0,
-                  0);
+    future__trace('i', f->state == FUTURE_REJECTED ? "rejected" : "fulfilled",
+                  f, 0, 0);
   }
-  memset(out, 0, sizeof(*out));
   last = f->waiters;
   if (last == NULL)
     return;
@@ -283,36 +265,6 @@ void future__settle(future_t *f, future__outcome_t *out) {
   else
     lp->queue_head = first;
   lp->queue_tail = last;
-  future__loop_schedule(lp);
-}
-
-/* Make `child` (whose reference the caller hands over) consume the outcome
- * of `parent`: now, through the run queue, if `parent` has settled; when it
- * settles otherwise. */
-void future__attach(future_t *parent, future_t *child) {
-  future__loop_t *lp = parent->lp;
-  child->parent = parent;
-  child->next = NULL;
-  parent->flags |= FUTURE__HANDLED;
-  if (parent->state == FUTURE_PENDING) {
-    future_t *last = parent->waiters;
-    child->flags |= FUTURE__WAITING;
-    if (last != NULL) {
-      child->next = last->next;
-      last->next = child;
-    } else {
-      child->next = child;
-    }
-    parent->waiters = child;
-    return;
-  }
-  parent->refs++;
-  child->flags |= FUTURE__QUEUED;
-  if (lp->queue_tail != NULL)
-    lp->queue_tail->next = child;
-  else
-    lp->queue_head = child;
-  lp->queue_tail = child;
   future__loop_schedule(lp);
 }
 

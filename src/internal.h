@@ -250,7 +250,6 @@ static inline void future__unref(future_t *f) {
 }
 void future__pool_destroy(future__loop_t *lp);
 int future__pool_wanted(void);
-void future__settle(future_t *f, future__outcome_t *out);
 
 /* The error of a settled future, or NULL (no reference taken). */
 static inline future_error_t *future__error_of(const future_t *f) {
@@ -284,9 +283,66 @@ void future__keep(future_t *f, const future_t *p);
 /* Let go of what future__keep kept, and leave step 2. */
 void future__unkeep(future_t *f);
 /* A copy of the outcome of the settled `src`, with its own references. */
-void future__outcome_of(future__outcome_t *dst, const future_t *src);
+static inline void future__outcome_of(future__outcome_t *dst,
+                                      const future_t *src) {
+  *dst = future__outcome_peek(src);
+  if (dst->holder != NULL)
+    atomic_fetch_add_explicit(&dst->holder->refs, 1, memory_order_relaxed);
+  if (dst->error != NULL)
+    future_error_ref(dst->error);
+}
+
+/* Settle the pending `f` with `out`, which it takes over (`out` is left
+ * empty). The store is inline; queueing the waiting continuations (and
+ * tracing) is future__settled's. */
+void future__settled(future_t *f);
+static inline void future__settle(future_t *f, future__outcome_t *out) {
+  if (out->error != NULL) {
+    f->state = FUTURE_REJECTED;
+    f->u.out.ptr = out->error;
+    f->u.out.holder = NULL;
+  } else {
+    f->state = FUTURE_FULFILLED;
+    f->u.out.ptr = out->value;
+    f->u.out.holder = out->holder;
+  }
+  out->value = NULL;
+  out->holder = NULL;
+  out->error = NULL;
+  if (f->waiters != NULL || FUTURE__TRACING())
+    future__settled(f);
+}
+
+/* Make `child` (whose reference the caller hands over) consume the outcome
+ * of `parent`: now, through the run queue, if `parent` has settled; when it
+ * settles otherwise. */
+static inline void future__attach(future_t *parent, future_t *child) {
+  future__loop_t *lp = parent->lp;
+  child->parent = parent;
+  parent->flags |= FUTURE__HANDLED;
+  if (parent->state == FUTURE_PENDING) {
+    future_t *last = parent->waiters;
+    child->flags |= FUTURE__WAITING;
+    if (last != NULL) {
+      child->next = last->next;
+      last->next = child;
+    } else {
+      child->next = child;
+    }
+    parent->waiters = child;
+    return;
+  }
+  parent->refs++;
+  child->next = NULL;
+  child->flags |= FUTURE__QUEUED;
+  if (lp->queue_tail != NULL)
+    lp->queue_tail->next = child;
+  else
+    lp->queue_head = child;
+  lp->queue_tail = child;
+  future__loop_schedule(lp);
+}
 void future__outcome_release(future__outcome_t *out);
-void future__attach(future_t *parent, future_t *child);
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
 
 /* Sources backed by a libuv request (fs, timers, work, ...). The new future
