@@ -454,8 +454,8 @@ int future_resolve(future_t *f, void *value, future_dtor_cb dtor) {
 
 /* Request-backed sources. */
 
-future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
-                             void *req) {
+future_t *future__source_unlisted(future__loop_t *lp,
+                                  future__cancel_cb cancel, void *req) {
   future_t *f = future__alloc(lp, FUTURE__SOURCE);
   if (f == NULL)
     return NULL;
@@ -463,8 +463,15 @@ future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
   f->data = req;
   f->refs = 2;
   f->flags |= FUTURE__REQUEST;
-  future__loop_request_add(lp, f);
   FUTURE__TRACE('b', "request", f);
+  return f;
+}
+
+future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
+                             void *req) {
+  future_t *f = future__source_unlisted(lp, cancel, req);
+  if (f != NULL)
+    future__loop_request_add(lp, f);
   return f;
 }
 

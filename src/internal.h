@@ -199,6 +199,9 @@ void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
 void future__loop_resolver_opened(future__loop_t *lp);
 void future__loop_resolver_closed(future__loop_t *lp);
 
+/* timer.c: cancel every future_delay of the loop still pending. */
+void future__delay_cancel_all(future__loop_t *lp);
+
 /* resolver.c */
 /* Settle the futures of a list of delivered resolvers, oldest first. */
 void future__resolvers_deliver(future_resolver_t *list);
@@ -350,6 +353,10 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
  * future__source_done drops. `req` is passed to `cancel` (may be NULL). */
 future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
                              void *req);
+/* The same, for a request that teardown finds by other means (timers, in
+ * the loop's handles): not in the loop's list of requests in flight. */
+future_t *future__source_unlisted(future__loop_t *lp,
+                                  future__cancel_cb cancel, void *req);
 /* The request behind `f` has completed (on the loop's thread): settle `f`
  * with `out` unless it was cancelled meanwhile, in which case `out` is
  * released (the value's destructor runs). Consumes `out` and the

@@ -135,6 +135,8 @@ void future__loop_request_add(future__loop_t *lp, future_t *f) {
 }
 
 void future__loop_request_remove(future__loop_t *lp, future_t *f) {
+  if (f->parent == NULL && lp->requests != f)
+    return; /* not listed: future__source_unlisted */
   if (f->parent != NULL)
     f->parent->next = f->next;
   else
@@ -270,6 +272,7 @@ int future_loop_close(uv_loop_t *loop) {
    * Only then do we decide whether anything is left. */
   on_async(&lp->async);
   future__loop_drain(lp);
+  future__delay_cancel_all(lp);
   cancel_requests(lp);
   future__loop_drain(lp);
   while (lp->nrequests > lp->resolvers) {

@@ -10,28 +10,82 @@
 
 #include <stdlib.h>
 
-static void free_closed(uv_handle_t *handle) { future__free(handle->data); }
 
-/* delay */
+/* delay
+ *
+ * A program may have a million delays pending, so a delay is kept lean:
+ * it is not in the loop's list of requests in flight (whose upkeep costs
+ * two more cache lines touched per timer), and teardown finds the pending
+ * ones among the loop's handles instead, by a tag in `data` that no user
+ * handle can carry: the address of a variable private to the library. */
 
 typedef struct {
-  uv_timer_t timer;
+  uv_timer_t timer; /* first: a delay_t is found from its timer */
   future_t *f;
 } delay_t;
 
+static const char delay_tag;
+
+static void delay_closed(uv_handle_t *handle) { future__free(handle); }
+
 static void delay_fired(uv_timer_t *timer) {
-  delay_t *d = timer->data;
+  delay_t *d = (delay_t *)timer;
   future__outcome_t none = {NULL, NULL, NULL};
-  future__source_done(d->f, &none);
-  uv_close((uv_handle_t *)timer, free_closed);
+  future_t *f = d->f;
+  d->f = NULL;
+  future__source_done(f, &none);
+  uv_close((uv_handle_t *)timer, delay_closed);
 }
 
 static int delay_cancel(future_t *f, void *req) {
   delay_t *d = req;
   (void)f;
+  d->f = NULL;
   uv_timer_stop(&d->timer);
-  uv_close((uv_handle_t *)&d->timer, free_closed);
+  uv_close((uv_handle_t *)&d->timer, delay_closed);
   return 1;
+}
+
+typedef struct {
+  future_t **items;
+  size_t n, cap;
+  int failed;
+} delay_list_t;
+
+static void delay_collect(uv_handle_t *handle, void *arg) {
+  delay_list_t *l = arg;
+  delay_t *d = (delay_t *)handle;
+  if (handle->data != &delay_tag || uv_is_closing(handle) || d->f == NULL)
+    return;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    future_t **grown = future__realloc(l->items, cap * sizeof(*grown));
+    if (grown == NULL) {
+      l->failed = 1;
+      return;
+    }
+    l->items = grown;
+    l->cap = cap;
+  }
+  l->items[l->n++] = future_ref(d->f);
+}
+
+void future__delay_cancel_all(future__loop_t *lp) {
+  delay_list_t l = {NULL, 0, 0, 0};
+  do {
+    /* Gathered first, each with a reference, since a cancel may close
+     * handles (and run continuations) under the walk. Out of memory, the
+     * ones gathered are cancelled and the walk starts over. */
+    l.failed = 0;
+    l.n = 0;
+    uv_walk(lp->loop, delay_collect, &l);
+    for (size_t i = 0; i < l.n; i++) {
+      if (l.items[i]->state == FUTURE_PENDING)
+        future_cancel(l.items[i]);
+      future_unref(l.items[i]);
+    }
+  } while (l.failed && l.n > 0);
+  future__free(l.items);
 }
 
 future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
@@ -42,13 +96,13 @@ future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   d = future__malloc(sizeof(*d));
   if (d == NULL)
     return NULL;
-  d->f = future__source_new(lp, delay_cancel, d);
+  d->f = future__source_unlisted(lp, delay_cancel, d);
   if (d->f == NULL) {
     future__free(d);
     return NULL;
   }
   uv_timer_init(loop, &d->timer);
-  d->timer.data = d;
+  d->timer.data = (void *)&delay_tag;
   uv_timer_start(&d->timer, delay_fired, ms, 0);
   return d->f;
 }

@@ -100,6 +100,36 @@ START_TEST(test_loop_close_cancels_requests_in_flight) {
 }
 END_TEST
 
+/* Delays are found among the loop's handles at teardown, not in a list:
+ * more of them than one gathering step holds, beside user timers that
+ * must be left alone, and one that a continuation cancels meanwhile. */
+START_TEST(test_loop_close_cancels_many_delays) {
+  uv_loop_t loop;
+  uv_timer_t mine;
+  future_t *first;
+  int i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_timer_init(&loop, &mine), 0);
+  mine.data = &loop;
+  ran = 0;
+  first = future_delay(&loop, 3600 * 1000);
+  for (i = 0; i < 300; i++)
+    future_unref(future_then(future_delay(&loop, 3600 * 1000 + (unsigned)i),
+                             count_run, NULL, NULL));
+  future_unref(future_catch(future_ref(first), count_run, NULL));
+  future_unref(first);
+  ck_assert_uint_eq(future_loop_live(&loop), 602);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  /* Only the catch ran: every delay was cancelled, none fired. */
+  ck_assert_int_eq(ran, 1);
+  ck_assert(!uv_is_closing((uv_handle_t *)&mine));
+  ck_assert_ptr_eq(mine.data, &loop);
+  uv_close((uv_handle_t *)&mine, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 static future_t *close_inside(future_t *settled, void *data) {
   int *rc = data;
   *rc = future_loop_close(future_loop(settled));
@@ -215,6 +245,7 @@ Suite *make_loop_suite(void) {
   tcase_add_test(teardown, test_loop_close_runs_queued_continuations);
   tcase_add_test(teardown, test_loop_close_inside_callback_is_refused);
   tcase_add_test(teardown, test_loop_close_cancels_requests_in_flight);
+  tcase_add_test(teardown, test_loop_close_cancels_many_delays);
   tcase_add_test(teardown, test_loop_reused_after_teardown);
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_loop_many_loops_many_threads);
