@@ -38,21 +38,28 @@ const char *future_version_string(void) {
  * per-loop free list and allocated in slabs: no malloc header, and no
  * malloc or free on the hot path. Slabs are released by future_loop_close.
  *
+ * A new slab is handed out front to back (a bump pointer), so that its
+ * memory is touched only as it is used. Slabs double in size from 4 KiB
+ * to 256 KiB: a small program keeps a small footprint, and a large one
+ * gets slabs big enough for malloc to map them apart from the program's
+ * other allocations (a million timer handles stay as densely packed as
+ * without futures, which is what libuv's timer heap is fast on).
+ *
  * Under valgrind or AddressSanitizer the pool is bypassed and every future
  * is malloc'ed and freed on its own, so that those tools see each use after
  * free and each leak exactly; FUTURE_POOL=0 or 1 in the environment
  * overrides the choice. */
 
-#define FUTURE__SLAB_SIZE 128
+#define FUTURE__SLAB_MIN 64   /* futures in the first slab */
+#define FUTURE__SLAB_MAX 4096 /* futures in the largest */
 #define FUTURE__LINE 64
 
 _Static_assert(sizeof(future_t) == FUTURE__LINE,
                "a future is one cache line");
 
-/* The futures come first, so that aligning the slab on a cache line
- * aligns every future in it. */
+/* A slab is a cache-line aligned run of futures after one line holding
+ * this header. */
 typedef struct future__slab_s {
-  future_t futures[FUTURE__SLAB_SIZE];
   struct future__slab_s *next;
   void *block; /* what future__malloc returned */
 } future__slab_t;
@@ -73,7 +80,8 @@ int future__pool_wanted(void) {
 }
 
 static int pool_refill(future__loop_t *lp) {
-  void *block = future__malloc(sizeof(future__slab_t) + FUTURE__LINE - 1);
+  size_t n = lp->slab_size ? lp->slab_size : FUTURE__SLAB_MIN;
+  void *block = future__malloc((n + 1) * FUTURE__LINE + FUTURE__LINE - 1);
   future__slab_t *slab;
   if (block == NULL)
     return UV_ENOMEM;
@@ -82,10 +90,10 @@ static int pool_refill(future__loop_t *lp) {
   slab->block = block;
   slab->next = lp->slabs;
   lp->slabs = slab;
-  for (size_t i = FUTURE__SLAB_SIZE; i-- > 0;) {
-    slab->futures[i].next = lp->pool;
-    lp->pool = &slab->futures[i];
-  }
+  lp->fresh = (future_t *)((char *)slab + FUTURE__LINE);
+  lp->fresh_end = lp->fresh + n;
+  if (n < FUTURE__SLAB_MAX)
+    lp->slab_size = n * 2;
   return 0;
 }
 
@@ -96,6 +104,7 @@ void future__pool_destroy(future__loop_t *lp) {
     future__free(slab->block);
   }
   lp->pool = NULL;
+  lp->fresh = lp->fresh_end = NULL;
 }
 
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
@@ -104,11 +113,13 @@ future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
     f = future__malloc(sizeof(*f));
     if (f == NULL)
       return NULL;
-  } else {
-    if (lp->pool == NULL && pool_refill(lp) != 0)
-      return NULL;
+  } else if (lp->pool != NULL) {
     f = lp->pool;
     lp->pool = f->next;
+  } else {
+    if (lp->fresh == lp->fresh_end && pool_refill(lp) != 0)
+      return NULL;
+    f = lp->fresh++;
   }
   *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
   lp->live++;

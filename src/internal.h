@@ -139,6 +139,8 @@ struct future__loop_s {
   size_t nrequests;
   int use_pool;                    /* 0 under valgrind and ASan */
   future_t *pool;                  /* freed futures, ready for reuse */
+  future_t *fresh, *fresh_end;     /* never used yet, in the newest slab */
+  size_t slab_size;                /* futures in the next slab */
   struct future__slab_s *slabs;    /* where pooled futures live */
 };
 
@@ -224,9 +226,14 @@ extern atomic_int future__tracing;
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind);
 static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   future_t *f = lp->pool;
-  if (f == NULL || FUTURE__TRACING())
+  if (FUTURE__TRACING())
     return future__alloc_slow(lp, kind);
-  lp->pool = f->next;
+  if (f != NULL)
+    lp->pool = f->next;
+  else if (lp->fresh != lp->fresh_end)
+    f = lp->fresh++;
+  else
+    return future__alloc_slow(lp, kind);
   /* A compound literal, which compilers turn into a few wide stores
    * rather than a call to memset. */
   *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
