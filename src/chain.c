@@ -161,6 +161,19 @@ void future__run(future_t *c) {
   int moved = 0;
 
   c->parent = NULL;
+  if (c->kind == FUTURE__THEN && c->state == FUTURE_PENDING) {
+    /* The common case first. */
+    future_cb cb = p->state == FUTURE_FULFILLED ? c->u.cb.on_fulfilled
+                                                : c->u.cb.on_rejected;
+    if (cb == NULL)
+      settle_copy(c, p);
+    else
+      moved = resolve_with(c, call(c, cb, p));
+    future__unref(p);
+    if (!moved)
+      future__unref(c);
+    return;
+  }
   if (c->kind == FUTURE__SINK && p == NULL && c->state == FUTURE_PENDING) {
     /* What it watched was released unsettled (see vanish in future.c). */
     c->lp->in_callback++;
@@ -176,15 +189,6 @@ void future__run(future_t *c) {
     return;
   }
   switch (c->kind) {
-  case FUTURE__THEN: {
-    future_cb cb = p->state == FUTURE_FULFILLED ? c->u.cb.on_fulfilled
-                                                : c->u.cb.on_rejected;
-    if (cb == NULL)
-      settle_copy(c, p);
-    else
-      moved = resolve_with(c, call(c, cb, p));
-    break;
-  }
   case FUTURE__ADOPT:
     settle_copy(c, p);
     break;
@@ -218,6 +222,13 @@ FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
   c->u.cb.on_rejected = b;
   c->data = data;
   c->refs = 2; /* one for the caller, one for the waiter list or queue */
+  if (f->state != FUTURE_PENDING) {
+    /* The caller's reference on `f` becomes the queued `c`'s. */
+    c->parent = f;
+    f->flags |= FUTURE__HANDLED;
+    future__enqueue(c);
+    return c;
+  }
   future__attach(f, c);
   future__unref(f);
   return c;

@@ -302,6 +302,20 @@ static inline void future__outcome_of(future__outcome_t *dst,
     future_error_ref(dst->error);
 }
 
+/* Put `c` (whose reference the queue takes over) at the end of its loop's
+ * run queue; c->parent is settled. */
+static inline void future__enqueue(future_t *c) {
+  future__loop_t *lp = c->lp;
+  c->next = NULL;
+  c->flags |= FUTURE__QUEUED;
+  if (lp->queue_tail != NULL)
+    lp->queue_tail->next = c;
+  else
+    lp->queue_head = c;
+  lp->queue_tail = c;
+  future__loop_schedule(lp);
+}
+
 /* Settle the pending `f` with `out`, which it takes over (`out` is left
  * empty). The store is inline; queueing the waiting continuations (and
  * tracing) is future__settled's. */
@@ -327,7 +341,6 @@ static inline void future__settle(future_t *f, future__outcome_t *out) {
  * of `parent`: now, through the run queue, if `parent` has settled; when it
  * settles otherwise. */
 static inline void future__attach(future_t *parent, future_t *child) {
-  future__loop_t *lp = parent->lp;
   child->parent = parent;
   parent->flags |= FUTURE__HANDLED;
   if (parent->state == FUTURE_PENDING) {
@@ -343,14 +356,7 @@ static inline void future__attach(future_t *parent, future_t *child) {
     return;
   }
   parent->refs++;
-  child->next = NULL;
-  child->flags |= FUTURE__QUEUED;
-  if (lp->queue_tail != NULL)
-    lp->queue_tail->next = child;
-  else
-    lp->queue_head = child;
-  lp->queue_tail = child;
-  future__loop_schedule(lp);
+  future__enqueue(child);
 }
 void future__outcome_release(future__outcome_t *out);
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
