@@ -129,9 +129,11 @@ static int fs_cancelled(const fs_base_t *b) {
 }
 
 /* Allocate `size` bytes of operation (fs_base_t first) plus room for
- * `extra` bytes, and its future. NULL when memory runs out. */
-static void *fs_alloc(uv_loop_t *loop, const char *func, size_t size,
-                      size_t extra, void (*release)(fs_base_t *)) {
+ * `extra` bytes, and its future, cancelled with `cancel`. NULL when memory
+ * runs out. */
+static void *fs_alloc_with(uv_loop_t *loop, const char *func, size_t size,
+                           size_t extra, void (*release)(fs_base_t *),
+                           future__cancel_cb cancel) {
   future__loop_t *lp = future__loop_get(loop);
   fs_base_t *b;
   if (lp == NULL || size + extra < size)
@@ -139,7 +141,7 @@ static void *fs_alloc(uv_loop_t *loop, const char *func, size_t size,
   b = future__calloc(1, size + extra);
   if (b == NULL)
     return NULL;
-  b->f = future__source_new(lp, fs_cancel, b);
+  b->f = future__source_new(lp, cancel, b);
   if (b->f == NULL) {
     future__free(b);
     return NULL;
@@ -152,6 +154,11 @@ static void *fs_alloc(uv_loop_t *loop, const char *func, size_t size,
   b->end_fd = -1;
   b->req.data = b;
   return b;
+}
+
+static void *fs_alloc(uv_loop_t *loop, const char *func, size_t size,
+                      size_t extra, void (*release)(fs_base_t *)) {
+  return fs_alloc_with(loop, func, size, extra, release, fs_cancel);
 }
 
 static void fs_release_plain(fs_base_t *b) { future__free(b); }
@@ -908,16 +915,33 @@ future_t *future_fs_dir_close(uv_loop_t *loop, uv_dir_t *dir) {
   return simple_start(s, uv_fs_closedir(loop, REQ, dir, simple_done));
 }
 
-/* read_file: open, fstat, read until EOF, close. */
+/* read_file: open, fstat, read until EOF, close.
+ *
+ * A regular file with a size is read by a work item (RF_JOB) instead of
+ * uv_fs_read: on the pool thread it reads as uv_fs_read would and, while
+ * the reads come back short, reads again at once, so that the read that
+ * returns 0 rides along with the one that brought the last bytes instead of
+ * costing a round trip through the pool of its own. The reads, their sizes
+ * and their order are the same as one uv_fs_read per read: a file of any
+ * size, growing or shrinking, is read until a read returns 0. A job reads
+ * at most FS_CHUNK bytes and then comes back to the loop, where a cancel is
+ * noticed, as between two reads. Other files (FIFOs, /proc, size 0) keep
+ * one uv_fs_read per read, so that a read that may block never follows
+ * another without a look at the loop first. */
 
-enum { RF_OPEN, RF_FSTAT, RF_READ };
+enum { RF_OPEN, RF_FSTAT, RF_READ, RF_JOB };
 
 typedef struct {
   fs_base_t b;
   int stage;
+  int sized;        /* a regular file that reported a size: read by jobs */
   uv_file fd;
   char *data;
   size_t len, cap;  /* cap counts the byte kept for the final NUL */
+  uv_work_t work;   /* RF_JOB: the job in flight */
+  size_t job_len;   /* the room the job may fill, after len */
+  size_t job_got;   /* what it read */
+  ssize_t job_end;  /* its last read's result: 0 at the end, < 0 an error */
   char path[];
 } read_file_t;
 
@@ -927,6 +951,16 @@ static void read_file_release(fs_base_t *b) {
   future__free(op);
 }
 
+/* Cancel the request in flight: the job, or the uv_fs_t. */
+static int read_file_cancel(future_t *f, void *data) {
+  read_file_t *op = data;
+  if (op->stage == RF_JOB) {
+    uv_cancel((uv_req_t *)&op->work);
+    return 0;
+  }
+  return fs_cancel(f, data);
+}
+
 static void buf_free(void *v) {
   future_buf_t *buf = v;
   future__free(buf->base);
@@ -934,6 +968,8 @@ static void buf_free(void *v) {
 }
 
 static void read_file_step(uv_fs_t *req);
+static void read_file_job(uv_work_t *w);
+static void read_file_job_done(uv_work_t *w, int status);
 
 static int read_file_next(read_file_t *op) {
   uv_buf_t b;
@@ -947,11 +983,36 @@ static int read_file_next(read_file_t *op) {
     op->cap = cap;
   }
   space = op->cap - 1 - op->len;
+  if (op->sized) {
+    op->stage = RF_JOB;
+    op->job_len = space < FS_CHUNK ? space : FS_CHUNK;
+    return uv_queue_work(op->b.loop, &op->work, read_file_job,
+                         read_file_job_done);
+  }
   b.base = op->data + op->len;
   b.len = space < FS_CHUNK ? space : FS_CHUNK;
   op->stage = RF_READ;
   return uv_fs_read(op->b.loop, &op->b.req, op->fd, &b, 1, -1,
                     read_file_step);
+}
+
+/* On a pool thread: read into the job's room until a read returns 0, fails,
+ * or the room is full. Touches only the job's fields and the room. */
+static void read_file_job(uv_work_t *w) {
+  read_file_t *op = (read_file_t *)((char *)w - offsetof(read_file_t, work));
+  size_t got = 0;
+  ssize_t r;
+  do {
+    uv_fs_t req;
+    uv_buf_t b = uv_buf_init(op->data + op->len + got,
+                             (unsigned int)(op->job_len - got));
+    r = uv_fs_read(op->b.loop, &req, op->fd, &b, 1, -1, NULL);
+    uv_fs_req_cleanup(&req);
+    if (r > 0)
+      got += (size_t)r;
+  } while (r > 0 && got < op->job_len);
+  op->job_got = got;
+  op->job_end = r;
 }
 
 /* The whole file is in: hand the buffer over. */
@@ -973,27 +1034,13 @@ static int read_file_value(read_file_t *op) {
   return 0;
 }
 
-static void read_file_step(uv_fs_t *req) {
-  read_file_t *op = req->data;
+/* One step done with result `r` (for a read: the bytes it brought, 0 at
+ * the end of the file). */
+static void read_file_on(read_file_t *op, ssize_t r) {
   fs_base_t *b = &op->b;
-  ssize_t r = req->result;
   const char *what = "read";
   int rc = 0;
 
-  if (op->stage == RF_OPEN && r >= 0) {
-    op->fd = (uv_file)r;
-    b->close_fd = op->fd; /* from now on, whatever happens */
-  }
-  if (op->stage == RF_FSTAT && r >= 0) {
-    uint64_t size = req->statbuf.st_size;
-    /* The size is a hint (files grow and shrink, /proc says 0): room for
-     * it, the NUL, and one more byte, so that the read that finds the end
-     * needs no growing. */
-    if (size == 0 || size > SIZE_MAX / 2)
-      size = 65536;
-    op->cap = (size_t)size + 2;
-  }
-  uv_fs_req_cleanup(req);
   if (fs_cancelled(b)) {
     fs_end(b);
     return;
@@ -1009,7 +1056,7 @@ static void read_file_step(uv_fs_t *req) {
   case RF_OPEN:
     op->stage = RF_FSTAT;
     what = "fstat";
-    rc = uv_fs_fstat(b->loop, req, op->fd, read_file_step);
+    rc = uv_fs_fstat(b->loop, &b->req, op->fd, read_file_step);
     break;
   case RF_FSTAT:
     op->data = future__malloc(op->cap);
@@ -1030,9 +1077,50 @@ static void read_file_step(uv_fs_t *req) {
   }
   if (rc < 0) {
     b->err = FS_ERR(b, rc, what, op->path, NULL);
-    uv_fs_req_cleanup(req);
+    uv_fs_req_cleanup(&b->req);
     fs_end(b);
   }
+}
+
+static void read_file_job_done(uv_work_t *w, int status) {
+  read_file_t *op = (read_file_t *)((char *)w - offsetof(read_file_t, work));
+  op->stage = RF_READ;
+  if (status < 0) {
+    read_file_on(op, status); /* UV_ECANCELED: never ran */
+  } else if (op->job_end < 0) {
+    read_file_on(op, op->job_end);
+  } else if (op->job_got == 0) {
+    read_file_on(op, 0);
+  } else if (op->job_end > 0) {
+    read_file_on(op, (ssize_t)op->job_got); /* the room is full: go on */
+  } else {
+    /* The bytes, then the end, as two reads would have reported them. */
+    op->len += op->job_got;
+    read_file_on(op, 0);
+  }
+}
+
+static void read_file_step(uv_fs_t *req) {
+  read_file_t *op = req->data;
+  ssize_t r = req->result;
+
+  if (op->stage == RF_OPEN && r >= 0) {
+    op->fd = (uv_file)r;
+    op->b.close_fd = op->fd; /* from now on, whatever happens */
+  }
+  if (op->stage == RF_FSTAT && r >= 0) {
+    uint64_t size = req->statbuf.st_size;
+    op->sized = size > 0 && size <= SIZE_MAX / 2 &&
+                (req->statbuf.st_mode & S_IFMT) == S_IFREG;
+    /* The size is a hint (files grow and shrink, /proc says 0): room for
+     * it, the NUL, and one more byte, so that the read that finds the end
+     * needs no growing. */
+    if (size == 0 || size > SIZE_MAX / 2)
+      size = 65536;
+    op->cap = (size_t)size + 2;
+  }
+  uv_fs_req_cleanup(req);
+  read_file_on(op, r);
 }
 
 future_t *future_fs_read_file(uv_loop_t *loop, const char *path) {
@@ -1040,8 +1128,8 @@ future_t *future_fs_read_file(uv_loop_t *loop, const char *path) {
   future_t *f;
   int rc;
   FS_NEED(path != NULL, "read_file", "NULL path");
-  op = fs_alloc(loop, __func__, sizeof(*op), strlen(path) + 1,
-                read_file_release);
+  op = fs_alloc_with(loop, __func__, sizeof(*op), strlen(path) + 1,
+                     read_file_release, read_file_cancel);
   if (op == NULL)
     return NULL;
   strcpy(op->path, path);

@@ -1157,6 +1157,36 @@ START_TEST(test_fs_cancel_read_file_midway) {
 }
 END_TEST
 
+/* Cancelled while its read of a regular file waits in the pool's queue
+ * (behind sleepers, after the open and the fstat): the read never runs,
+ * the file is closed, nothing is delivered. */
+START_TEST(test_fs_cancel_read_file_read_queued) {
+  uv_loop_t loop;
+  future_t *f, *watch;
+  int delivered = 0, fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "some content");
+  fds = fd_count();
+  f = future_fs_read_file(&loop, tp("f"));
+  watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
+  for (i = 0; i < 10000 && fd_count() == fds; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  /* The fstat is queued or running; the read will queue behind these. */
+  block_pool(&loop);
+  uv_run(&loop, UV_RUN_ONCE); /* the fstat's result: the read is queued */
+  ck_assert_int_eq(future_cancel(f), 0);
+  ck_assert_int_eq(future_state(f), FUTURE_REJECTED);
+  expect_err(watch, UV_ECANCELED, NULL);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(sleepers_done, pool_size());
+  ck_assert_int_eq(delivered, 0);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 START_TEST(test_fs_cancel_write_file_midway) {
   uv_loop_t loop;
   future_t *f;
@@ -1378,6 +1408,7 @@ Suite *make_fs_suite(void) {
   tcase_add_test(cancel, test_fs_cancel_queued);
   tcase_add_test(cancel, test_fs_cancel_completed_releases_results);
   tcase_add_test(cancel, test_fs_cancel_read_file_midway);
+  tcase_add_test(cancel, test_fs_cancel_read_file_read_queued);
   tcase_add_test(cancel, test_fs_cancel_write_file_midway);
   tcase_add_test(cancel, test_fs_cancel_rm_r_midway);
   tcase_add_test(cancel, test_fs_cancel_close_still_closes);
