@@ -56,7 +56,7 @@ static future_t *cancel_one(future_t *f) {
     f->parent = NULL;
     drop_list_ref = 1;
   }
-  /* A queued future stays in the queue; future__run skips it. A finally
+  /* A queued future stays in the queue; the drain skips it. A finally
    * step that kept its parent's outcome lets it go. */
   future__unkeep(f);
   out.error = future__error(UV_ECANCELED, "cancelled");

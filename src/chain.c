@@ -156,7 +156,7 @@ static int run_finally(future_t *c, future_t *p) {
 /* Run one queued continuation `c`. The queue holds one reference on `c`,
  * and `c` holds one on its parent; both are released here unless `c` moved
  * on to wait for another future. */
-void future__run(future_t *c) {
+FUTURE__HOT void run(future_t *c) {
   future_t *p = c->parent;
   int moved = 0;
 
@@ -206,6 +206,24 @@ void future__run(future_t *c) {
   future__unref(p);
   if (!moved)
     future__unref(c);
+}
+
+/* Run every queued continuation, including those queued while running:
+ * one flat loop, so that chains of any length use constant stack. */
+void future__loop_drain(future__loop_t *lp) {
+  future_t *c;
+  lp->draining++;
+  while ((c = lp->queue_head) != NULL) {
+    lp->queue_head = c->next;
+    if (lp->queue_head == NULL)
+      lp->queue_tail = NULL;
+    c->next = NULL;
+    c->flags &= (uint8_t)~FUTURE__QUEUED;
+    run(c);
+  }
+  lp->draining--;
+  if (!lp->draining)
+    uv_idle_stop(&lp->idle);
 }
 
 FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,

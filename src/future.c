@@ -172,7 +172,7 @@ void future__outcome_release(future__outcome_t *out) {
  * theirs in turn: a chain of a million links hangs from its root. Freeing
  * uses an explicit stack threaded through `next`, never recursion. */
 
-/* Queue the observer `w` with no parent: future__run then tells it that its
+/* Queue the observer `w` with no parent: the drain then tells it that its
  * future went away unsettled. The waiter list's reference moves to the
  * queue. */
 static void vanish(future__loop_t *lp, future_t *w) {

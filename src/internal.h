@@ -210,7 +210,6 @@ void future__resolvers_deliver(future_resolver_t *list);
 
 /* wait.c */
 void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w);
-void future__loop_drain(future__loop_t *lp);
 
 /* For the few helpers of the per-link path that must not cost a call. */
 #define FUTURE__HOT static inline __attribute__((always_inline))
@@ -403,8 +402,8 @@ void future__trace(char phase, const char *name, const void *id,
 /* combine.c */
 int future__list_outcome(future__outcome_t *out, future_t **items, size_t n);
 
-/* chain.c */
-void future__run(future_t *c);
+/* chain.c: run every queued continuation (loop.c's idle handle calls it). */
+void future__loop_drain(future__loop_t *lp);
 
 /* error.c */
 /* An error raised by the library itself, with its origin in src/. */

@@ -206,24 +206,6 @@ int future__loop_on_thread(const future__loop_t *lp) {
   return uv_thread_equal(&self, &lp->thread);
 }
 
-/* Run every queued continuation, including those queued while running:
- * one flat loop, so that chains of any length use constant stack. */
-void future__loop_drain(future__loop_t *lp) {
-  future_t *c;
-  lp->draining++;
-  while ((c = lp->queue_head) != NULL) {
-    lp->queue_head = c->next;
-    if (lp->queue_head == NULL)
-      lp->queue_tail = NULL;
-    c->next = NULL;
-    c->flags &= (uint8_t)~FUTURE__QUEUED;
-    future__run(c);
-  }
-  lp->draining--;
-  if (!lp->draining)
-    uv_idle_stop(&lp->idle);
-}
-
 void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w) {
   uv_mutex_lock(&lp->inbox_lock);
   w->next = lp->inbox;
