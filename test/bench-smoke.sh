@@ -1,0 +1,34 @@
+#!/bin/sh
+# Smoke test of bench/: every benchmark program, libfuture and raw libuv,
+# runs once with a small n, checks its own result (each exits non-zero when
+# the chain, the files, the timers or the work came out wrong, or when a
+# future is left alive) and prints its result line. Nothing about speed is
+# asserted: timings belong to `make bench`, on a quiet machine.
+set -eu
+b="${top_builddir:-.}/bench"
+fail=0
+
+run() { # program, then its arguments
+  name=$1
+  shift
+  if ! out=$("$b/$name" "$@" 2>&1); then
+    echo "bench-smoke: $name $* failed:"
+    echo "$out"
+    fail=1
+    return
+  fi
+  case "$out" in
+    *"workload="*) echo "bench-smoke: $out" ;;
+    *) echo "bench-smoke: $name printed no result line:"; echo "$out"; fail=1 ;;
+  esac
+}
+
+for impl in future raw; do
+  run chain_built_$impl 2000
+  run chain_loop_$impl 2000
+  run fs_fanout_$impl 50
+  run timers_$impl 200
+  run heartbeat_$impl 30
+done
+run chain_loop_future 2000 adopt
+exit $fail
