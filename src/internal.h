@@ -82,6 +82,13 @@ typedef int (*future__cancel_cb)(future_t *f, void *req);
 
 typedef struct future__loop_s future__loop_t;
 
+/* A pending future_delay: an entry of the loop's heap of delays (timer.c). */
+typedef struct {
+  uint64_t due;  /* loop time (ms) it is due at */
+  uint64_t seq;  /* creation order, among delays due at the same time */
+  future_t *f;   /* its future (the request's reference) */
+} future__delay_t;
+
 /* 64 bytes, one cache line: a link of a chain costs one line of memory.
  * The callbacks, the sink and the cancel hook are needed only until the
  * future settles, and the outcome only from then on, so they share `u`. */
@@ -142,6 +149,14 @@ struct future__loop_s {
   future_t *fresh, *fresh_end;     /* never used yet, in the newest slab */
   size_t slab_size;                /* futures in the next slab */
   struct future__slab_s *slabs;    /* where pooled futures live */
+  uv_timer_t delay_timer;          /* armed for the earliest delay */
+  future__delay_t *delays;         /* the heap of delays (timer.c) */
+  size_t ndelays, delays_cap;
+  size_t delays_live;              /* entries whose future is pending */
+  size_t delays_dead;              /* entries of cancelled delays */
+  uint64_t delay_seq;
+  uint64_t delay_armed;            /* the due time the timer is set for */
+  int delays_closing;              /* in future__delay_cancel_all */
 };
 
 /* A cross-thread future_wait in progress (lives on the waiting stack). */
@@ -201,7 +216,8 @@ void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
 void future__loop_resolver_opened(future__loop_t *lp);
 void future__loop_resolver_closed(future__loop_t *lp);
 
-/* timer.c: cancel every future_delay of the loop still pending. */
+/* timer.c: cancel every future_delay of the loop still pending, and let
+ * go of the heap of delays. */
 void future__delay_cancel_all(future__loop_t *lp);
 
 /* resolver.c */

@@ -92,6 +92,8 @@ static future__loop_t *loop_create(uv_loop_t *loop) {
   }
   uv_idle_init(loop, &lp->idle);
   lp->idle.data = lp;
+  uv_timer_init(loop, &lp->delay_timer);
+  lp->delay_timer.data = lp;
   lp->async.data = lp;
   uv_unref((uv_handle_t *)&lp->async);
   return lp;
@@ -275,7 +277,8 @@ int future_loop_close(uv_loop_t *loop) {
   atomic_fetch_add_explicit(&future__registry_generation, 1, memory_order_acq_rel);
   uv_mutex_unlock(&registry_lock);
 
-  lp->closing = 2;
+  lp->closing = 3;
+  uv_close((uv_handle_t *)&lp->delay_timer, on_close);
   uv_close((uv_handle_t *)&lp->idle, on_close);
   uv_close((uv_handle_t *)&lp->async, on_close);
   while (lp->closing > 0)

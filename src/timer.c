@@ -1,113 +1,205 @@
 /*
  * Timers as futures: future_delay, and future_timeout on any future.
- *
- * A timer handle may only be freed after its close callback has run, so
- * every path (fired, cancelled, inner future settled first) ends in
- * uv_close, and the memory goes in the close callback. The futures, on the
- * other hand, are let go as soon as they are settled.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 
-
 /* delay
  *
- * A program may have a million delays pending, so a delay is kept lean:
- * it is not in the loop's list of requests in flight (whose upkeep costs
- * two more cache lines touched per timer), and teardown finds the pending
- * ones among the loop's handles instead, by a tag in `data` that no user
- * handle can carry: the address of a variable private to the library. */
+ * A program may have a million delays pending. One uv_timer_t each (152
+ * bytes, in libuv's heap of handles linked by pointers) would make the
+ * timer heap walk a million scattered handles. Instead, as Node.js does
+ * with its timer lists, a loop has one libuv timer, armed for the earliest
+ * delay, and the delays wait in the library's own binary heap: an array of
+ * 24-byte entries ordered by due time, then by creation, which is the
+ * order libuv fires timers in. A delay costs its future and an entry.
+ *
+ * Cancelling a delay does not search the heap: the entry stays, holding
+ * the request's reference on its (now rejected) future, and is dropped
+ * when it comes to the top, when dead entries outnumber live ones (the
+ * heap is then rebuilt without them), or at teardown. The libuv timer is
+ * stopped whenever no live delay is left, so that cancelled delays never
+ * keep the loop running. */
 
-typedef struct {
-  uv_timer_t timer; /* first: a delay_t is found from its timer */
-  future_t *f;
-} delay_t;
+static int delay_before(const future__delay_t *a, const future__delay_t *b) {
+  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
 
-static const char delay_tag;
+static void delay_sift_up(future__delay_t *h, size_t i) {
+  future__delay_t x = h[i];
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!delay_before(&x, &h[parent]))
+      break;
+    h[i] = h[parent];
+    i = parent;
+  }
+  h[i] = x;
+}
 
-static void delay_closed(uv_handle_t *handle) { future__free(handle); }
+static void delay_sift_down(future__delay_t *h, size_t n, size_t i) {
+  future__delay_t x = h[i];
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && delay_before(&h[c + 1], &h[c]))
+      c++;
+    if (!delay_before(&h[c], &x))
+      break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = x;
+}
 
-static void delay_fired(uv_timer_t *timer) {
-  delay_t *d = (delay_t *)timer;
+/* Take the earliest entry out of the heap. */
+static future_t *delay_pop(future__loop_t *lp) {
+  future_t *f = lp->delays[0].f;
+  lp->delays[0] = lp->delays[--lp->ndelays];
+  if (lp->ndelays > 0)
+    delay_sift_down(lp->delays, lp->ndelays, 0);
+  return f;
+}
+
+/* The entry's future is done with: settled now if it is still pending
+ * (the delay has elapsed), and the request's reference dropped. */
+static void delay_release(future__loop_t *lp, future_t *f) {
   future__outcome_t none = {NULL, NULL, NULL};
-  future_t *f = d->f;
-  d->f = NULL;
+  if (f->state == FUTURE_PENDING)
+    lp->delays_live--;
+  else
+    lp->delays_dead--;
   future__source_done(f, &none);
-  uv_close((uv_handle_t *)timer, delay_closed);
+}
+
+static void delays_due(uv_timer_t *timer);
+
+/* Drop every entry but that of `keep` (NULL: every entry): all are
+ * cancelled delays, since none is live. */
+static void delays_flush(future__loop_t *lp, const future_t *keep) {
+  while (lp->ndelays > 0) {
+    future_t *f = lp->delays[--lp->ndelays].f;
+    if (f != keep)
+      delay_release(lp, f);
+  }
+}
+
+/* Arm the loop's timer for the earliest delay; when no live delay is left,
+ * stop it and drop the entries of cancelled ones. */
+static void delays_arm(future__loop_t *lp) {
+  uint64_t due, now;
+  if (lp->delays_live == 0) {
+    uv_timer_stop(&lp->delay_timer);
+    delays_flush(lp, NULL);
+    return;
+  }
+  due = lp->delays[0].due;
+  if (uv_is_active((uv_handle_t *)&lp->delay_timer) && lp->delay_armed == due)
+    return;
+  now = uv_now(lp->loop);
+  lp->delay_armed = due;
+  uv_timer_start(&lp->delay_timer, delays_due, due > now ? due - now : 0, 0);
+}
+
+static void delays_due(uv_timer_t *timer) {
+  future__loop_t *lp = timer->data;
+  uint64_t now = uv_now(lp->loop);
+  /* Settling queues continuations and runs no user code, so the heap
+   * cannot change under this loop. */
+  while (lp->ndelays > 0 && lp->delays[0].due <= now)
+    delay_release(lp, delay_pop(lp));
+  delays_arm(lp);
+}
+
+/* Rebuild the heap without the entries of cancelled delays. */
+static void delays_compact(future__loop_t *lp) {
+  size_t i, n = lp->ndelays, live = 0;
+  for (i = 0; i < n; i++) {
+    future_t *f = lp->delays[i].f;
+    if (f->state == FUTURE_PENDING)
+      lp->delays[live++] = lp->delays[i];
+    else
+      delay_release(lp, f); /* settled: only drops a reference */
+  }
+  lp->ndelays = live;
+  for (i = live / 2; i-- > 0;)
+    delay_sift_down(lp->delays, live, i);
 }
 
 static int delay_cancel(future_t *f, void *req) {
-  delay_t *d = req;
-  (void)f;
-  d->f = NULL;
-  uv_timer_stop(&d->timer);
-  uv_close((uv_handle_t *)&d->timer, delay_closed);
-  return 1;
-}
-
-typedef struct {
-  future_t **items;
-  size_t n, cap;
-  int failed;
-} delay_list_t;
-
-static void delay_collect(uv_handle_t *handle, void *arg) {
-  delay_list_t *l = arg;
-  delay_t *d = (delay_t *)handle;
-  if (handle->data != &delay_tag || uv_is_closing(handle) || d->f == NULL)
-    return;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    future_t **grown = future__realloc(l->items, cap * sizeof(*grown));
-    if (grown == NULL) {
-      l->failed = 1;
-      return;
-    }
-    l->items = grown;
-    l->cap = cap;
+  future__loop_t *lp = f->lp;
+  (void)req;
+  if (lp->delays_closing)
+    return 0; /* future__delay_cancel_all drops the entry itself */
+  lp->delays_live--;
+  if (lp->delays_live == 0) {
+    /* The last live delay: every entry goes now, and the canceller drops
+     * this one's reference. */
+    uv_timer_stop(&lp->delay_timer);
+    delays_flush(lp, f);
+    return 1;
   }
-  l->items[l->n++] = future_ref(d->f);
+  /* The entry keeps its reference until it is dropped (see above). */
+  lp->delays_dead++;
+  return 0;
 }
 
 void future__delay_cancel_all(future__loop_t *lp) {
-  delay_list_t l = {NULL, 0, 0, 0};
-  do {
-    /* Gathered first, each with a reference, since a cancel may close
-     * handles (and run continuations) under the walk. Out of memory, the
-     * ones gathered are cancelled and the walk starts over. */
-    l.failed = 0;
-    l.n = 0;
-    uv_walk(lp->loop, delay_collect, &l);
-    for (size_t i = 0; i < l.n; i++) {
-      if (l.items[i]->state == FUTURE_PENDING)
-        future_cancel(l.items[i]);
-      future_unref(l.items[i]);
-    }
-  } while (l.failed && l.n > 0);
-  future__free(l.items);
+  future__outcome_t none = {NULL, NULL, NULL};
+  lp->delays_closing = 1;
+  while (lp->ndelays > 0) {
+    future_t *f = lp->delays[--lp->ndelays].f;
+    if (f->state == FUTURE_PENDING)
+      future_cancel(f);
+    future__source_done(f, &none);
+  }
+  lp->delays_closing = 0;
+  lp->delays_live = lp->delays_dead = 0;
+  uv_timer_stop(&lp->delay_timer);
+  future__free(lp->delays);
+  lp->delays = NULL;
+  lp->delays_cap = 0;
 }
 
 future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   future__loop_t *lp;
-  delay_t *d;
+  future__delay_t *e;
+  future_t *f;
+  uint64_t now;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  d = future__malloc(sizeof(*d));
-  if (d == NULL)
-    return NULL;
-  d->f = future__source_unlisted(lp, delay_cancel, d);
-  if (d->f == NULL) {
-    future__free(d);
-    return NULL;
+  if (lp->delays_dead > lp->delays_live && lp->delays_dead >= 64)
+    delays_compact(lp);
+  if (lp->ndelays == lp->delays_cap) {
+    size_t cap = lp->delays_cap ? lp->delays_cap * 2 : 64;
+    future__delay_t *grown = future__realloc(lp->delays, cap * sizeof(*grown));
+    if (grown == NULL)
+      return NULL;
+    lp->delays = grown;
+    lp->delays_cap = cap;
   }
-  uv_timer_init(loop, &d->timer);
-  d->timer.data = (void *)&delay_tag;
-  uv_timer_start(&d->timer, delay_fired, ms, 0);
-  return d->f;
+  f = future__source_unlisted(lp, delay_cancel, NULL);
+  if (f == NULL)
+    return NULL;
+  now = uv_now(loop);
+  e = &lp->delays[lp->ndelays];
+  e->due = ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
+  e->seq = lp->delay_seq++;
+  e->f = f;
+  delay_sift_up(lp->delays, lp->ndelays++);
+  lp->delays_live++;
+  delays_arm(lp);
+  return f;
 }
 
-/* timeout */
+/* timeout
+ *
+ * One timer handle per timeout. A handle may only be freed after its close
+ * callback has run, so every path (fired, cancelled, inner future settled
+ * first) ends in uv_close, and the memory goes in the close callback. The
+ * futures, on the other hand, are let go as soon as they are settled. */
 
 typedef struct {
   uv_timer_t timer;

@@ -166,6 +166,124 @@ START_TEST(test_timer_many_delays) {
 }
 END_TEST
 
+/* The delays wait in the library's heap (src/timer.c): they must come
+ * out in the order libuv fires timers in, by due time and, for the same
+ * due time, by creation. 3000 delays with scrambled times, recorded as
+ * they fire. */
+typedef struct {
+  int *order;
+  int n;
+} fired_t;
+
+typedef struct {
+  fired_t *log;
+  int index;
+} fired_one_t;
+
+static future_t *record_fired(future_t *settled, void *data) {
+  fired_one_t *one = data;
+  one->log->order[one->log->n++] = one->index;
+  return future_ref(settled);
+}
+
+#define ORDER_N 3000
+static uint64_t order_ms(int i) { return (uint64_t)((i * 7919) % 23); }
+
+START_TEST(test_timer_delays_fire_by_due_time_then_creation) {
+  uv_loop_t loop;
+  static int order[ORDER_N];
+  static fired_one_t ones[ORDER_N];
+  fired_t log = {order, 0};
+  int i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (i = 0; i < ORDER_N; i++) {
+    ones[i].log = &log;
+    ones[i].index = i;
+    future_unref(future_then(future_delay(&loop, order_ms(i)), record_fired,
+                             NULL, &ones[i]));
+  }
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(log.n, ORDER_N);
+  for (i = 1; i < ORDER_N; i++) {
+    uint64_t a = order_ms(order[i - 1]), b = order_ms(order[i]);
+    ck_assert_msg(a < b || (a == b && order[i - 1] < order[i]),
+                  "delay %d (%llu ms) fired after delay %d (%llu ms)",
+                  order[i], (unsigned long long)b, order[i - 1],
+                  (unsigned long long)a);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A cancelled delay never keeps the loop running, even while its entry
+ * still waits in the heap behind a live one, and nothing is left once
+ * the live one has fired. */
+START_TEST(test_timer_cancelled_delay_does_not_keep_loop_alive) {
+  uv_loop_t loop;
+  future_t *hour, *soon;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  hour = future_delay(&loop, 3600 * 1000);
+  soon = future_delay(&loop, 1);
+  ck_assert_int_eq(future_cancel(hour), 0);
+  future_unref(hour);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(future_state(soon), FUTURE_FULFILLED);
+  future_unref(soon);
+  ck_assert_uint_eq(future_loop_live(&loop), 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Cancelled delays behind a long live one are dropped once they outnumber
+ * the live ones: memory stays bounded however many come and go. */
+START_TEST(test_timer_cancelled_delays_do_not_pile_up) {
+  uv_loop_t loop;
+  future_t *hour;
+  int i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  hour = future_delay(&loop, 3600 * 1000);
+  for (i = 0; i < 10000; i++) {
+    future_t *d = future_delay(&loop, 10 + (uint64_t)(i % 50));
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(future_cancel(d), 0);
+    future_unref(d);
+    ck_assert_uint_le(future_loop_live(&loop), 200);
+  }
+  /* The last live delay cancelled: every entry goes at once. */
+  ck_assert_int_eq(future_cancel(hour), 0);
+  future_unref(hour);
+  ck_assert_uint_eq(future_loop_live(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A continuation of a delay that fired cancels another due at the same
+ * time (already settled: too late) and one due later (cancelled). */
+static future_t *cancel_others(future_t *settled, void *data) {
+  future_t **others = data;
+  ck_assert_int_eq(future_cancel(others[0]), FUTURE_ESETTLED);
+  ck_assert_int_eq(future_cancel(others[1]), 0);
+  return future_ref(settled);
+}
+
+START_TEST(test_timer_cancel_from_a_delay_continuation) {
+  uv_loop_t loop;
+  future_t *first, *others[2];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  first = future_delay(&loop, 5);
+  others[0] = future_delay(&loop, 5);
+  others[1] = future_delay(&loop, 3600 * 1000);
+  future_unref(future_then(first, cancel_others, NULL, others));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(future_state(others[0]), FUTURE_FULFILLED);
+  ck_assert_int_eq(future_state(others[1]), FUTURE_REJECTED);
+  future_unref(others[0]);
+  future_unref(others[1]);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("Core");
@@ -179,6 +297,10 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_timeout_rejects_and_cancels_inner);
   tcase_add_test(core, test_timer_timeout_of_pending_forever);
   tcase_add_test(core, test_timer_many_delays);
+  tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
+  tcase_add_test(cancel, test_timer_cancelled_delay_does_not_keep_loop_alive);
+  tcase_add_test(cancel, test_timer_cancelled_delays_do_not_pile_up);
+  tcase_add_test(cancel, test_timer_cancel_from_a_delay_continuation);
   tcase_add_test(cancel, test_timer_cancel_delay);
   tcase_add_test(cancel, test_timer_cancel_timeout_cancels_inner);
   suite_add_tcase(s, core);
