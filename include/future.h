@@ -474,8 +474,9 @@ FUTURE_EXTERN int future_cancel(future_t *f);
 
 /**
  * A future that fulfils (with a NULL value) after `ms` milliseconds of the
- * loop's clock. While pending it keeps the loop alive, like any timer;
- * future_cancel stops the timer.
+ * loop's clock. While pending it keeps the loop alive, like any timer; a
+ * cancelled one does not. Delays due at the same time fulfil in the order
+ * they were made. (All the delays of a loop share one libuv timer.)
  * @return a new reference, or NULL if `loop` is NULL or memory runs out.
  * @since 0.1.0
  */
