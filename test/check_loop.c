@@ -100,9 +100,9 @@ START_TEST(test_loop_close_cancels_requests_in_flight) {
 }
 END_TEST
 
-/* Delays are found among the loop's handles at teardown, not in a list:
- * more of them than one gathering step holds, beside user timers that
- * must be left alone, and one that a continuation cancels meanwhile. */
+/* Delays wait in the loop's heap of delays, not in its list of requests
+ * in flight: teardown cancels hundreds of them, and leaves a user's own
+ * timer alone. */
 START_TEST(test_loop_close_cancels_many_delays) {
   uv_loop_t loop;
   uv_timer_t mine;
