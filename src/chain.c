@@ -165,10 +165,20 @@ FUTURE__HOT void run(future_t *c) {
     /* The common case first. */
     future_cb cb = p->state == FUTURE_FULFILLED ? c->u.cb.on_fulfilled
                                                 : c->u.cb.on_rejected;
-    if (cb == NULL)
+    if (cb == NULL) {
       settle_copy(c, p);
-    else
-      moved = resolve_with(c, call(c, cb, p));
+    } else {
+      future_t *r = call(c, cb, p);
+      if (r == p && c->state == FUTURE_PENDING) {
+        /* Passed through (`return future_ref(settled)`): `p` moves on,
+         * and the two references on it are ours. */
+        p->refs--;
+        settle_take(c, p);
+        future__unref(c);
+        return;
+      }
+      moved = resolve_with(c, r);
+    }
     future__unref(p);
     if (!moved)
       future__unref(c);

@@ -162,6 +162,49 @@ START_TEST(test_catch_reraise_keeps_same_error) {
 }
 END_TEST
 
+/* Passing the settled future on (`return future_ref(settled)`) hands its
+ * outcome over: moved when nothing else holds the future, shared when
+ * something does. Either way a value with a destructor arrives intact and
+ * is destroyed once, after its last holder lets go. */
+static int passed_freed;
+static void passed_free(void *v) {
+  passed_freed++;
+  free(v);
+}
+
+START_TEST(test_pass_through_moves_or_shares_the_outcome) {
+  uv_loop_t loop;
+  trail_t t = {""};
+  step_t a = {&t, "a", 0, 0}, b = {&t, "b", 0, 0}, c = {&t, "c", 0, 0};
+  future_t *held, *chained, *alone;
+  int *v1 = malloc(sizeof *v1), *v2 = malloc(sizeof *v2);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  *v1 = 1;
+  *v2 = 2;
+  passed_freed = 0;
+  held = future_resolved(&loop, v1, passed_free);
+  chained = future_then(future_ref(held), step_pass, NULL, &a);
+  alone = future_then(future_then(future_resolved(&loop, v2, passed_free),
+                                  step_pass, NULL, &b),
+                      step_pass, NULL, &c);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_str_eq(t.text, "a b c ");
+  /* Shared with `held`, which still has it. */
+  ck_assert_ptr_eq(future_value(chained), v1);
+  ck_assert_ptr_eq(future_value(held), v1);
+  /* Moved twice along a chain nothing else holds. */
+  ck_assert_ptr_eq(future_value(alone), v2);
+  ck_assert_int_eq(passed_freed, 0);
+  future_unref(chained);
+  ck_assert_int_eq(passed_freed, 0);
+  future_unref(held);
+  ck_assert_int_eq(passed_freed, 1);
+  future_unref(alone);
+  ck_assert_int_eq(passed_freed, 2);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 START_TEST(test_catch_wrap_adds_context_with_cause) {
   uv_loop_t loop;
   trail_t t = {""};
@@ -646,6 +689,7 @@ Suite *make_chain_suite(void) {
   TCase *core = tcase_create("Core");
   TCase *errors = tcase_create("Errors");
   TCase *deep = tcase_create("Deep");
+  tcase_add_test(core, test_pass_through_moves_or_shares_the_outcome);
   tcase_add_test(core, test_then_runs_from_loop_not_inline);
   tcase_add_test(core, test_then_not_inline_in_resolve);
   tcase_add_test(core, test_finally_runs_on_both_and_passes_through);
