@@ -193,7 +193,7 @@ while [ "$r" -le "$runs" ]; do
     for impl in $order; do
       cmd=$(command_for "$w" "$impl")
       if line=$($cmd 2>"$tmp/stderr"); then
-        echo "$line" >>"$results"
+        echo "$line round=$r" >>"$results"
         echo "[$r/$runs] $line" >&2
       else
         status=1
@@ -210,11 +210,23 @@ med() {
   grep "^workload=$1 impl=$2 " "$results" | field "$3" | median
 }
 
+# How many times the ns/op of implementation $2 libfuture's is, for
+# workload $1: the median over the rounds of the ratio within a round. The
+# implementations of a workload run back to back within a round, so that a
+# machine that changes speed between rounds (a shared VM does, by a factor
+# of up to 1.7 here) shifts both sides of each ratio alike; a ratio of
+# medians would mix fast rounds of one with slow rounds of the other.
 ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a == "-" || b == "-" || b + 0 == 0) print "-"
-    else printf "%.2fx\n", a / b
-  }'
+  rr=1
+  while [ "$rr" -le "$runs" ]; do
+    a=$(grep "^workload=$1 impl=future .* round=$rr\$" "$results" |
+      field ns_per_op)
+    b=$(grep "^workload=$1 impl=$2 .* round=$rr\$" "$results" |
+      field ns_per_op)
+    [ -n "$a" ] && [ -n "$b" ] &&
+      awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) print a / b }'
+    rr=$((rr + 1))
+  done | median | awk '{ if ($1 == "-") print "-"; else printf "%.2fx\n", $1 }'
 }
 
 echo
@@ -222,7 +234,7 @@ echo "libfuture benchmarks: medians of $runs runs ($(date -u '+%Y-%m-%d %H:%M UT
 [ -n "$node" ] && echo "Node.js: $("$node" --version)"
 echo "ns/op is wall time per item, but CPU time per timer for timers;"
 echo "bytes/op is resident memory per pending item (README.md says how);"
-echo "the ratios compare ns/op."
+echo "the ratios compare ns/op: the median of the ratios within each round."
 echo
 fmt='%-12s %-7s %10s %10s %13s %11s %9s %11s %12s\n'
 printf "$fmt" workload impl "wall s" "cpu s" "peak RSS MiB" "ns/op" \
@@ -238,8 +250,8 @@ for w in $workloads; do
     bop=$(med "$w" "$impl" bytes_per_op)
     rraw=- rnode=-
     if [ "$impl" = future ]; then
-      rraw=$(ratio "$nsop" "$(med "$w" raw ns_per_op)")
-      [ -n "$node" ] && rnode=$(ratio "$nsop" "$(med "$w" node ns_per_op)")
+      rraw=$(ratio "$w" raw)
+      [ -n "$node" ] && rnode=$(ratio "$w" node)
     fi
     printf "$fmt" "$w" "$impl" \
       "$(awk -v v="$wall" 'BEGIN { printf "%.4f", v }')" \
