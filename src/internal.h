@@ -381,8 +381,9 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
  * future__source_done drops. `req` is passed to `cancel` (may be NULL). */
 future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
                              void *req);
-/* The same, for a request that teardown finds by other means (timers, in
- * the loop's handles): not in the loop's list of requests in flight. */
+/* The same, for a request that teardown finds by other means (delays, in
+ * the loop's heap of delays): not in the loop's list of requests in
+ * flight. */
 future_t *future__source_unlisted(future__loop_t *lp,
                                   future__cancel_cb cancel, void *req);
 /* The request behind `f` has completed (on the loop's thread): settle `f`
