@@ -19,6 +19,8 @@ START_TEST(test_error_strerror_and_names) {
   ck_assert_str_eq(future_err_name(FUTURE_EAGGREGATE), "FUTURE_EAGGREGATE");
   ck_assert_str_eq(future_err_name(FUTURE_EUSER(7)), "EUSER");
   ck_assert_str_eq(future_strerror(FUTURE_EUSER(0)), "user error");
+  ck_assert_str_eq(future_strerror(FUTURE_ESETTLED), "future already settled");
+  ck_assert_uint_eq(future_error_cause_count(NULL), 0);
   /* Unknown codes get a fixed text: no allocation, unlike uv_strerror. */
   ck_assert_str_eq(future_strerror(-29999), "unknown error");
   ck_assert_str_eq(future_err_name(-29999), "UNKNOWN");
@@ -155,6 +157,36 @@ START_TEST(test_error_print_shows_origin_and_causes) {
 }
 END_TEST
 
+/* An aggregate (future_any's "all rejected") prints each cause under it,
+ * numbered and indented, in order, with its own origin. */
+START_TEST(test_error_print_shows_aggregate_causes) {
+  future_error_t *a = future_error_new(UV_ECONNREFUSED, "mirror a");
+  future_error_t *b = future_error_new(UV_ETIMEDOUT, "mirror b");
+  const future_error_t *causes[2];
+  future_error_t *all, *top;
+  char *text, *one, *two;
+  causes[0] = a;
+  causes[1] = b;
+  all = future_error_aggregate(FUTURE_EAGGREGATE, causes, 2, "no mirror");
+  top = future_error_wrap(all, UV_EIO, "fetching");
+  text = print_to_string(top);
+  ck_assert_ptr_nonnull(strstr(text, "error: fetching"));
+  ck_assert_ptr_nonnull(strstr(text, "caused by: no mirror"));
+  one = strstr(text, "\n  cause 1: mirror a");
+  two = strstr(text, "\n  cause 2: mirror b");
+  ck_assert_ptr_nonnull(one);
+  ck_assert_ptr_nonnull(two);
+  ck_assert(one < two);
+  /* Each cause's origin line sits under it, indented further. */
+  ck_assert_ptr_nonnull(strstr(one, "\n    at "));
+  free(text);
+  future_error_unref(a);
+  future_error_unref(b);
+  future_error_unref(all);
+  future_error_unref(top);
+}
+END_TEST
+
 START_TEST(test_error_hook_replace_and_restore) {
   unhandled_counter_t c;
   void *data = (void *)1;
@@ -209,6 +241,7 @@ Suite *make_error_suite(void) {
   TCase *core = tcase_create("Core");
   TCase *hook = tcase_create("Unhandled");
   tcase_add_test(core, test_error_strerror_and_names);
+  tcase_add_test(core, test_error_print_shows_aggregate_causes);
   tcase_add_test(core, test_error_code_ranges_are_disjoint);
   tcase_add_test(core, test_error_message_names_operation_and_code);
   tcase_add_test(core, test_error_without_text_and_user_codes);
