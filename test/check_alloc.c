@@ -305,6 +305,32 @@ static void sweep(scenario_fn scenario, const char *name) {
   unhandled_restore(&quiet);
 }
 
+/* Teardown gathers the requests in flight into an array before cancelling
+ * them; when that array cannot be had, it cancels them one at a time. */
+START_TEST(test_alloc_teardown_cancels_without_memory) {
+  uv_loop_t loop;
+  size_t at;
+  int i;
+  calls = 0;
+  fail_at = 0;
+  outstanding = 0;
+  ck_assert_int_eq(
+      future_set_allocator(t_malloc, t_realloc, t_calloc, t_free), 0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (i = 0; i < 4; i++)
+    future_unref(future_fs_stat(&loop, "/"));
+  /* The next allocation is teardown's array of requests. */
+  at = calls + 1;
+  fail_at = at;
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_uint_ge(calls, at); /* it was asked for, and failed */
+  fail_at = 0;
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ck_assert_int_eq(outstanding, 0);
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, free), 0);
+}
+END_TEST
+
 START_TEST(test_alloc_sweep_chain) { sweep(scenario_chain, "chain"); }
 END_TEST
 
@@ -362,6 +388,7 @@ Suite *make_alloc_suite(void) {
   TCase *sweep_tc = tcase_create("Sweep");
   tcase_set_timeout(sweep_tc, 300);
   tcase_add_test(sweep_tc, test_alloc_sweep_chain);
+  tcase_add_test(sweep_tc, test_alloc_teardown_cancels_without_memory);
   tcase_add_test(sweep_tc, test_alloc_sweep_all_race);
   tcase_add_test(sweep_tc, test_alloc_sweep_timers);
   tcase_add_test(sweep_tc, test_alloc_sweep_read_file);
