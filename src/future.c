@@ -42,8 +42,9 @@ const char *future_version_string(void) {
  * memory is touched only as it is used. Slabs double in size from 4 KiB
  * to 256 KiB: a small program keeps a small footprint, and a large one
  * gets slabs big enough for malloc to map them apart from the program's
- * other allocations (a million timer handles stay as densely packed as
- * without futures, which is what libuv's timer heap is fast on).
+ * other allocations (a program's own million uv_timer_t handles stay as
+ * densely packed as without futures, and libuv's timer heap, which walks
+ * them, as fast).
  *
  * Under valgrind or AddressSanitizer the pool is bypassed and every future
  * is malloc'ed and freed on its own, so that those tools see each use after
