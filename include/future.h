@@ -665,7 +665,12 @@ typedef future_t *(*future_attempt_cb)(uv_loop_t *loop, unsigned attempt,
 typedef int (*future_retry_pred)(const future_error_t *err, unsigned attempt,
                                  void *data);
 
-/** How future_retry spaces its attempts. Zeroed fields take the defaults. */
+/**
+ * How future_retry spaces its attempts. Zeroed fields take the defaults. A
+ * multiplier that is negative, NaN or infinite, or a NaN jitter, makes
+ * future_retry reject with UV_EINVAL; a jitter outside [0, 1] is clamped
+ * into it; every delay is capped at max_delay_ms.
+ */
 typedef struct future_retry_policy_s {
   unsigned max_attempts;       /**< Attempts in all (default 5). */
   uint64_t initial_delay_ms;   /**< Delay before attempt 2 (default 10). */
@@ -782,14 +787,16 @@ typedef void (*future_free_fn)(void *ptr);
 
 /**
  * Make every allocation of the library (futures, errors, values it creates,
- * internal state) go through the given functions, which must behave like
+ * internal state, the trace's buffer) go through the given functions,
+ * which must behave like
  * their standard namesakes and be safe to call from any thread (errors and
  * values may be released on other threads). libuv's own allocations are
  * not affected (see uv_replace_allocator). Call it before any future
  * exists. Useful to count memory, or to fail the n-th allocation in tests:
  * every failure surfaces as a UV_ENOMEM rejection or return code.
  * @return 0; UV_EINVAL if a function is NULL; UV_EBUSY if any loop has
- * library state (memory from one allocator must not reach another).
+ * library state or a trace is recording (memory from one allocator must
+ * not reach another).
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,

@@ -19,8 +19,9 @@ int future_set_allocator(future_malloc_fn malloc_fn,
   if (malloc_fn == NULL || realloc_fn == NULL || calloc_fn == NULL ||
       free_fn == NULL)
     return UV_EINVAL;
-  /* Memory from one allocator must not be freed by another. */
-  if (future__loop_any())
+  /* Memory from one allocator must not be freed by another: not while a
+   * loop has state, nor while a trace holds its buffers. */
+  if (future__loop_any() || future__trace_recording())
     return UV_EBUSY;
   alloc_malloc = malloc_fn;
   alloc_realloc = realloc_fn;

@@ -77,6 +77,7 @@ static future_t *cancel_one(future_t *f) {
 }
 
 int future_cancel(future_t *f) {
+  FUTURE__CHECK(f);
   if (f == NULL)
     return UV_EINVAL;
   if (f->state != FUTURE_PENDING)

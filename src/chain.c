@@ -239,6 +239,7 @@ void future__loop_drain(future__loop_t *lp) {
 FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
                             future_cb b, void *data) {
   future_t *c;
+  FUTURE__CHECK(f);
   if (f == NULL)
     return NULL;
   c = future__alloc(f->lp, kind);

@@ -35,26 +35,52 @@ typedef struct combine_s {
   slot_t slots[];
 } combine_t;
 
+/* A list value (future_all, future_all_settled, future_map) holds futures
+ * of the loop, whose reference counts only the loop's thread may touch.
+ * The list itself may be released on any thread (a future_result_t can
+ * be): on another thread, letting go of the items is posted to the loop's
+ * thread, which takes it in the next time it runs the loop or tears it
+ * down (future_loop_close). Until then the items keep the loop's state
+ * alive, so the post is always taken in. */
+typedef struct {
+  future_list_t list;        /* first: the value handed out */
+  future__release_t release; /* the post, on another thread */
+  future__loop_t *lp;        /* the items' loop; NULL for no items */
+} list_box_t;
+
+static void list_items_release(future__release_t *rel) {
+  list_box_t *box =
+      (list_box_t *)((char *)rel - offsetof(list_box_t, release));
+  for (size_t i = 0; i < box->list.count; i++)
+    future_unref(box->list.items[i]);
+  future__free(box);
+}
+
 static void list_free(void *value) {
-  future_list_t *list = value;
-  for (size_t i = 0; i < list->count; i++)
-    future_unref(list->items[i]);
-  future__free(list);
+  list_box_t *box = value;
+  if (box->lp == NULL || future__loop_on_thread(box->lp))
+    list_items_release(&box->release);
+  else
+    future__loop_post_release(box->lp, &box->release);
 }
 
 /* A list value holding `n` references taken over from `items` (the array
  * itself is copied; on failure the references are released). */
 int future__list_outcome(future__outcome_t *out, future_t **items, size_t n) {
-  future_list_t *list = future__malloc(sizeof(*list) + n * sizeof(future_t *));
+  list_box_t *box = future__malloc(sizeof(*box) + n * sizeof(future_t *));
+  future_list_t *list;
   memset(out, 0, sizeof(*out));
-  if (list == NULL) {
+  if (box == NULL) {
     for (size_t i = 0; i < n; i++)
       future_unref(items[i]);
     out->error = future__error(UV_ENOMEM, "building a list of results");
     return UV_ENOMEM;
   }
+  list = &box->list;
+  box->release.release = list_items_release;
+  box->lp = n > 0 ? items[0]->lp : NULL;
   list->count = n;
-  list->items = (future_t **)(list + 1);
+  list->items = (future_t **)(box + 1);
   if (n > 0)
     memcpy(list->items, items, n * sizeof(future_t *));
   out->value = list;
@@ -240,6 +266,7 @@ static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
                                                      name, UV_EINVAL, NULL,
                                                      "%s: NULL inputs", name));
   for (size_t i = 0; i < n; i++) {
+    FUTURE__CHECK(inputs[i]);
     if (inputs[i] == NULL || inputs[i]->lp != lp) {
       release_array(inputs, n);
       return future_rejected(

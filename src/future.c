@@ -55,8 +55,10 @@ const char *future_version_string(void) {
 #define FUTURE__SLAB_MAX 4096 /* futures in the largest */
 #define FUTURE__LINE 64
 
+#if !FUTURE_DEBUG /* the debug build adds a magic word */
 _Static_assert(sizeof(future_t) == FUTURE__LINE,
                "a future is one cache line");
+#endif
 
 /* A slab is a cache-line aligned run of futures after one line holding
  * this header. */
@@ -82,7 +84,8 @@ int future__pool_wanted(void) {
 
 static int pool_refill(future__loop_t *lp) {
   size_t n = lp->slab_size ? lp->slab_size : FUTURE__SLAB_MIN;
-  void *block = future__malloc((n + 1) * FUTURE__LINE + FUTURE__LINE - 1);
+  void *block =
+      future__malloc(FUTURE__LINE + n * sizeof(future_t) + FUTURE__LINE - 1);
   future__slab_t *slab;
   if (block == NULL)
     return UV_ENOMEM;
@@ -99,6 +102,9 @@ static int pool_refill(future__loop_t *lp) {
 }
 
 void future__pool_destroy(future__loop_t *lp) {
+#if FUTURE_DEBUG
+  future__debug_flush(lp); /* what it held back goes back to the slabs */
+#endif
   while (lp->slabs != NULL) {
     future__slab_t *slab = lp->slabs;
     lp->slabs = slab->next;
@@ -110,6 +116,7 @@ void future__pool_destroy(future__loop_t *lp) {
 
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
   future_t *f;
+  FUTURE__CHECK_LOOP(lp);
   if (!lp->use_pool) {
     f = future__malloc(sizeof(*f));
     if (f == NULL)
@@ -123,9 +130,19 @@ future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
     f = lp->fresh++;
   }
   *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
+  FUTURE__MARK_LIVE(f);
   lp->live++;
   FUTURE__TRACE('i', "create", f);
   return f;
+}
+
+void future__release_memory(future__loop_t *lp, future_t *f) {
+  if (lp->use_pool) {
+    f->next = lp->pool;
+    lp->pool = f;
+  } else {
+    future__free(f);
+  }
 }
 
 /* Values and errors. */
@@ -230,22 +247,25 @@ void future__free_all(future_t *f) {
     }
     lp = x->lp;
     lp->live--;
-    if (lp->use_pool) {
-      x->next = lp->pool;
-      lp->pool = x;
-    } else {
-      future__free(x);
-    }
+#if FUTURE_DEBUG
+    future__debug_bury(lp, x);
+#else
+    future__release_memory(lp, x);
+#endif
   }
 }
 
 future_t *future_ref(future_t *f) {
+  FUTURE__CHECK(f);
   if (f != NULL)
     f->refs++;
   return f;
 }
 
-void future_unref(future_t *f) { future__unref(f); }
+void future_unref(future_t *f) {
+  FUTURE__CHECK(f);
+  future__unref(f);
+}
 
 /* Settling (see future__settle): every waiting continuation moves, in
  * attachment order, to the end of the loop's run queue. Each queued
@@ -291,12 +311,26 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data) {
   return s;
 }
 
-/* A depth-first walk over what `src` waits on: the future a continuation
- * or adoption follows, and the inputs of a combinator, map or retry. Each
- * future is visited once (marked FUTURE__SEEN during the walk), so the
- * cost is the size of the pending graph behind `src`, usually one or two
- * futures; the stacks live on the C stack until they outgrow it. If memory
- * runs out the walk answers "no cycle". */
+/* Cycle detection: whether the pending `src` waits, through what it
+ * follows, on `f`. Two walks run in step, and the first to finish alone
+ * decides, so that the cost is about twice the smaller of the two sides:
+ *
+ *   - up from `src`, over what it waits on: the future a continuation or
+ *     adoption follows, and the inputs of a combinator, map or retry.
+ *     Each future is visited once (marked FUTURE__SEEN during the walk).
+ *     Reaching `f` is a cycle; running out means none.
+ *   - down from `f`, over what waits on it: its waiters, their waiters,
+ *     and so on. Each future waits in one list at most, so this is a tree
+ *     and needs no marks. Reaching `src`, or a future the up walk has
+ *     marked (which `src` waits on), is a cycle; running out means none.
+ *     An internal observer (a combinator's, a timeout's) does not say
+ *     which future it settles, so on meeting one this walk gives up and
+ *     leaves the answer to the other.
+ *
+ * A chain built by adopting, from either end, stays linear overall: one
+ * side is always a new future with nothing behind or below it. The lists
+ * live on the C stack until they outgrow it; if memory runs out, the
+ * answer is "no cycle". */
 #define WALK_LOCAL 32
 
 typedef struct {
@@ -340,36 +374,73 @@ static void walk_visit(const future_t *x, void *ctx) {
     walk_list_push(ctx, x);
 }
 
+enum { WALK_GOING, WALK_NONE, WALK_FOUND, WALK_GAVE_UP };
+
+/* One step up: the next future `src` waits on. */
+static int walk_up(walk_list_t *todo, walk_list_t *seen, const future_t *f) {
+  future_t *x;
+  if (todo->n == 0)
+    return WALK_NONE;
+  x = (future_t *)todo->items[--todo->n];
+  if (x == f)
+    return WALK_FOUND;
+  if ((x->flags & FUTURE__SEEN) || x->state != FUTURE_PENDING)
+    return WALK_GOING;
+  walk_list_push(seen, x); /* listed before marked: always unmarked */
+  if (seen->failed)
+    return WALK_GAVE_UP;
+  x->flags |= FUTURE__SEEN;
+  if (x->flags & FUTURE__WAITING) {
+    walk_visit(x->parent, todo);
+  } else if ((x->flags & FUTURE__MACHINE) && x->data != NULL) {
+    const future__machine_t *m = x->data;
+    m->inputs(m, walk_visit, todo);
+  }
+  return todo->failed ? WALK_GAVE_UP : WALK_GOING;
+}
+
+/* One step down: the waiters of the next future that waits on `f`. */
+static int walk_down(walk_list_t *below, const future_t *src) {
+  const future_t *y, *w;
+  if (below->n == 0)
+    return WALK_NONE;
+  y = below->items[--below->n];
+  if (y->waiters == NULL)
+    return WALK_GOING;
+  w = y->waiters; /* the last; its next is the first */
+  do {
+    w = w->next;
+    if (w == src || (w->flags & FUTURE__SEEN))
+      return WALK_FOUND;
+    if (w->kind == FUTURE__SINK)
+      return WALK_GAVE_UP;
+    walk_list_push(below, w);
+  } while (w != y->waiters && !below->failed);
+  return below->failed ? WALK_GAVE_UP : WALK_GOING;
+}
+
 int future__waits_on(const future_t *src, const future_t *f) {
-  walk_list_t todo, seen;
-  int found = 0;
+  walk_list_t todo, seen, below;
+  int up = WALK_GOING, down = WALK_GOING;
   walk_list_init(&todo);
   walk_list_init(&seen);
+  walk_list_init(&below);
   walk_visit(src, &todo);
-  while (todo.n > 0 && !found && !todo.failed && !seen.failed) {
-    future_t *x = (future_t *)todo.items[--todo.n];
-    if (x == f) {
-      found = 1;
-      break;
-    }
-    if ((x->flags & FUTURE__SEEN) || x->state != FUTURE_PENDING)
-      continue;
-    walk_list_push(&seen, x); /* listed before marked: always unmarked */
-    if (seen.failed)
-      break;
-    x->flags |= FUTURE__SEEN;
-    if (x->flags & FUTURE__WAITING) {
-      walk_visit(x->parent, &todo);
-    } else if ((x->flags & FUTURE__MACHINE) && x->data != NULL) {
-      const future__machine_t *m = x->data;
-      m->inputs(m, walk_visit, &todo);
+  walk_list_push(&below, f);
+  while (up == WALK_GOING) {
+    up = walk_up(&todo, &seen, f);
+    if (down == WALK_GOING && up == WALK_GOING) {
+      down = walk_down(&below, src);
+      if (down == WALK_FOUND || down == WALK_NONE)
+        break;
     }
   }
   for (size_t i = 0; i < seen.n; i++)
     ((future_t *)seen.items[i])->flags &= (uint8_t)~FUTURE__SEEN;
   walk_list_free(&todo);
   walk_list_free(&seen);
-  return found;
+  walk_list_free(&below);
+  return up == WALK_FOUND || down == WALK_FOUND;
 }
 
 /* Sources. */
@@ -384,10 +455,15 @@ FUTURE__HOT future_t *new_source(uv_loop_t *loop) {
   return future__alloc(lp, FUTURE__SOURCE);
 }
 
-future_t *future_new(uv_loop_t *loop) { return new_source(loop); }
+future_t *future_new(uv_loop_t *loop) {
+  future_t *f = new_source(loop);
+  FUTURE__CHECK(f);
+  return f;
+}
 
 future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
   future_t *f = new_source(loop);
+  FUTURE__CHECK(f);
   if (f == NULL) {
     if (dtor != NULL)
       dtor(value);
@@ -454,11 +530,13 @@ int future__outcome_of_value(future__outcome_t *out, void *value,
 int future_resolve(future_t *f, void *value, future_dtor_cb dtor) {
   future__outcome_t out;
   int rc;
+  FUTURE__CHECK(f);
   if (f == NULL || !settleable(f)) {
     if (dtor != NULL)
       dtor(value);
     return f == NULL ? UV_EINVAL : FUTURE_ESETTLED;
   }
+  future__loop_take_in_waits_hint(f->lp);
   rc = future__outcome_of_value(&out, value, dtor);
   future__settle(f, &out);
   return rc;
@@ -514,10 +592,12 @@ void future__source_fail(future_t *f, future_error_t *err) {
 
 int future_reject(future_t *f, future_error_t *err) {
   future__outcome_t out = {NULL, NULL, err};
+  FUTURE__CHECK(f);
   if (f == NULL || !settleable(f)) {
     future_error_unref(err);
     return f == NULL ? UV_EINVAL : FUTURE_ESETTLED;
   }
+  future__loop_take_in_waits_hint(f->lp);
   if (out.error == NULL)
     out.error = future__error(UV_EINVAL, "future_reject with NULL error");
   future__settle(f, &out);
@@ -526,6 +606,8 @@ int future_reject(future_t *f, future_error_t *err) {
 
 int future_adopt(future_t *f, future_t *src) {
   future__outcome_t out;
+  FUTURE__CHECK(f);
+  FUTURE__CHECK(src);
   if (f == NULL || src == NULL) {
     future_unref(src);
     return UV_EINVAL;
@@ -548,6 +630,7 @@ int future_adopt(future_t *f, future_t *src) {
     future_unref(src);
     return rc;
   }
+  future__loop_take_in_waits_hint(f->lp);
   if (src->state != FUTURE_PENDING) {
     src->flags |= FUTURE__HANDLED;
     future__outcome_of(&out, src);
@@ -565,17 +648,21 @@ int future_adopt(future_t *f, future_t *src) {
 /* Accessors. */
 
 future_state_t future_state(const future_t *f) {
+  FUTURE__CHECK(f);
   return f != NULL ? (future_state_t)f->state : FUTURE_PENDING;
 }
 
 void *future_value(const future_t *f) {
+  FUTURE__CHECK(f);
   return f != NULL && f->state == FUTURE_FULFILLED ? f->u.out.ptr : NULL;
 }
 
 const future_error_t *future_error(const future_t *f) {
+  FUTURE__CHECK(f);
   return f != NULL ? future__error_of(f) : NULL;
 }
 
 uv_loop_t *future_loop(const future_t *f) {
+  FUTURE__CHECK(f);
   return f != NULL ? f->lp->loop : NULL;
 }

@@ -7,6 +7,9 @@
 #ifndef FUTURE_INTERNAL_H
 #define FUTURE_INTERNAL_H
 
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
 #include "future.h"
 
 #include <stdatomic.h>
@@ -122,7 +125,44 @@ struct future_s {
   uint8_t state;  /* future_state_t */
   uint8_t kind;   /* enum future__kind */
   uint8_t flags;  /* enum future__flag */
+#if FUTURE_DEBUG
+  uint32_t magic; /* FUTURE__MAGIC_LIVE while the future is alive */
+#endif
 };
+
+/* debug.c: the checks of the debug build (configure --enable-debug). In a
+ * default build the macros cost nothing and check nothing. */
+#define FUTURE__MAGIC_LIVE 0xF07E11FEu
+#define FUTURE__MAGIC_DEAD 0xDEADF07Eu
+#if FUTURE_DEBUG
+#define FUTURE__MARK_LIVE(f) ((f)->magic = FUTURE__MAGIC_LIVE)
+/* Abort unless `f` is a live future used on its loop's thread (or, with
+ * any_thread, on any thread). NULL passes: the calls report it. */
+void future__debug_check(const future_t *f, const char *func, int any_thread);
+/* Abort unless the caller runs on the thread of the loop `lp`. */
+void future__debug_check_loop(const struct future__loop_s *lp,
+                              const char *func);
+/* Poison a freed future and hold it back from reuse for a while. */
+void future__debug_bury(struct future__loop_s *lp, future_t *f);
+/* Let every future held back go for good (teardown). */
+void future__debug_flush(struct future__loop_s *lp);
+/* Sleep FUTURE_DEBUG_RACE_US microseconds, when that is set. */
+void future__debug_race_window(void);
+#define FUTURE__CHECK(f) future__debug_check((f), __func__, 0)
+#define FUTURE__CHECK_ANY_THREAD(f) future__debug_check((f), __func__, 1)
+#define FUTURE__CHECK_LOOP(lp) future__debug_check_loop((lp), __func__)
+#define FUTURE__RACE_WINDOW() future__debug_race_window()
+#else
+#define FUTURE__MARK_LIVE(f) ((void)0)
+#define FUTURE__CHECK(f) ((void)0)
+#define FUTURE__CHECK_ANY_THREAD(f) ((void)0)
+#define FUTURE__CHECK_LOOP(lp) ((void)0)
+#define FUTURE__RACE_WINDOW() ((void)0)
+#endif
+
+/* How many freed futures (and used resolvers) the debug build holds back
+ * from reuse, per loop, so that a late use finds them poisoned. */
+#define FUTURE__BURIED 1024
 
 /* Per-loop state. */
 struct future__loop_s {
@@ -135,10 +175,15 @@ struct future__loop_s {
   size_t live;             /* futures created and not yet freed */
   unsigned in_callback;    /* depth of library callbacks running now */
   unsigned draining;
-  uv_mutex_t inbox_lock;   /* guards inbox */
+  /* What other threads post to the loop's thread (see loop.c). */
+  uv_mutex_t inbox_lock;           /* guards the three lists */
   struct future__waiter_s *inbox;  /* cross-thread waits to attach */
   future_resolver_t *settles;      /* cross-thread settles to deliver */
+  struct future__release_s *releases; /* values let go on other threads */
+  atomic_int waits_posted;         /* a hint: inbox is not empty */
   size_t resolvers;                /* resolvers not yet delivered */
+  size_t holds;                    /* resolvers and cross-thread waits
+                                      that keep the loop alive */
   future__loop_t *next_loop;       /* registry link */
   unsigned closing;
   future_t *requests;              /* request-backed futures in flight,
@@ -157,11 +202,20 @@ struct future__loop_s {
   uint64_t delay_seq;
   uint64_t delay_armed;            /* the due time the timer is set for */
   int delays_closing;              /* in future__delay_cancel_all */
+#if FUTURE_DEBUG
+  /* Freed futures and used resolvers, poisoned and held back from reuse
+   * (debug.c): rings of the most recent ones. */
+  future_t *buried[FUTURE__BURIED];
+  size_t buried_next;
+  struct future_resolver_s *buried_resolvers[FUTURE__BURIED];
+  size_t buried_resolvers_next;
+#endif
 };
 
 /* A cross-thread future_wait in progress (lives on the waiting stack). */
 typedef struct future__waiter_s {
   struct future__waiter_s *next;
+  future__loop_t *lp;
   future_t *f;
   future_result_t *result;
   uv_mutex_t lock;
@@ -211,8 +265,38 @@ static inline void future__loop_schedule(future__loop_t *lp) {
     future__loop_wake(lp);
 }
 int future__loop_on_thread(const future__loop_t *lp);
-void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
 
+/* Something that must be let go of on the loop's thread, although its
+ * last holder is on another thread (a list of futures, see combine.c). */
+typedef struct future__release_s {
+  struct future__release_s *next;
+  void (*release)(struct future__release_s *self);
+} future__release_t;
+
+/* Posting from another thread: the item is linked under the inbox lock,
+ * and the loop is woken while the lock is still held, so that
+ * future_loop_close, which takes the lock before it frees the loop's
+ * state, never frees it under a thread still inside a post. A post is
+ * only legitimate while it keeps a future of the loop alive (the waited
+ * future, the resolver's, the list's items): the state cannot be torn
+ * down before the loop's thread has taken the post in. */
+void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
+void future__loop_post_settle(future__loop_t *lp, future_resolver_t *r);
+void future__loop_post_release(future__loop_t *lp, future__release_t *rel);
+
+/* On the loop's thread: attach the waits other threads have posted. A
+ * future settled by hand calls it first, so that a wait posted before the
+ * settle is not left behind when nothing else wakes the loop. */
+void future__loop_take_in_waits(future__loop_t *lp);
+static inline void future__loop_take_in_waits_hint(future__loop_t *lp) {
+  if (atomic_load_explicit(&lp->waits_posted, memory_order_relaxed))
+    future__loop_take_in_waits(lp);
+}
+
+/* Resolvers and cross-thread waits keep the loop alive (they reference
+ * the async handle) until they are delivered. */
+void future__loop_hold(future__loop_t *lp);
+void future__loop_unhold(future__loop_t *lp);
 void future__loop_resolver_opened(future__loop_t *lp);
 void future__loop_resolver_closed(future__loop_t *lp);
 
@@ -223,6 +307,22 @@ void future__delay_cancel_all(future__loop_t *lp);
 /* resolver.c */
 /* Settle the futures of a list of delivered resolvers, oldest first. */
 void future__resolvers_deliver(future_resolver_t *list);
+/* A resolver, and then the delivery it carries to the loop's thread. */
+struct future_resolver_s {
+  struct future_resolver_s *next; /* in the loop's inbox */
+  future_t *f;
+  future__outcome_t out;
+#if FUTURE_DEBUG
+  uint32_t magic;  /* FUTURE__MAGIC_LIVE until delivered */
+  atomic_int used; /* set by the first resolve or reject */
+#endif
+};
+#if FUTURE_DEBUG
+/* Abort unless `r` is a live resolver used for the first time. */
+void future__debug_use_resolver(future_resolver_t *r, const char *func);
+/* Poison a delivered resolver and hold it back from reuse for a while. */
+void future__debug_bury_resolver(future__loop_t *lp, future_resolver_t *r);
+#endif
 
 /* wait.c */
 void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w);
@@ -241,6 +341,7 @@ extern atomic_int future__tracing;
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind);
 static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   future_t *f = lp->pool;
+  FUTURE__CHECK_LOOP(lp); /* every new future: on its loop's thread */
   if (FUTURE__TRACING())
     return future__alloc_slow(lp, kind);
   if (f != NULL)
@@ -252,6 +353,7 @@ static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   /* A compound literal, which compilers turn into a few wide stores
    * rather than a call to memset. */
   *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
+  FUTURE__MARK_LIVE(f);
   lp->live++;
   return f;
 }
@@ -262,17 +364,21 @@ void future__free_all(future_t *f);
  * pool; everything else goes through future__free_all. */
 static inline void future__unref(future_t *f) {
   if (f != NULL && --f->refs == 0) {
+#if !FUTURE_DEBUG /* the debug build buries every freed future */
     future__loop_t *lp = f->lp;
     if (f->state == FUTURE_FULFILLED && f->u.out.holder == NULL &&
         f->waiters == NULL && lp->use_pool) {
       lp->live--;
       f->next = lp->pool;
       lp->pool = f;
-    } else {
-      future__free_all(f);
+      return;
     }
+#endif
+    future__free_all(f);
   }
 }
+/* Give the memory of a freed future back: to the pool, or to free. */
+void future__release_memory(future__loop_t *lp, future_t *f);
 void future__pool_destroy(future__loop_t *lp);
 int future__pool_wanted(void);
 
@@ -408,6 +514,8 @@ void future__holder_unref(future__holder_t *h);
 
 /* trace.c */
 void future__trace_setup(void);
+/* Whether a trace is recording (its buffers hold the allocator's memory). */
+int future__trace_recording(void);
 void future__trace(char phase, const char *name, const void *id,
                    uint64_t ts, uint64_t dur);
 #define FUTURE__TRACE(phase, name, id)                                         \

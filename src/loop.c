@@ -33,37 +33,59 @@ static void on_idle(uv_idle_t *idle) {
   future__loop_drain(idle->data);
 }
 
-static void on_async(uv_async_t *async) {
-  future__loop_t *lp = async->data;
+/* Attach the posted waits `w` (a stack) in the order they were posted. */
+static void attach_waits(future__loop_t *lp, future__waiter_t *w) {
+  future__waiter_t *rev = NULL;
+  while (w != NULL) {
+    future__waiter_t *n = w->next;
+    w->next = rev;
+    rev = w;
+    w = n;
+  }
+  while (rev != NULL) {
+    future__waiter_t *n = rev->next;
+    future__loop_attach_waiter(lp, rev);
+    rev = n;
+  }
+}
+
+/* Take in everything other threads have posted: releases first (they only
+ * free), then deliveries, then waits. */
+static void take_in(future__loop_t *lp) {
   future__waiter_t *w;
   future_resolver_t *settles;
+  future__release_t *rel;
 
   uv_mutex_lock(&lp->inbox_lock);
   w = lp->inbox;
   lp->inbox = NULL;
+  atomic_store_explicit(&lp->waits_posted, 0, memory_order_relaxed);
   settles = lp->settles;
   lp->settles = NULL;
+  rel = lp->releases;
+  lp->releases = NULL;
   uv_mutex_unlock(&lp->inbox_lock);
 
+  while (rel != NULL) {
+    future__release_t *n = rel->next;
+    rel->release(rel);
+    rel = n;
+  }
   future__resolvers_deliver(settles);
-
-  /* Attach in the order the waits were posted. */
-  {
-    future__waiter_t *rev = NULL;
-    while (w != NULL) {
-      future__waiter_t *n = w->next;
-      w->next = rev;
-      rev = w;
-      w = n;
-    }
-    w = rev;
-  }
-  while (w != NULL) {
-    future__waiter_t *n = w->next;
-    future__loop_attach_waiter(lp, w);
-    w = n;
-  }
+  attach_waits(lp, w);
 }
+
+void future__loop_take_in_waits(future__loop_t *lp) {
+  future__waiter_t *w;
+  uv_mutex_lock(&lp->inbox_lock);
+  w = lp->inbox;
+  lp->inbox = NULL;
+  atomic_store_explicit(&lp->waits_posted, 0, memory_order_relaxed);
+  uv_mutex_unlock(&lp->inbox_lock);
+  attach_waits(lp, w);
+}
+
+static void on_async(uv_async_t *async) { take_in(async->data); }
 
 /* Find the state of `loop` without creating it; caller holds the lock. */
 static future__loop_t *registry_find(uv_loop_t *loop) {
@@ -208,28 +230,65 @@ int future__loop_on_thread(const future__loop_t *lp) {
   return uv_thread_equal(&self, &lp->thread);
 }
 
+/* Posts from other threads (see internal.h): link under the lock, then
+ * wake the loop before letting go of the lock. uv_async_send is the last
+ * touch of the loop's state, and future_loop_close takes the lock before
+ * it frees that state. */
+static void post_wake_unlock(future__loop_t *lp) {
+  FUTURE__RACE_WINDOW();
+  uv_async_send(&lp->async);
+  uv_mutex_unlock(&lp->inbox_lock);
+}
+
 void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w) {
   uv_mutex_lock(&lp->inbox_lock);
   w->next = lp->inbox;
   lp->inbox = w;
-  uv_mutex_unlock(&lp->inbox_lock);
-  uv_async_send(&lp->async);
+  atomic_store_explicit(&lp->waits_posted, 1, memory_order_relaxed);
+  post_wake_unlock(lp);
 }
 
-/* An outstanding resolver keeps the loop alive, so that the loop is still
- * there when another thread delivers. */
-void future__loop_resolver_opened(future__loop_t *lp) {
-  if (lp->resolvers++ == 0)
+void future__loop_post_settle(future__loop_t *lp, future_resolver_t *r) {
+  uv_mutex_lock(&lp->inbox_lock);
+  r->next = lp->settles;
+  lp->settles = r;
+  post_wake_unlock(lp);
+}
+
+void future__loop_post_release(future__loop_t *lp, future__release_t *rel) {
+  uv_mutex_lock(&lp->inbox_lock);
+  rel->next = lp->releases;
+  lp->releases = rel;
+  post_wake_unlock(lp);
+}
+
+/* An outstanding resolver, or a wait from another thread that the loop has
+ * taken in, keeps the loop alive, so that the loop is still running when
+ * the other thread delivers, or when the waited future settles. */
+void future__loop_hold(future__loop_t *lp) {
+  if (lp->holds++ == 0)
     uv_ref((uv_handle_t *)&lp->async);
 }
 
-void future__loop_resolver_closed(future__loop_t *lp) {
-  if (--lp->resolvers == 0)
+void future__loop_unhold(future__loop_t *lp) {
+  if (--lp->holds == 0)
     uv_unref((uv_handle_t *)&lp->async);
+}
+
+void future__loop_resolver_opened(future__loop_t *lp) {
+  lp->resolvers++;
+  future__loop_hold(lp);
+}
+
+void future__loop_resolver_closed(future__loop_t *lp) {
+  lp->resolvers--;
+  future__loop_unhold(lp);
 }
 
 size_t future_loop_live(uv_loop_t *loop) {
   future__loop_t *lp = loop != NULL ? loop_lookup(loop) : NULL;
+  if (lp != NULL)
+    FUTURE__CHECK_LOOP(lp);
   return lp != NULL ? lp->live : 0;
 }
 
@@ -246,6 +305,7 @@ int future_loop_close(uv_loop_t *loop) {
   lp = loop_lookup(loop);
   if (lp == NULL)
     return 0;
+  FUTURE__CHECK_LOOP(lp);
   if (lp->in_callback || lp->draining)
     return FUTURE_EINCALLBACK;
 
@@ -254,18 +314,24 @@ int future_loop_close(uv_loop_t *loop) {
    * and the loop runs until libuv has handed each one back (a resolver's
    * delivery is another thread's to make: that one is not waited for).
    * Only then do we decide whether anything is left. */
-  on_async(&lp->async);
+  take_in(lp);
   future__loop_drain(lp);
   future__delay_cancel_all(lp);
   cancel_requests(lp);
   future__loop_drain(lp);
   while (lp->nrequests > lp->resolvers) {
     uv_run(loop, UV_RUN_ONCE);
-    on_async(&lp->async);
+    take_in(lp);
     future__loop_drain(lp);
   }
   if (lp->live > 0)
     return UV_EBUSY;
+
+  /* No future is left, so no other thread can post any more (a post keeps
+   * a future alive until it is taken in). One may still be inside its
+   * wake-up call: taking the lock waits for it to leave. */
+  uv_mutex_lock(&lp->inbox_lock);
+  uv_mutex_unlock(&lp->inbox_lock);
 
   uv_mutex_lock(&registry_lock);
   {

@@ -17,7 +17,9 @@ typedef struct {
 struct map_s {
   future__machine_t machine; /* first: see future__waits_on */
   future_t *result; /* NULL once decided */
+  future__loop_t *lp;
   uv_loop_t *loop;
+  int in_factory;   /* fn is running: a cancel must not free the map */
   future_map_cb fn;
   void *data;
   size_t n, limit;
@@ -77,15 +79,27 @@ static int map_fill(map_t *m) {
     future_t *f;
     /* The factory is a library callback like any other: future_wait in it
      * must refuse rather than run the loop under our feet. */
-    m->result->lp->in_callback++;
+    m->in_factory = 1;
+    m->lp->in_callback++;
     f = m->fn(m->loop, i, m->data);
-    m->result->lp->in_callback--;
+    m->lp->in_callback--;
+    m->in_factory = 0;
+    if (m->result == NULL) {
+      /* The factory cancelled the map's own result (map_cancel left the
+       * freeing to us): what it returned is not wanted any more, and its
+       * outcome, an error included, is discarded as deliberately. */
+      if (f != NULL)
+        f->flags |= FUTURE__HANDLED;
+      future_unref(f);
+      map_free(m);
+      return -1;
+    }
     if (f == NULL) {
       map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__, UV_ENOMEM,
                                       NULL, "future_map: input %zu", i));
       return -1;
     }
-    if (f->lp != m->result->lp) {
+    if (f->lp != m->lp) {
       future_unref(f);
       map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__, UV_EINVAL,
                                       NULL,
@@ -141,7 +155,8 @@ static int map_cancel(future_t *f, void *req) {
   (void)f;
   m->result = NULL;
   map_detach(m);
-  map_free(m);
+  if (!m->in_factory) /* else map_fill frees it when the factory returns */
+    map_free(m);
   return 1;
 }
 
@@ -177,6 +192,7 @@ future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
   m->machine.inputs = map_inputs;
   result->flags |= FUTURE__MACHINE;
   m->result = result;
+  m->lp = lp;
   m->loop = loop;
   m->fn = fn;
   m->data = data;

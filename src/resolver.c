@@ -8,12 +8,6 @@
 
 #include <stdlib.h>
 
-struct future_resolver_s {
-  struct future_resolver_s *next;
-  future_t *f;
-  future__outcome_t out;
-};
-
 static int resolver_no_cancel(future_t *f, void *req) {
   /* Nothing to stop: the other thread delivers whenever it does, and the
    * delivery is then released. */
@@ -34,6 +28,9 @@ future_t *future_new_threadsafe(uv_loop_t *loop,
   r = future__calloc(1, sizeof(*r));
   if (r == NULL)
     return NULL;
+#if FUTURE_DEBUG
+  r->magic = FUTURE__MAGIC_LIVE;
+#endif
   r->f = future__source_new(lp, resolver_no_cancel, r);
   if (r->f == NULL) {
     future__free(r);
@@ -44,19 +41,21 @@ future_t *future_new_threadsafe(uv_loop_t *loop,
   return r->f;
 }
 
+/* The resolver's future is alive until the loop's thread has taken the
+ * delivery in (the request's reference), so the loop's state is too while
+ * we post (see future__loop_post_settle). */
 static void deliver(future_resolver_t *r, future__outcome_t *out) {
-  future__loop_t *lp = r->f->lp;
   r->out = *out;
-  uv_mutex_lock(&lp->inbox_lock);
-  r->next = lp->settles;
-  lp->settles = r;
-  uv_mutex_unlock(&lp->inbox_lock);
-  uv_async_send(&lp->async);
+  future__loop_post_settle(r->f->lp, r);
 }
 
 int future_resolver_resolve(future_resolver_t *r, void *value,
                             future_dtor_cb dtor) {
   future__outcome_t out;
+#if FUTURE_DEBUG
+  if (r != NULL)
+    future__debug_use_resolver(r, __func__);
+#endif
   if (r == NULL) {
     if (dtor != NULL)
       dtor(value);
@@ -69,6 +68,10 @@ int future_resolver_resolve(future_resolver_t *r, void *value,
 
 int future_resolver_reject(future_resolver_t *r, future_error_t *err) {
   future__outcome_t out = {NULL, NULL, err};
+#if FUTURE_DEBUG
+  if (r != NULL)
+    future__debug_use_resolver(r, __func__);
+#endif
   if (r == NULL) {
     future_error_unref(err);
     return UV_EINVAL;
@@ -93,7 +96,11 @@ void future__resolvers_deliver(future_resolver_t *list) {
     future_resolver_t *n = oldest->next;
     future__loop_t *lp = oldest->f->lp;
     future__source_done(oldest->f, &oldest->out);
+#if FUTURE_DEBUG
+    future__debug_bury_resolver(lp, oldest);
+#else
     future__free(oldest);
+#endif
     future__loop_resolver_closed(lp);
     oldest = n;
   }

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 int future_retry_transient(const future_error_t *err, unsigned attempt,
@@ -32,6 +33,7 @@ typedef struct {
   future__machine_t machine; /* first: see future__waits_on */
   uv_timer_t timer;     /* waits between attempts; closed at the end */
   future_t *result;     /* NULL once decided */
+  future__loop_t *lp;
   future_attempt_cb attempt;
   void *data;
   future_retry_policy_t policy;
@@ -77,16 +79,21 @@ static double retry_random(retry_t *r) {
   return (double)((r->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
+/* The delay before the next attempt: initial * multiplier^(attempts-1),
+ * capped at max_delay_ms, then with jitter drawn below it. The policy is
+ * validated (a finite, positive multiplier; a jitter in [0, 1]), and the
+ * value is kept within [0, max_delay_ms] before it becomes an integer:
+ * converting a double out of uint64_t's range is undefined. */
 static uint64_t retry_delay(retry_t *r) {
+  double cap = (double)r->policy.max_delay_ms;
   double d = (double)r->policy.initial_delay_ms;
-  for (unsigned k = 1; k < r->attempts && d < (double)r->policy.max_delay_ms;
-       k++)
+  for (unsigned k = 1; k < r->attempts && d < cap; k++)
     d *= r->policy.multiplier;
-  if (d > (double)r->policy.max_delay_ms)
-    d = (double)r->policy.max_delay_ms;
+  if (!(d < cap)) /* also catches what overflowed to infinity */
+    return r->policy.max_delay_ms;
   if (r->policy.jitter > 0)
     d = d * (1.0 - r->policy.jitter) + d * r->policy.jitter * retry_random(r);
-  return (uint64_t)d;
+  return d > 0 ? (uint64_t)d : 0;
 }
 
 static void retry_start(retry_t *r);
@@ -129,10 +136,20 @@ static void retry_start(retry_t *r) {
     return;
   /* A library callback, also when the backoff timer calls us: future_wait
    * in it must refuse rather than run the loop under our feet. */
-  r->result->lp->in_callback++;
-  f = r->attempt(r->result->lp->loop, ++r->attempts, r->data);
-  r->result->lp->in_callback--;
-  if (f == NULL || f->lp != r->result->lp) {
+  r->lp->in_callback++;
+  f = r->attempt(r->lp->loop, ++r->attempts, r->data);
+  r->lp->in_callback--;
+  if (r->result == NULL) {
+    /* The attempt cancelled the retry's own result: retry_cancel has
+     * ended everything (the state lives on until the timer has closed),
+     * and this attempt is not wanted any more: its outcome, an error
+     * included, is discarded as deliberately as the cancel was. */
+    if (f != NULL)
+      f->flags |= FUTURE__HANDLED;
+    future_unref(f);
+    return;
+  }
+  if (f == NULL || f->lp != r->lp) {
     future__outcome_t out = {NULL, NULL, NULL};
     int code = f == NULL ? UV_ENOMEM : UV_EINVAL;
     future_unref(f);
@@ -176,6 +193,16 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
   if (loop == NULL || attempt == NULL ||
       (lp = future__loop_get(loop)) == NULL)
     return NULL;
+  if (policy != NULL && (isnan(policy->multiplier) ||
+                         isinf(policy->multiplier) || policy->multiplier < 0))
+    return future_rejected(
+        loop, future_error_new_at(__FILE__, __LINE__, __func__, UV_EINVAL, NULL,
+                                  "future_retry: the multiplier (%g) must be "
+                                  "a finite number, 0 or above",
+                                  policy->multiplier));
+  if (policy != NULL && isnan(policy->jitter))
+    return future_rejected(
+        loop, future__error(UV_EINVAL, "future_retry: the jitter is NaN"));
   r = future__calloc(1, sizeof(*r));
   if (r == NULL)
     return NULL;
@@ -192,7 +219,7 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
     r->policy.initial_delay_ms = 10;
   if (r->policy.max_delay_ms == 0)
     r->policy.max_delay_ms = 10000;
-  if (r->policy.multiplier <= 0)
+  if (r->policy.multiplier == 0)
     r->policy.multiplier = 2.0;
   if (r->policy.jitter < 0)
     r->policy.jitter = 0;
@@ -200,6 +227,7 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
     r->policy.jitter = 1;
   if (r->policy.should_retry == NULL)
     r->policy.should_retry = future_retry_transient;
+  r->lp = lp;
   r->machine.inputs = retry_inputs;
   r->result->flags |= FUTURE__MACHINE;
   r->attempt = attempt;

@@ -251,6 +251,12 @@ static void timeout_inner_settled(future_t *settled, void *data) {
 static void timeout_fired(uv_timer_t *timer) {
   timeout_t *t = timer->data;
   future__outcome_t out = {NULL, NULL, NULL};
+  if (t->inner != NULL && t->inner->state != FUTURE_PENDING) {
+    /* The input settled before its deadline, and its observer is queued
+     * behind this timer in the same turn of the loop: the input wins. */
+    timeout_stop(t);
+    return;
+  }
   out.error = future_error_new_at(__FILE__, __LINE__, __func__, UV_ETIMEDOUT,
                                   NULL, "timed out after %llu ms",
                                   (unsigned long long)t->ms);
@@ -272,6 +278,7 @@ static int timeout_cancel(future_t *f, void *req) {
 
 future_t *future_timeout(future_t *f, uint64_t ms) {
   timeout_t *t;
+  FUTURE__CHECK(f);
   if (f == NULL)
     return NULL;
   t = future__malloc(sizeof(*t));
@@ -302,6 +309,14 @@ future_t *future_timeout(future_t *f, uint64_t ms) {
     timeout_stop(t);
     return result;
   }
-  uv_timer_start(&t->timer, timeout_fired, ms, 0);
+  if (f->state == FUTURE_PENDING) {
+    /* The deadline counts from now. The loop's cached time lags behind
+     * when the thread was busy since the loop last ran, and a deadline
+     * counted from it would come early. */
+    uv_update_time(f->lp->loop);
+    uv_timer_start(&t->timer, timeout_fired, ms, 0);
+  }
+  /* An input settled already has won: its observer is queued, and no
+   * deadline is armed at all. */
   return t->result;
 }

@@ -8,7 +8,9 @@
  *
  * Switched on by future_trace_start(path) or by the environment variable
  * FUTURE_TRACE=path (written when the process exits). When off, each hook
- * costs one predictable branch.
+ * costs one predictable branch. The buffer of events and the path's copy
+ * come from the library's allocator (future_set_allocator), which cannot
+ * change while a trace records.
  */
 #include "internal.h"
 
@@ -61,7 +63,8 @@ void future__trace(char phase, const char *name, const void *id,
   }
   if (nevents == capacity) {
     size_t cap = capacity ? capacity * 2 : 4096;
-    trace_event_t *grown = realloc(events, cap * sizeof(*grown));
+    trace_event_t *grown =
+        future__realloc(events, cap * sizeof(*grown));
     if (grown == NULL) { /* drop the event rather than fail the program */
       uv_mutex_unlock(&trace_lock);
       return;
@@ -86,15 +89,17 @@ int future_trace_start(const char *path) {
   return trace_begin(path);
 }
 
+int future__trace_recording(void) { return atomic_load(&future__tracing); }
+
 /* Called with the setup done (or from it: no uv_once in here). */
 static int trace_begin(const char *path) {
-  char *copy = strdup(path);
+  char *copy = future__strdup(path);
   if (copy == NULL)
     return UV_ENOMEM;
   uv_mutex_lock(&trace_lock);
   if (atomic_load(&future__tracing)) {
     uv_mutex_unlock(&trace_lock);
-    free(copy);
+    future__free(copy);
     return UV_EBUSY;
   }
   trace_path = copy;
@@ -141,10 +146,10 @@ int future_trace_stop(void) {
     if (fclose(out) != 0)
       rc = UV_EIO;
   }
-  free(events);
+  future__free(events);
   events = NULL;
   nevents = capacity = 0;
-  free(trace_path);
+  future__free(trace_path);
   trace_path = NULL;
   uv_mutex_unlock(&trace_lock);
   return rc;

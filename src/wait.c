@@ -34,37 +34,47 @@ void future_result_release(future_result_t *result) {
   memset(result, 0, sizeof(*result));
 }
 
+/* Hand the result over to the waiting thread. After the unlock, `w` may
+ * vanish with the waiting thread's stack, so nothing touches it
+ * afterwards. */
+static void wake(future__waiter_t *w) {
+  uv_mutex_lock(&w->lock);
+  FUTURE__RACE_WINDOW();
+  w->done = 1;
+  uv_cond_signal(&w->cond);
+  uv_mutex_unlock(&w->lock);
+}
+
 /* Runs on the loop's thread when the future a foreign thread waits for has
- * settled. After the unlock, `w` may vanish with the waiting thread's
- * stack, so nothing touches it afterwards. */
+ * settled (or was released unsettled). */
 static void wake_waiter(future_t *settled, void *data) {
   future__waiter_t *w = data;
+  future__loop_t *lp = w->lp;
   if (settled != NULL)
     result_fill(w->result, settled);
   else
     result_fail(w->result, FUTURE_ESTALLED,
                 "future_wait: the future was released unsettled; nothing "
                 "can settle it");
-  uv_mutex_lock(&w->lock);
-  w->done = 1;
-  uv_cond_signal(&w->cond);
-  uv_mutex_unlock(&w->lock);
+  wake(w);
+  future__loop_unhold(lp);
 }
 
+/* On the loop's thread: a wait posted by another thread is taken in. From
+ * now until it is woken, it keeps the loop alive, as a resolver does. */
 void future__loop_attach_waiter(future__loop_t *lp, future__waiter_t *w) {
-  (void)lp;
+  future__loop_hold(lp);
   if (future__sink(w->f, wake_waiter, w) == NULL) {
     result_fail(w->result, UV_ENOMEM, "future_wait from another thread");
-    uv_mutex_lock(&w->lock);
-    w->done = 1;
-    uv_cond_signal(&w->cond);
-    uv_mutex_unlock(&w->lock);
+    wake(w);
+    future__loop_unhold(lp);
   }
 }
 
 static int wait_foreign(future_t *f, future_result_t *result) {
   future__waiter_t w;
   memset(&w, 0, sizeof(w));
+  w.lp = f->lp;
   w.f = f;
   w.result = result;
   if (uv_mutex_init(&w.lock) != 0)
@@ -87,16 +97,15 @@ int future_wait(future_t *f, future_result_t *result) {
   future_result_t ignored;
   future__loop_t *lp;
 
+  FUTURE__CHECK_ANY_THREAD(f);
   if (result == NULL)
     result = &ignored;
   memset(result, 0, sizeof(*result));
+  lp = f != NULL ? f->lp : NULL;
+
   if (f == NULL) {
     result_fail(result, UV_EINVAL, "future_wait on a NULL future");
-    return result->status;
-  }
-  lp = f->lp;
-
-  if (!future__loop_on_thread(lp)) {
+  } else if (!future__loop_on_thread(lp)) {
     /* The future is the loop thread's business: hand our reference over
      * and sleep until it reports back. */
     if (wait_foreign(f, result) != 0) {

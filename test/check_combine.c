@@ -2,6 +2,7 @@
 #include "helpers.h"
 #include "suites.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 static future_t *ok(uv_loop_t *loop, int v) {
@@ -360,6 +361,110 @@ START_TEST(test_combine_cycle_through_adopt_is_refused) {
 }
 END_TEST
 
+/* The value of future_all and future_all_settled holds the input futures,
+ * which belong to the loop. A result released on another thread (which
+ * the header allows) must not release them there: their values'
+ * destructors run on the loop's thread, after the loop has taken the
+ * release in. */
+static uv_thread_t loop_thread;
+static int dtor_on_loop_thread, dtor_elsewhere;
+
+static void note_dtor_thread(void *v) {
+  uv_thread_t self = uv_thread_self();
+  (void)v;
+  if (uv_thread_equal(&self, &loop_thread))
+    dtor_on_loop_thread++;
+  else
+    dtor_elsewhere++;
+}
+
+static void release_result(void *arg) { future_result_release(arg); }
+
+START_TEST(test_list_released_on_another_thread) {
+  uv_loop_t loop;
+  future_result_t r;
+  uv_thread_t tid;
+  future_t *in[3];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  loop_thread = uv_thread_self();
+  dtor_on_loop_thread = dtor_elsewhere = 0;
+  for (int mode = 0; mode < 2; mode++) {
+    for (int i = 0; i < 3; i++)
+      in[i] = future_resolved(&loop, INT2P(i + 1), note_dtor_thread);
+    ck_assert_int_eq(future_wait(mode ? future_all_settled(&loop, in, 3)
+                                      : future_all(&loop, in, 3),
+                                 &r),
+                     0);
+    ck_assert_uint_eq(((future_list_t *)r.value)->count, 3);
+    ck_assert_int_eq(uv_thread_create(&tid, release_result, &r), 0);
+    ck_assert_int_eq(uv_thread_join(&tid), 0);
+    ck_assert_ptr_null(r.value);
+  }
+  ck_assert_int_eq(dtor_elsewhere, 0);
+  /* The first release was taken in while the second round ran the loop.
+   * Nothing keeps the loop running now, so the second one waits for the
+   * loop's thread to call in: future_loop_close takes it in. */
+  ck_assert_uint_eq(future_loop_live(&loop), 3);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(dtor_on_loop_thread, 6);
+  ck_assert_int_eq(dtor_elsewhere, 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* Many threads release results while the loop's thread keeps making and
+ * freeing futures: under ThreadSanitizer or the sanitizers, any release
+ * that touched the loop's futures from those threads shows up. */
+#define RELEASERS 4
+#define RELEASES 200
+
+typedef struct {
+  future_result_t results[RELEASES];
+  atomic_int *done;
+} releaser_t;
+
+static void release_many(void *arg) {
+  releaser_t *rl = arg;
+  for (int i = 0; i < RELEASES; i++)
+    future_result_release(&rl->results[i]);
+  atomic_fetch_add(rl->done, 1);
+}
+
+START_TEST(test_list_released_on_threads_while_loop_runs) {
+  uv_loop_t loop;
+  static releaser_t rl[RELEASERS];
+  uv_thread_t tids[RELEASERS];
+  atomic_int done;
+  future_t *in[4];
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  atomic_init(&done, 0);
+  for (int t = 0; t < RELEASERS; t++) {
+    rl[t].done = &done;
+    for (int i = 0; i < RELEASES; i++) {
+      for (int k = 0; k < 4; k++)
+        in[k] = future_resolved(&loop, INT2P(k), NULL);
+      ck_assert_int_eq(future_wait(future_all(&loop, in, 4), &rl[t].results[i]),
+                       0);
+    }
+  }
+  for (int t = 0; t < RELEASERS; t++)
+    ck_assert_int_eq(uv_thread_create(&tids[t], release_many, &rl[t]), 0);
+  while (atomic_load(&done) < RELEASERS) {
+    /* Keep the loop's own futures churning meanwhile. */
+    future_result_t r;
+    future_t *f = future_resolved(&loop, NULL, NULL);
+    for (int k = 0; k < 16; k++)
+      f = future_then(f, NULL, NULL, NULL);
+    ck_assert_int_eq(future_wait(f, &r), 0);
+    future_result_release(&r);
+  }
+  for (int t = 0; t < RELEASERS; t++)
+    ck_assert_int_eq(uv_thread_join(&tids[t]), 0);
+  ck_assert_int_eq(future_loop_close(&loop), 0); /* takes the rest in */
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 Suite *make_combine_suite(void) {
   Suite *s = suite_create("combine");
   TCase *all = tcase_create("All");
@@ -371,6 +476,8 @@ Suite *make_combine_suite(void) {
   tcase_add_test(all, test_all_spares_inputs_held_elsewhere);
   tcase_add_test(all, test_all_null_or_foreign_input_is_einval);
   tcase_add_test(all, test_all_settled_reports_each_outcome);
+  tcase_add_test(all, test_list_released_on_another_thread);
+  tcase_add_test(all, test_list_released_on_threads_while_loop_runs);
   tcase_add_test(any, test_any_first_fulfilment_wins);
   tcase_add_test(any, test_any_all_rejected_aggregates_causes);
   tcase_add_test(any, test_any_empty_rejects_aggregate);

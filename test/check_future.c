@@ -344,6 +344,83 @@ START_TEST(test_future_version) {
 }
 END_TEST
 
+/* Chains built with future_adopt, each new future adopting the one
+ * before it (from the root), and the other way round (each new future
+ * adopted by the one before), with a continuation hanging from each link:
+ * the cycle check must not walk the whole chain at every link. A
+ * quadratic check takes minutes here (the test case's timeout fails it);
+ * a linear one, well under a second. */
+#define ADOPT_LINKS 200000
+
+START_TEST(test_future_adopt_chain_is_linear) {
+  uv_loop_t loop;
+  future_t *root, *prev, *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int pattern = 0; pattern < 3; pattern++) {
+    root = future_new(&loop);
+    prev = future_ref(root);
+    for (int i = 0; i < ADOPT_LINKS; i++) {
+      f = future_new(&loop);
+      if (pattern == 2) /* a waiter on the new future, then adopt */
+        future_unref(future_then(future_ref(f), NULL, NULL, NULL));
+      if (pattern == 1) {
+        /* The previous one adopts the new one: walk toward the leaves. */
+        ck_assert_int_eq(future_adopt(prev, future_ref(f)), 0);
+      } else {
+        ck_assert_int_eq(future_adopt(f, future_ref(prev)), 0);
+      }
+      future_unref(prev);
+      prev = f;
+    }
+    if (pattern == 1) {
+      ck_assert_int_eq(future_resolve(prev, INT2P(3), NULL), 0);
+      future_unref(prev);
+      ck_assert_int_eq(future_wait(root, &r), 0);
+    } else {
+      ck_assert_int_eq(future_resolve(root, INT2P(3), NULL), 0);
+      future_unref(root);
+      ck_assert_int_eq(future_wait(prev, &r), 0);
+    }
+    ck_assert_int_eq(P2INT(r.value), 3);
+    future_result_release(&r);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+static future_t *swallow(future_t *settled, void *data) {
+  (void)data;
+  return future_resolved(future_loop(settled), NULL, NULL);
+}
+
+/* The linear check still finds every cycle: adopting the far end of a
+ * chain (either way round) is refused. */
+START_TEST(test_future_adopt_long_cycle_is_refused) {
+  uv_loop_t loop;
+  future_t *root, *prev, *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  root = future_new(&loop);
+  prev = future_ref(root);
+  for (int i = 0; i < 1000; i++) {
+    f = future_new(&loop);
+    future_unref(future_catch(future_ref(f), swallow, NULL));
+    ck_assert_int_eq(future_adopt(f, future_ref(prev)), 0);
+    future_unref(prev);
+    prev = f;
+  }
+  /* root would wait on prev, which waits (1000 links up) on root. */
+  ck_assert_int_eq(future_adopt(root, future_ref(prev)), 0);
+  ck_assert_int_eq(future_state(root), FUTURE_REJECTED);
+  ck_assert_int_eq(future_wait(root, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(prev, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_future_suite(void) {
   Suite *s = suite_create("future");
   TCase *core = tcase_create("Core");
@@ -361,6 +438,8 @@ Suite *make_future_suite(void) {
   tcase_add_test(errors, test_future_adopt_itself_is_cycle);
   tcase_add_test(errors, test_future_adopt_other_loop_is_einval);
   tcase_add_test(errors, test_future_adopt_cycle_is_refused);
+  tcase_add_test(errors, test_future_adopt_long_cycle_is_refused);
+  tcase_add_test(errors, test_future_adopt_chain_is_linear);
   tcase_add_test(errors, test_future_adopt_self_last_reference);
   tcase_add_test(errors, test_future_unhandled_rejection_reported_once);
   tcase_add_test(errors, test_future_unhandled_reported_at_end_of_chain);

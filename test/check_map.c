@@ -184,6 +184,46 @@ START_TEST(test_map_wait_in_factory_is_refused) {
 }
 END_TEST
 
+/* A factory that cancels the map's own result: the map stops, what the
+ * factory returned is released, and nothing is touched after it is
+ * freed. */
+typedef struct {
+  future_t *result;
+  size_t cancel_at;
+  size_t calls;
+  int dtors;
+} map_cancel_t;
+
+static void count_map_dtor(void *v) { ((map_cancel_t *)v)->dtors++; }
+
+static future_t *cancels_own_map(uv_loop_t *loop, size_t i, void *data) {
+  map_cancel_t *mc = data;
+  mc->calls++;
+  if (i == mc->cancel_at)
+    ck_assert_int_eq(future_cancel(mc->result), 0);
+  return future_resolved(loop, mc, count_map_dtor);
+}
+
+START_TEST(test_map_cancel_from_factory) {
+  uv_loop_t loop;
+  future_result_t r;
+  size_t limits[] = {1, 2, 3};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+    /* With a limit, index 3 starts from the settling of an earlier one,
+     * when the caller already holds the result. */
+    map_cancel_t mc = {NULL, 3, 0, 0};
+    mc.result = future_map(&loop, 6, limits[k], cancels_own_map, &mc);
+    ck_assert_ptr_nonnull(mc.result);
+    ck_assert_int_eq(future_wait(mc.result, &r), UV_ECANCELED);
+    ck_assert_uint_eq(mc.calls, 4); /* no input started after the cancel */
+    future_result_release(&r);
+    ck_assert_int_eq(mc.dtors, (int)mc.calls);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_map_suite(void) {
   Suite *s = suite_create("map");
   TCase *core = tcase_create("Core");
@@ -194,6 +234,7 @@ Suite *make_map_suite(void) {
   tcase_add_test(core, test_map_empty_and_bad_arguments);
   tcase_add_test(core, test_map_null_input_is_enomem);
   tcase_add_test(core, test_map_cancel_stops_everything);
+  tcase_add_test(core, test_map_cancel_from_factory);
   tcase_add_test(core, test_map_wait_in_factory_is_refused);
   suite_add_tcase(s, core);
   return s;

@@ -152,6 +152,40 @@ START_TEST(test_resolver_reject_null_error) {
 }
 END_TEST
 
+/* Another thread delivers while the loop's thread tears the loop down:
+ * future_loop_close may take the delivery in and free the loop's state
+ * while the delivering thread is still waking the loop up. No thread may
+ * touch that state once it can be freed. (Under --enable-debug,
+ * FUTURE_DEBUG_RACE_US widens the window: each cross-thread wake-up
+ * sleeps that long first.) */
+static void deliver_now(void *arg) {
+  future_resolver_resolve(arg, INT2P(1), NULL);
+}
+
+START_TEST(test_resolver_deliver_during_loop_close) {
+  setenv("FUTURE_DEBUG_RACE_US", "2000", 1);
+  for (int i = 0; i < 100; i++) {
+    uv_loop_t loop;
+    uv_thread_t tid;
+    future_resolver_t *res;
+    future_t *f;
+    int rc;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    f = future_new_threadsafe(&loop, &res);
+    ck_assert_ptr_nonnull(f);
+    future_unref(f); /* only the resolver keeps it */
+    ck_assert_int_eq(uv_thread_create(&tid, deliver_now, res), 0);
+    while ((rc = future_loop_close(&loop)) == UV_EBUSY)
+      ;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(uv_thread_join(&tid), 0);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+  }
+  unsetenv("FUTURE_DEBUG_RACE_US");
+}
+END_TEST
+
 Suite *make_resolver_suite(void) {
   Suite *s = suite_create("resolver");
   TCase *core = tcase_create("Core");
@@ -162,6 +196,7 @@ Suite *make_resolver_suite(void) {
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_resolver_many_threads_none_lost);
   tcase_add_test(threads, test_resolver_cancelled_delivery_is_released);
+  tcase_add_test(threads, test_resolver_deliver_during_loop_close);
   suite_add_tcase(s, core);
   suite_add_tcase(s, threads);
   return s;

@@ -3,6 +3,9 @@
 #include "helpers.h"
 #include "suites.h"
 
+#include <math.h>
+#include <string.h>
+
 typedef struct {
   unsigned calls;
   unsigned succeed_at; /* attempt that succeeds; 0 = never */
@@ -241,6 +244,72 @@ START_TEST(test_retry_cap_and_clamped_jitter) {
 }
 END_TEST
 
+/* An attempt that cancels the retry's own result: the retry stops at once,
+ * the attempt's future is released, and no other attempt is made. */
+typedef struct {
+  future_t *result;
+  unsigned calls;
+} retry_cancel_t;
+
+static future_t *cancels_own_retry(uv_loop_t *loop, unsigned attempt,
+                                   void *data) {
+  retry_cancel_t *rc = data;
+  rc->calls++;
+  if (attempt == 2)
+    ck_assert_int_eq(future_cancel(rc->result), 0);
+  return future_rejected(loop, future_error_new(UV_EAGAIN, "attempt %u",
+                                                attempt));
+}
+
+START_TEST(test_retry_cancel_from_attempt) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_retry_policy_t pol = {5, 1, 1, 2.0, 0, NULL, NULL};
+  retry_cancel_t rc = {NULL, 0};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  rc.result = future_retry(&loop, cancels_own_retry, &rc, &pol);
+  ck_assert_int_eq(future_wait(rc.result, &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_uint_eq(rc.calls, 2);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A policy that cannot describe delays (a NaN or infinite multiplier, a
+ * NaN jitter) is refused with UV_EINVAL instead of never settling; a
+ * huge multiplier is clamped to max_delay_ms. */
+START_TEST(test_retry_invalid_policy_is_einval) {
+  uv_loop_t loop;
+  future_result_t r;
+  flaky_t fl = {0, 0, UV_EAGAIN, {0}};
+  future_retry_policy_t pol = {3, 1, 5, 0, 0, NULL, NULL};
+  double bad[] = {NAN, INFINITY, -1.0};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    pol.multiplier = bad[i];
+    ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r),
+                     UV_EINVAL);
+    ck_assert_ptr_nonnull(strstr(future_error_message(r.error), "multiplier"));
+    future_result_release(&r);
+  }
+  pol.multiplier = 2.0;
+  pol.jitter = NAN;
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r),
+                   UV_EINVAL);
+  ck_assert_ptr_nonnull(strstr(future_error_message(r.error), "jitter"));
+  future_result_release(&r);
+  ck_assert_uint_eq(fl.calls, 0); /* refused before the first attempt */
+  pol.jitter = 0;
+  pol.multiplier = 1e300; /* 1e300 ms is clamped to max_delay_ms (5 ms) */
+  ck_assert_int_eq(future_wait(future_retry(&loop, flaky, &fl, &pol), &r),
+                   UV_EAGAIN);
+  future_result_release(&r);
+  ck_assert_uint_eq(fl.calls, 3);
+  ck_assert_uint_le(fl.times[2] - fl.times[1], 1000);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_retry_suite(void) {
   Suite *s = suite_create("retry");
   TCase *core = tcase_create("Core");
@@ -254,8 +323,10 @@ Suite *make_retry_suite(void) {
   tcase_add_test(core, test_retry_wait_in_attempt_is_refused);
   tcase_add_test(core, test_retry_bad_attempts);
   tcase_add_test(core, test_retry_cap_and_clamped_jitter);
+  tcase_add_test(core, test_retry_invalid_policy_is_einval);
   tcase_add_test(cancel, test_retry_cancel_during_backoff);
   tcase_add_test(cancel, test_retry_cancel_during_attempt);
+  tcase_add_test(cancel, test_retry_cancel_from_attempt);
   suite_add_tcase(s, core);
   suite_add_tcase(s, cancel);
   return s;

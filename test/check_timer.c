@@ -284,6 +284,38 @@ START_TEST(test_timer_cancel_from_a_delay_continuation) {
 }
 END_TEST
 
+/* An input that has already settled when the timeout is made wins over
+ * its deadline, even a deadline of 0 ms, and even when the loop's cached
+ * time is stale because the thread was busy before the loop ran. */
+START_TEST(test_timer_timeout_settled_input_wins) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_t *t;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int i = 0; i < 20; i++) {
+    ck_assert_int_eq(
+        future_wait(future_timeout(future_resolved(&loop, INT2P(i), NULL), 0),
+                    &r),
+        0);
+    ck_assert_int_eq(P2INT(r.value), i);
+    future_result_release(&r);
+  }
+  t = future_timeout(future_resolved(&loop, INT2P(5), NULL), 5);
+  uv_sleep(20); /* blocked before the loop runs: the deadline has passed */
+  ck_assert_int_eq(future_wait(t, &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 5);
+  future_result_release(&r);
+  /* An input that settles later, but before its deadline, counted from
+   * the moment future_timeout is called, not from a stale loop time. */
+  uv_sleep(300); /* the loop's cached time is now 300 ms behind */
+  t = future_timeout(future_then(future_delay(&loop, 1), NULL, NULL, NULL),
+                     200);
+  ck_assert_int_eq(future_wait(t, &r), 0);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("Core");
@@ -296,6 +328,7 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_timeout_passes_fast_outcome);
   tcase_add_test(core, test_timer_timeout_rejects_and_cancels_inner);
   tcase_add_test(core, test_timer_timeout_of_pending_forever);
+  tcase_add_test(core, test_timer_timeout_settled_input_wins);
   tcase_add_test(core, test_timer_many_delays);
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
   tcase_add_test(cancel, test_timer_cancelled_delay_does_not_keep_loop_alive);

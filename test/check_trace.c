@@ -76,11 +76,45 @@ START_TEST(test_trace_bad_arguments) {
 }
 END_TEST
 
+/* Tracing allocates through the allocator hook like the rest of the
+ * library: the path's copy and the buffer of events are seen, and are
+ * all freed by future_trace_stop; an allocator that fails makes
+ * future_trace_start fail with UV_ENOMEM; and the allocator cannot be
+ * swapped while a trace is recording. */
+START_TEST(test_trace_allocates_through_the_hook) {
+  char path[] = "/tmp/future-trace-XXXXXX";
+  int fd = mkstemp(path);
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  counting_install();
+  counting.fail = 1;
+  ck_assert_int_eq(future_trace_start(path), UV_ENOMEM);
+  counting.fail = 0;
+  ck_assert_int_eq(counting.outstanding, 0);
+  ck_assert_int_eq(future_trace_start(path), 0);
+  ck_assert_int_eq(counting.outstanding, 1); /* the path's copy */
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, free),
+                   UV_EBUSY);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_resolved(&loop, NULL, NULL), &r), 0);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(counting.outstanding, 2); /* and the events */
+  ck_assert_int_eq(future_trace_stop(), 0);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+  unlink(path);
+}
+END_TEST
+
 Suite *make_trace_suite(void) {
   Suite *s = suite_create("trace");
   TCase *core = tcase_create("Core");
   tcase_add_test(core, test_trace_records_chain_wait_and_requests);
   tcase_add_test(core, test_trace_bad_arguments);
+  tcase_add_test(core, test_trace_allocates_through_the_hook);
   suite_add_tcase(s, core);
   return s;
 }

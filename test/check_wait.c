@@ -280,6 +280,135 @@ START_TEST(test_wait_from_other_thread_unreferenced) {
 }
 END_TEST
 
+/* future_wait(NULL, NULL) builds an error to report, and must not keep
+ * it: with nowhere to hand it, it is released at once. */
+START_TEST(test_wait_null_without_result_leaks_nothing) {
+  counting_install();
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(future_wait(NULL, NULL), UV_EINVAL);
+  ck_assert_int_gt(counting.calls, 0);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
+/* The loop's thread settles the future before it runs the loop, after
+ * another thread has posted its wait: the wait must still be delivered,
+ * although nothing else keeps the loop alive. */
+typedef struct {
+  future_t *f;
+  future_t *wf; /* the waiting thread's reference */
+  atomic_int posted;
+  atomic_int done;
+  int status;
+  int value;
+} late_wait_t;
+
+/* Whether `flag` becomes set within about `ms` milliseconds: the waiting
+ * thread sets it once future_wait has returned there, which may be a
+ * little after the loop's thread handed the result over. */
+static int becomes_set(atomic_int *flag, int ms) {
+  for (int i = 0; i < ms && !atomic_load(flag); i++)
+    uv_sleep(1);
+  return atomic_load(flag);
+}
+
+static void late_wait_thread(void *arg) {
+  late_wait_t *lw = arg;
+  future_result_t r;
+  atomic_store(&lw->posted, 1);
+  lw->status = future_wait(lw->f, &r);
+  lw->value = P2INT(r.value);
+  future_result_release(&r);
+  atomic_store(&lw->done, 1);
+}
+
+START_TEST(test_wait_from_other_thread_posted_before_settle) {
+  uv_loop_t loop;
+  uv_thread_t tid;
+  late_wait_t lw;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  lw.f = future_ref(f);
+  atomic_init(&lw.posted, 0);
+  atomic_init(&lw.done, 0);
+  lw.status = -1;
+  ck_assert_int_eq(uv_thread_create(&tid, late_wait_thread, &lw), 0);
+  while (!atomic_load(&lw.posted))
+    uv_sleep(1);
+  uv_sleep(50); /* long enough for the wait to be posted */
+  ck_assert_int_eq(future_resolve(f, INT2P(7), NULL), 0);
+  future_unref(f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(becomes_set(&lw.done, 5000), 1);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(lw.status, 0);
+  ck_assert_int_eq(lw.value, 7);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Once the loop has taken a wait from another thread in, the wait keeps
+ * the loop running until it is delivered, as a resolver does: here the
+ * future is settled by an unreferenced timer, which alone would not keep
+ * uv_run from returning. */
+static void resolve_unref_timer(uv_timer_t *t) {
+  late_wait_t *lw = t->data;
+  if (!atomic_load(&lw->posted))
+    return;
+  uv_timer_stop(t);
+  ck_assert_int_eq(future_resolve(lw->f, INT2P(9), NULL), 0);
+  future_unref(lw->f);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void posted_wait_thread(void *arg) {
+  late_wait_t *lw = arg;
+  future_result_t r;
+  lw->status = future_wait(lw->wf, &r);
+  lw->value = P2INT(r.value);
+  future_result_release(&r);
+  atomic_store(&lw->done, 1);
+}
+
+static void note_posted(uv_timer_t *t) {
+  late_wait_t *lw = t->data;
+  /* The wait is taken in by the loop once it is posted; poll for that. */
+  if (future_loop_live(t->loop) >= 2) { /* f and the wait's observer */
+    atomic_store(&lw->posted, 1);
+    uv_close((uv_handle_t *)t, NULL);
+  }
+}
+
+START_TEST(test_wait_from_other_thread_keeps_loop_alive) {
+  uv_loop_t loop;
+  uv_timer_t poll, settle;
+  uv_thread_t tid;
+  late_wait_t lw;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  lw.f = future_new(&loop);
+  lw.wf = future_ref(lw.f);
+  atomic_init(&lw.posted, 0);
+  atomic_init(&lw.done, 0);
+  lw.status = -1;
+  ck_assert_int_eq(uv_timer_init(&loop, &poll), 0);
+  poll.data = &lw;
+  ck_assert_int_eq(uv_timer_start(&poll, note_posted, 1, 1), 0);
+  ck_assert_int_eq(uv_timer_init(&loop, &settle), 0);
+  settle.data = &lw;
+  ck_assert_int_eq(uv_timer_start(&settle, resolve_unref_timer, 20, 20), 0);
+  uv_unref((uv_handle_t *)&settle);
+  ck_assert_int_eq(uv_thread_create(&tid, posted_wait_thread, &lw), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(becomes_set(&lw.done, 5000), 1);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(lw.status, 0);
+  ck_assert_int_eq(lw.value, 9);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_wait_suite(void) {
   Suite *s = suite_create("wait");
   TCase *core = tcase_create("Core");
@@ -291,11 +420,14 @@ Suite *make_wait_suite(void) {
   tcase_add_test(core, test_wait_null_result_is_allowed);
   tcase_add_test(errors, test_wait_stalls_when_nothing_can_settle);
   tcase_add_test(errors, test_wait_null_is_einval);
+  tcase_add_test(errors, test_wait_null_without_result_leaks_nothing);
   tcase_add_test(errors, test_wait_inside_callback_is_refused);
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_wait_from_other_threads);
   tcase_add_test(threads, test_wait_from_other_thread_already_rejected);
   tcase_add_test(threads, test_wait_from_other_thread_unreferenced);
+  tcase_add_test(threads, test_wait_from_other_thread_posted_before_settle);
+  tcase_add_test(threads, test_wait_from_other_thread_keeps_loop_alive);
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);
   suite_add_tcase(s, threads);

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <future.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define LOOP_CLOSE(loop)                                                       \
   do {                                                                         \
@@ -45,6 +46,67 @@ static inline void unhandled_install(unhandled_counter_t *c) {
 
 static inline void unhandled_restore(unhandled_counter_t *c) {
   future_set_unhandled_hook(c->prev, c->prev_data, NULL);
+}
+
+/* A counting allocator (future_set_allocator), for tests that show that
+ * something leaks, or that the library's memory really goes through the
+ * hook. Install it before the test's first future and restore it after
+ * the last loop is closed: the allocator can only change while no loop has
+ * library state. `counting.fail` makes every allocation fail while set. */
+typedef struct {
+  long outstanding; /* allocated and not yet freed */
+  long calls;       /* allocations asked for */
+  int fail;
+} counting_alloc_t;
+
+static counting_alloc_t counting;
+
+static inline void *counting_malloc(size_t n) {
+  void *p;
+  counting.calls++;
+  if (counting.fail)
+    return NULL;
+  p = malloc(n);
+  counting.outstanding += p != NULL;
+  return p;
+}
+
+static inline void *counting_calloc(size_t count, size_t n) {
+  void *p;
+  counting.calls++;
+  if (counting.fail)
+    return NULL;
+  p = calloc(count, n);
+  counting.outstanding += p != NULL;
+  return p;
+}
+
+static inline void *counting_realloc(void *old, size_t n) {
+  void *p;
+  counting.calls++;
+  if (counting.fail)
+    return NULL;
+  p = realloc(old, n);
+  counting.outstanding += p != NULL && old == NULL;
+  return p;
+}
+
+static inline void counting_free(void *p) {
+  counting.outstanding -= p != NULL;
+  free(p);
+}
+
+static inline void counting_install(void) {
+  counting.outstanding = 0;
+  counting.calls = 0;
+  counting.fail = 0;
+  ck_assert_int_eq(future_set_allocator(counting_malloc, counting_realloc,
+                                        counting_calloc, counting_free),
+                   0);
+}
+
+static inline void counting_restore(void) {
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, free), 0);
 }
 
 #endif
