@@ -40,11 +40,34 @@
  * THREADS
  *
  *   A future belongs to the uv_loop_t it was created on and must be used
- *   only from the thread that runs that loop, with one exception:
+ *   only from the thread that runs that loop, with these exceptions:
  *   future_wait may be called from another thread (it then blocks that
- *   thread until the loop's thread settles the future). Several loops in
- *   several threads are fine. The loop's thread is the thread that created
- *   the first future on that loop.
+ *   thread until the loop's thread settles the future);
+ *   future_result_release, the resolver calls (future_resolver_resolve,
+ *   future_resolver_reject) and the error functions may be called from
+ *   any thread. Several loops in several threads are fine. The loop's
+ *   thread is the thread that created the first future on that loop.
+ *
+ *   What another thread hands to a loop (a wait, a resolver's delivery, a
+ *   released list of futures) is taken in by the loop's thread: when it
+ *   runs the loop, when it settles a future by hand (a posted wait), and
+ *   in future_loop_close. Until then it keeps a future of the loop alive,
+ *   so future_loop_close answers UV_EBUSY rather than tear the loop down
+ *   under it.
+ *
+ * MISUSE
+ *
+ *   The default build checks what it can afford on every call: NULL
+ *   arguments, a second settle, a future of another loop, waiting inside
+ *   a callback, teardown with futures alive. It cannot tell a freed
+ *   future from a live one, nor the loop's thread from another on every
+ *   call. Configure with --enable-debug for a build that does: every
+ *   public call checks a magic word in the future (one future_unref too
+ *   many, a freed future used again, a pointer that is no future), freed
+ *   futures are poisoned and held back from reuse, a resolver used twice
+ *   is caught, and a call from a thread other than the loop's aborts with
+ *   a message naming the call. docs/reference.md lists what each build
+ *   checks.
  *
  * ERRORS
  *
@@ -579,7 +602,11 @@ FUTURE_EXTERN int future_resolver_reject(future_resolver_t *resolver,
  * The value of future_all, future_all_settled and future_map: the input
  * futures, settled, in input order. Read each with future_state,
  * future_value and future_error; they live as long as the list, which the
- * fulfilled future owns (do not unref the items).
+ * fulfilled future owns (do not unref the items). A future_result_t
+ * holding a list may be released on any thread: the items belong to the
+ * loop, so on another thread they are let go of by the loop's thread when
+ * it next takes posts in (see THREADS above); their values' destructors
+ * run there.
  */
 typedef struct future_list_s {
   size_t count;     /**< Number of items. */
@@ -734,6 +761,9 @@ typedef struct future_result_s {
  * tell the library about callbacks of your own raw libuv handles: never
  * call future_wait from those). On any other thread it blocks that thread
  * until the loop's thread, which must be running the loop, settles `f`.
+ * The loop's thread takes the wait in when it runs the loop or settles a
+ * future by hand; from then until the wait is delivered, the wait keeps
+ * the loop alive (uv_run does not return), as a resolver does.
  *
  * `*result` is always filled in, also on failure (then with an error saying
  * what went wrong), and must be released with future_result_release;
@@ -807,17 +837,21 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
 /* loops */
 
 /**
- * Tear down the library's state for `loop`: run the continuations still
- * queued; cancel every libuv request still in flight (fs, work, timers:
+ * Tear down the library's state for `loop`: take in what other threads
+ * have posted (waits, resolvers' deliveries, released lists); run the
+ * continuations still queued; cancel every libuv request still in flight (fs, work, timers:
  * their futures reject with UV_ECANCELED, which travels down their chains
  * as usual) and run the loop until libuv has handed each one back; then,
  * if no future is left, close the library's handles and run the loop once
  * (UV_RUN_NOWAIT) so that their close callbacks complete. Afterwards
  * uv_loop_close(loop) can return 0. Calling it for a loop that never had
  * futures does nothing. Futures created on `loop` later start new state.
- * @return 0; UV_EBUSY if futures on `loop` are still referenced, by you or
- * by a resolver not yet used (nothing is torn down: release them, then
- * call again); FUTURE_EINCALLBACK if called from a callback that the
+ * Other threads may be delivering, waiting or releasing meanwhile: each
+ * keeps a future alive until the loop has taken its post in, and the
+ * state is freed only once no thread is still inside such a call.
+ * @return 0; UV_EBUSY if futures on `loop` are still referenced, by you,
+ * by a resolver not yet used or by another thread's wait (nothing is torn
+ * down: release them, then call again); FUTURE_EINCALLBACK if called from a callback that the
  * library runs on `loop`; UV_EINVAL if `loop` is NULL.
  * @since 0.1.0
  */

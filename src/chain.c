@@ -239,7 +239,6 @@ void future__loop_drain(future__loop_t *lp) {
 FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
                             future_cb b, void *data) {
   future_t *c;
-  FUTURE__CHECK(f);
   if (f == NULL)
     return NULL;
   c = future__alloc(f->lp, kind);
@@ -265,13 +264,16 @@ FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
 
 future_t *future_then(future_t *f, future_cb on_fulfilled,
                       future_cb on_rejected, void *data) {
+  FUTURE__CHECK(f);
   return chain(f, FUTURE__THEN, on_fulfilled, on_rejected, data);
 }
 
 future_t *future_catch(future_t *f, future_cb on_rejected, void *data) {
+  FUTURE__CHECK(f);
   return chain(f, FUTURE__THEN, NULL, on_rejected, data);
 }
 
 future_t *future_finally(future_t *f, future_cb on_settled, void *data) {
+  FUTURE__CHECK(f);
   return chain(f, FUTURE__FINALLY, on_settled, NULL, data);
 }

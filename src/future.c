@@ -116,7 +116,9 @@ void future__pool_destroy(future__loop_t *lp) {
 
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
   future_t *f;
-  FUTURE__CHECK_LOOP(lp);
+#if FUTURE_DEBUG
+  future__debug_check_loop(lp, "making a future");
+#endif
   if (!lp->use_pool) {
     f = future__malloc(sizeof(*f));
     if (f == NULL)

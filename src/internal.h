@@ -341,7 +341,9 @@ extern atomic_int future__tracing;
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind);
 static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   future_t *f = lp->pool;
-  FUTURE__CHECK_LOOP(lp); /* every new future: on its loop's thread */
+#if FUTURE_DEBUG /* every new future: on its loop's thread */
+  future__debug_check_loop(lp, "making a future");
+#endif
   if (FUTURE__TRACING())
     return future__alloc_slow(lp, kind);
   if (f != NULL)

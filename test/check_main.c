@@ -22,6 +22,8 @@ int main(void) {
   srunner_add_suite(sr, make_aplus_suite());
   srunner_add_suite(sr, make_alloc_suite());
   srunner_add_suite(sr, make_trace_suite());
+  srunner_add_suite(sr, make_debug_suite());
+  srunner_add_suite(sr, make_stress_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);
