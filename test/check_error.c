@@ -27,6 +27,28 @@ START_TEST(test_error_strerror_and_names) {
 }
 END_TEST
 
+/* Every libuv code, walked with libuv's own UV_ERRNO_MAP: the library's
+ * text and name are libuv's (uv_strerror, uv_err_name), and looking them
+ * up allocates nothing through the library's allocator. */
+START_TEST(test_error_every_libuv_code_has_libuv_text_and_name) {
+  int n = 0;
+  counting_install();
+  counting.fail = 1; /* an allocation would show, and fail */
+#define XX(name, text)                                                         \
+  ck_assert_str_eq(future_strerror(UV_##name), text);                          \
+  ck_assert_str_eq(future_strerror(UV_##name), uv_strerror(UV_##name));        \
+  ck_assert_str_eq(future_err_name(UV_##name), #name);                         \
+  ck_assert_str_eq(future_err_name(UV_##name), uv_err_name(UV_##name));        \
+  n++;
+  UV_ERRNO_MAP(XX)
+#undef XX
+  ck_assert_int_gt(n, 70); /* the map was really walked */
+  ck_assert_int_eq(counting.calls, 0);
+  counting.fail = 0;
+  counting_restore();
+}
+END_TEST
+
 START_TEST(test_error_code_ranges_are_disjoint) {
   ck_assert_int_eq(FUTURE_EUSER(0), FUTURE_EUSER_BASE);
   ck_assert_int_lt(FUTURE_EUSER_BASE, FUTURE_ERRNO_MIN);
@@ -241,6 +263,7 @@ Suite *make_error_suite(void) {
   TCase *core = tcase_create("Core");
   TCase *hook = tcase_create("Unhandled");
   tcase_add_test(core, test_error_strerror_and_names);
+  tcase_add_test(core, test_error_every_libuv_code_has_libuv_text_and_name);
   tcase_add_test(core, test_error_print_shows_aggregate_causes);
   tcase_add_test(core, test_error_code_ranges_are_disjoint);
   tcase_add_test(core, test_error_message_names_operation_and_code);
