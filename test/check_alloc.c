@@ -383,6 +383,28 @@ START_TEST(test_alloc_set_while_in_use_is_ebusy) {
 }
 END_TEST
 
+/* Any NULL function is refused with UV_EINVAL, and the allocator in place
+ * stays: what the library allocates afterwards still goes through it. */
+START_TEST(test_alloc_set_with_a_null_function_is_einval) {
+  future_error_t *e;
+  counting_install();
+  ck_assert_int_eq(future_set_allocator(NULL, realloc, calloc, free),
+                   UV_EINVAL);
+  ck_assert_int_eq(future_set_allocator(malloc, NULL, calloc, free),
+                   UV_EINVAL);
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, NULL, free),
+                   UV_EINVAL);
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, NULL),
+                   UV_EINVAL);
+  e = future_error_new(UV_EIO, "still counted");
+  ck_assert_int_eq(counting.calls, 1);
+  ck_assert_int_eq(counting.outstanding, 1);
+  future_error_unref(e);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
 Suite *make_alloc_suite(void) {
   Suite *s = suite_create("alloc");
   TCase *sweep_tc = tcase_create("Sweep");
@@ -395,6 +417,7 @@ Suite *make_alloc_suite(void) {
   tcase_add_test(sweep_tc, test_alloc_sweep_map_retry_work);
   tcase_add_test(sweep_tc, test_alloc_sweep_fs_tree);
   tcase_add_test(sweep_tc, test_alloc_set_while_in_use_is_ebusy);
+  tcase_add_test(sweep_tc, test_alloc_set_with_a_null_function_is_einval);
   suite_add_tcase(s, sweep_tc);
   return s;
 }

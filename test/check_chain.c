@@ -416,6 +416,101 @@ START_TEST(test_then_returning_other_loop_rejects_einval) {
 }
 END_TEST
 
+/* A callback that returns a pending future which itself waits on the
+ * chained future: waiting would never end, so the chained future rejects
+ * with FUTURE_ECYCLE, for then as for finally; the returned future, which
+ * follows it, gets the same error. (The test keeps the returned future to
+ * see that, so that no rejection goes unobserved.) */
+typedef struct {
+  future_t *self;     /* the chained future */
+  future_t *follower; /* what the callback returned */
+} follow_t;
+
+static future_t *return_follower(future_t *settled, void *data) {
+  follow_t *fo = data;
+  (void)settled;
+  fo->follower = future_then(future_ref(fo->self), NULL, NULL, NULL);
+  return future_ref(fo->follower);
+}
+
+START_TEST(test_then_returning_a_follower_rejects_ecycle) {
+  uv_loop_t loop;
+  follow_t a = {NULL, NULL}, b = {NULL, NULL};
+  future_result_t r;
+  unhandled_counter_t c;
+  unhandled_install(&c);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  a.self = future_then(future_resolved(&loop, NULL, NULL), return_follower,
+                       NULL, &a);
+  b.self = future_finally(future_resolved(&loop, NULL, NULL), return_follower,
+                          &b);
+  ck_assert_int_eq(future_wait(a.self, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(b.self, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(a.follower, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(b.follower, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  unhandled_restore(&c);
+  ck_assert_int_eq(c.count, 0);
+}
+END_TEST
+
+/* finally's callback returning a future of another loop: as for then,
+ * UV_EINVAL, whatever the outcome it would have passed on. */
+START_TEST(test_finally_returning_other_loop_rejects_einval) {
+  uv_loop_t loop, other;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_loop_init(&other), 0);
+  f = future_finally(future_resolved(&loop, INT2P(5), NULL), return_other_loop,
+                     &other);
+  ck_assert_int_eq(future_wait(f, &r), UV_EINVAL);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "continuation returned a future of another loop: invalid "
+                   "argument (EINVAL)");
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  LOOP_CLOSE(&other);
+}
+END_TEST
+
+/* A callback that cancels its own chained future and then passes the
+ * outcome on: the cancel stands, and the value it would have passed is
+ * not kept by the chained future (its destructor runs once, at once). */
+static int pass_dtor_calls;
+static void pass_dtor(void *v) {
+  pass_dtor_calls++;
+  free(v);
+}
+
+static future_t *cancel_myself_and_pass(future_t *settled, void *data) {
+  ck_assert_int_eq(future_cancel(*(future_t **)data), 0);
+  return future_ref(settled);
+}
+
+START_TEST(test_then_cancelled_by_own_callback_then_pass_through) {
+  uv_loop_t loop;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  pass_dtor_calls = 0;
+  f = future_then(future_resolved(&loop, malloc(8), pass_dtor),
+                  cancel_myself_and_pass, NULL, &f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(future_state(f), FUTURE_REJECTED);
+  ck_assert_ptr_null(future_value(f));
+  ck_assert_int_eq(pass_dtor_calls, 1);
+  ck_assert_int_eq(future_wait(f, &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_int_eq(pass_dtor_calls, 1);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* Fan-out: every continuation of one future sees the same outcome, in the
  * order attached; the value's destructor runs once, after all of them. */
 static int fan_dtor_calls;
@@ -708,6 +803,9 @@ Suite *make_chain_suite(void) {
   tcase_add_test(errors, test_then_returning_null_rejects_enomem);
   tcase_add_test(errors, test_then_returning_itself_rejects_ecycle);
   tcase_add_test(errors, test_then_returning_other_loop_rejects_einval);
+  tcase_add_test(errors, test_then_returning_a_follower_rejects_ecycle);
+  tcase_add_test(errors, test_finally_returning_other_loop_rejects_einval);
+  tcase_add_test(errors, test_then_cancelled_by_own_callback_then_pass_through);
   /* Generous: under valgrind a million links take a while. */
   tcase_set_timeout(deep, 600);
   tcase_add_test(deep, test_deep_chain_built_up_front);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 START_TEST(test_error_strerror_and_names) {
   ck_assert_str_eq(future_strerror(UV_ENOENT), "no such file or directory");
@@ -24,6 +25,28 @@ START_TEST(test_error_strerror_and_names) {
   /* Unknown codes get a fixed text: no allocation, unlike uv_strerror. */
   ck_assert_str_eq(future_strerror(-29999), "unknown error");
   ck_assert_str_eq(future_err_name(-29999), "UNKNOWN");
+}
+END_TEST
+
+/* Every libuv code, walked with libuv's own UV_ERRNO_MAP: the library's
+ * text and name are libuv's (uv_strerror, uv_err_name), and looking them
+ * up allocates nothing through the library's allocator. */
+START_TEST(test_error_every_libuv_code_has_libuv_text_and_name) {
+  int n = 0;
+  counting_install();
+  counting.fail = 1; /* an allocation would show, and fail */
+#define XX(name, text)                                                         \
+  ck_assert_str_eq(future_strerror(UV_##name), text);                          \
+  ck_assert_str_eq(future_strerror(UV_##name), uv_strerror(UV_##name));        \
+  ck_assert_str_eq(future_err_name(UV_##name), #name);                         \
+  ck_assert_str_eq(future_err_name(UV_##name), uv_err_name(UV_##name));        \
+  n++;
+  UV_ERRNO_MAP(XX)
+#undef XX
+  ck_assert_int_gt(n, 70); /* the map was really walked */
+  ck_assert_int_eq(counting.calls, 0);
+  counting.fail = 0;
+  counting_restore();
 }
 END_TEST
 
@@ -187,6 +210,95 @@ START_TEST(test_error_print_shows_aggregate_causes) {
 }
 END_TEST
 
+/* The accessors answer NULL with empty values rather than crash, as
+ * future_error_code and future_error_message do. */
+START_TEST(test_error_accessors_of_null) {
+  ck_assert_str_eq(future_error_file(NULL), "");
+  ck_assert_int_eq(future_error_line(NULL), 0);
+  ck_assert_str_eq(future_error_func(NULL), "");
+  ck_assert_ptr_null(future_error_cause_at(NULL, 0));
+}
+END_TEST
+
+/* A plain wrapper has one direct cause: index 0 is it, there is no 1. */
+START_TEST(test_error_cause_at_of_a_wrapper) {
+  future_error_t *root = future_error_new(UV_ENOENT, "open 'a'");
+  future_error_t *top = future_error_wrap(root, UV_EIO, "loading");
+  ck_assert_uint_eq(future_error_cause_count(top), 1);
+  ck_assert_ptr_eq(future_error_cause_at(top, 0), root);
+  ck_assert_ptr_eq(future_error_cause_at(top, 0), future_error_cause(top));
+  ck_assert_ptr_null(future_error_cause_at(top, 1));
+  ck_assert_uint_eq(future_error_cause_count(root), 0);
+  ck_assert_ptr_null(future_error_cause_at(root, 0));
+  future_error_unref(root);
+  future_error_unref(top);
+}
+END_TEST
+
+/* A binding that has no raising site to give passes NULLs: the error
+ * still names a place, "?", and prints. */
+START_TEST(test_error_new_at_without_a_site) {
+  future_error_t *e = future_error_new_at(NULL, 0, NULL, UV_EIO, NULL, "x");
+  char *text;
+  ck_assert_str_eq(future_error_file(e), "?");
+  ck_assert_str_eq(future_error_func(e), "?");
+  ck_assert_int_eq(future_error_line(e), 0);
+  text = print_to_string(e);
+  ck_assert_str_eq(text, "error: x: i/o error (EIO)\n  at ?:0 in ?\n");
+  free(text);
+  future_error_unref(e);
+}
+END_TEST
+
+/* When memory runs out, every constructor answers the one static
+ * UV_ENOMEM error, whether the error itself or the text of a long
+ * message could not be had; reference counting on it does nothing. */
+START_TEST(test_error_out_of_memory_is_the_static_enomem) {
+  char text[600];
+  future_error_t *small, *big, *agg;
+  const future_error_t *causes[1];
+  memset(text, 'y', sizeof text - 1);
+  text[sizeof text - 1] = '\0';
+  counting_install();
+  counting.fail = 1;
+  small = future_error_new(UV_EIO, "short");
+  big = future_error_new(UV_EIO, "long: %s", text); /* text needs the heap */
+  causes[0] = small;
+  agg = future_error_aggregate(FUTURE_EAGGREGATE, causes, 1, "all");
+  counting.fail = 0;
+  ck_assert_ptr_nonnull(small);
+  ck_assert_ptr_eq(big, small);
+  ck_assert_ptr_eq(agg, small);
+  ck_assert_int_eq(future_error_code(small), UV_ENOMEM);
+  ck_assert_str_eq(future_error_message(small), "out of memory (ENOMEM)");
+  ck_assert_ptr_eq(future_error_ref(small), small);
+  future_error_unref(small);
+  future_error_unref(small);
+  future_error_unref(big);
+  future_error_unref(agg);
+  ck_assert_int_eq(future_error_code(small), UV_ENOMEM); /* still there */
+  ck_assert_int_eq(counting.outstanding, 0);
+  ck_assert_int_ge(counting.calls, 3);
+  counting_restore();
+}
+END_TEST
+
+/* A message that the C library cannot format (here a wide character with
+ * no encoding in the "C" locale) still gives an error, with the code's
+ * own description, as for a NULL fmt. Where the C library can format it,
+ * the text is kept as usual. */
+START_TEST(test_error_unformattable_message_keeps_the_code) {
+  future_error_t *e = future_error_new(UV_EIO, "bad %lc", (wint_t)0x20ac);
+  ck_assert_ptr_nonnull(e);
+  ck_assert_int_eq(future_error_code(e), UV_EIO);
+  if (snprintf(NULL, 0, "bad %lc", (wint_t)0x20ac) < 0)
+    ck_assert_str_eq(future_error_message(e), "i/o error (EIO)");
+  else
+    ck_assert_ptr_nonnull(strstr(future_error_message(e), "bad "));
+  future_error_unref(e);
+}
+END_TEST
+
 START_TEST(test_error_hook_replace_and_restore) {
   unhandled_counter_t c;
   void *data = (void *)1;
@@ -241,6 +353,7 @@ Suite *make_error_suite(void) {
   TCase *core = tcase_create("Core");
   TCase *hook = tcase_create("Unhandled");
   tcase_add_test(core, test_error_strerror_and_names);
+  tcase_add_test(core, test_error_every_libuv_code_has_libuv_text_and_name);
   tcase_add_test(core, test_error_print_shows_aggregate_causes);
   tcase_add_test(core, test_error_code_ranges_are_disjoint);
   tcase_add_test(core, test_error_message_names_operation_and_code);
@@ -250,6 +363,11 @@ Suite *make_error_suite(void) {
   tcase_add_test(core, test_error_wrap_keeps_cause_alive);
   tcase_add_test(core, test_error_ref_and_null_are_safe);
   tcase_add_test(core, test_error_deep_cause_chain_frees_iteratively);
+  tcase_add_test(core, test_error_accessors_of_null);
+  tcase_add_test(core, test_error_cause_at_of_a_wrapper);
+  tcase_add_test(core, test_error_new_at_without_a_site);
+  tcase_add_test(core, test_error_out_of_memory_is_the_static_enomem);
+  tcase_add_test(core, test_error_unformattable_message_keeps_the_code);
   tcase_add_test(core, test_error_print_shows_origin_and_causes);
   tcase_add_test(hook, test_error_hook_replace_and_restore);
   tcase_add_test(hook, test_error_default_hook_prints_to_stderr);

@@ -109,12 +109,123 @@ START_TEST(test_trace_allocates_through_the_hook) {
 }
 END_TEST
 
+static void temp_path(char *path, size_t size, const char *what) {
+  snprintf(path, size, "/tmp/future-trace-%s-%ld.json", what, (long)getpid());
+}
+
+/* The buffer of events starts at 4096 and grows: a trace with more
+ * events than that keeps them all. */
+START_TEST(test_trace_keeps_more_events_than_the_first_buffer) {
+  uv_loop_t loop;
+  char path[96];
+  char *json;
+  int i;
+  temp_path(path, sizeof path, "many");
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_trace_start(path), 0);
+  for (i = 0; i < 2100; i++) /* "create" and "fulfilled" each */
+    future_unref(future_resolved(&loop, INT2P(i), NULL));
+  ck_assert_int_eq(future_trace_stop(), 0);
+  json = slurp(path);
+  ck_assert_uint_eq(count(json, "\"name\":\"create\""), 2100);
+  ck_assert_uint_eq(count(json, "\"name\":\"fulfilled\""), 2100);
+  ck_assert_ptr_nonnull(strstr(json, "\n]}\n"));
+  free(json);
+  unlink(path);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* When the buffer cannot grow, the event is dropped, not the program:
+ * the traced call works as usual, and later events are recorded. */
+START_TEST(test_trace_drops_an_event_when_memory_runs_out) {
+  uv_loop_t loop;
+  char path[96];
+  char *json;
+  future_t *a, *b;
+  future_result_t r;
+  temp_path(path, sizeof path, "enomem");
+  counting_install();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  a = future_resolved(&loop, INT2P(1), NULL);
+  b = future_resolved(&loop, INT2P(2), NULL);
+  ck_assert_int_eq(future_trace_start(path), 0);
+  counting.fail = 1; /* the first event needs the buffer */
+  ck_assert_int_eq(future_wait(a, &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 1);
+  future_result_release(&r);
+  counting.fail = 0;
+  ck_assert_int_eq(future_wait(b, &r), 0);
+  future_result_release(&r);
+  ck_assert_int_eq(future_trace_stop(), 0);
+  json = slurp(path);
+  ck_assert_uint_eq(count(json, "\"name\":"), 1);
+  ck_assert_uint_eq(count(json, "\"name\":\"future_wait (blocked)\""), 1);
+  free(json);
+  unlink(path);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
+/* A slice that began before recording started (a future_wait during
+ * which a callback starts the trace) is clamped to the trace's start,
+ * not given a time before it. */
+static future_t *start_tracing(future_t *s, void *path) {
+  ck_assert_int_eq(future_trace_start(path), 0);
+  return future_ref(s);
+}
+
+START_TEST(test_trace_slice_begun_before_start_is_clamped) {
+  uv_loop_t loop;
+  char path[96];
+  char *json;
+  future_t *f;
+  future_result_t r;
+  temp_path(path, sizeof path, "clamp");
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_then(future_resolved(&loop, NULL, NULL), start_tracing, NULL,
+                  path);
+  ck_assert_int_eq(future_wait(f, &r), 0);
+  future_result_release(&r);
+  ck_assert_int_eq(future_trace_stop(), 0);
+  json = slurp(path);
+  ck_assert_uint_eq(count(json, "\"name\":\"future_wait (blocked)\""), 1);
+  ck_assert_ptr_nonnull(strstr(json, "\"name\":\"future_wait (blocked)\","
+                                     "\"cat\":\"future\",\"ph\":\"X\","
+                                     "\"ts\":0.000,"));
+  free(json);
+  unlink(path);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A file that opens but cannot be written to the end (a full device)
+ * gives UV_EIO, and the trace is over all the same. */
+START_TEST(test_trace_write_error_is_eio) {
+  uv_loop_t loop;
+  if (access("/dev/full", W_OK) != 0)
+    return; /* Linux's always-full device: nowhere else to try this */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_trace_start("/dev/full"), 0);
+  future_unref(future_resolved(&loop, NULL, NULL));
+  ck_assert_int_eq(future_trace_stop(), UV_EIO);
+  ck_assert_int_eq(future_trace_stop(), UV_EINVAL); /* no longer recording */
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_trace_suite(void) {
   Suite *s = suite_create("trace");
   TCase *core = tcase_create("Core");
   tcase_add_test(core, test_trace_records_chain_wait_and_requests);
   tcase_add_test(core, test_trace_bad_arguments);
   tcase_add_test(core, test_trace_allocates_through_the_hook);
+  tcase_add_test(core, test_trace_keeps_more_events_than_the_first_buffer);
+  tcase_add_test(core, test_trace_drops_an_event_when_memory_runs_out);
+  tcase_add_test(core, test_trace_slice_begun_before_start_is_clamped);
+  tcase_add_test(core, test_trace_write_error_is_eio);
   suite_add_tcase(s, core);
   return s;
 }

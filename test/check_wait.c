@@ -409,6 +409,87 @@ START_TEST(test_wait_from_other_thread_keeps_loop_alive) {
 }
 END_TEST
 
+/* A value's destructor is a callback too: one that runs while the loop
+ * drains its queue (here when the settled future a continuation consumed
+ * is let go) must not re-enter uv_run either. */
+typedef struct {
+  uv_loop_t *loop;
+  int calls;
+  int status;
+} dtor_wait_t;
+
+static dtor_wait_t dtor_wait;
+
+static void wait_in_dtor(void *v) {
+  future_result_t r;
+  dtor_wait.calls++;
+  dtor_wait.status =
+      future_wait(future_resolved(dtor_wait.loop, INT2P(1), NULL), &r);
+  future_result_release(&r);
+  free(v);
+}
+
+static future_t *fresh_value(future_t *settled, void *data) {
+  (void)data;
+  return future_resolved(future_loop(settled), INT2P(2), NULL);
+}
+
+START_TEST(test_wait_inside_a_destructor_run_by_the_loop_is_refused) {
+  uv_loop_t loop;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  dtor_wait.loop = &loop;
+  dtor_wait.calls = 0;
+  dtor_wait.status = 0;
+  f = future_then(future_resolved(&loop, malloc(4), wait_in_dtor),
+                  fresh_value, NULL, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(dtor_wait.calls, 1);
+  ck_assert_int_eq(dtor_wait.status, FUTURE_EINCALLBACK);
+  ck_assert_int_eq(P2INT(future_value(f)), 2); /* the chain goes on */
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* The loop's thread takes in a wait from another thread when memory has
+ * run out: the waiting thread is woken with UV_ENOMEM instead of
+ * blocking, the waited future is neither lost nor leaked, and the loop
+ * is not held alive by the failed wait. */
+START_TEST(test_wait_from_other_thread_without_memory) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  uv_thread_t tid;
+  late_t l;
+  future_t *f;
+  setenv("FUTURE_POOL", "0", 1); /* every future is an allocation */
+  counting_install();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  l.w.f = future_ref(f);
+  l.w.status = 0;
+  atomic_init(&l.done, 0);
+  l.w.done = &l.done;
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = &l.done;
+  ck_assert_int_eq(uv_timer_start(&timer, keep_alive_until_done, 1, 1), 0);
+  counting.fail = 1; /* the waiting thread itself allocates nothing */
+  ck_assert_int_eq(uv_thread_create(&tid, late_waiter, &l), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  counting.fail = 0;
+  ck_assert_int_eq(l.w.status, UV_ENOMEM);
+  ck_assert_int_eq(future_state(f), FUTURE_PENDING);
+  ck_assert_uint_eq(future_loop_live(&loop), 1); /* the wait's share went */
+  ck_assert_int_eq(future_resolve(f, INT2P(3), NULL), 0);
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+  unsetenv("FUTURE_POOL");
+}
+END_TEST
+
 Suite *make_wait_suite(void) {
   Suite *s = suite_create("wait");
   TCase *core = tcase_create("Core");
@@ -422,12 +503,15 @@ Suite *make_wait_suite(void) {
   tcase_add_test(errors, test_wait_null_is_einval);
   tcase_add_test(errors, test_wait_null_without_result_leaks_nothing);
   tcase_add_test(errors, test_wait_inside_callback_is_refused);
+  tcase_add_test(errors,
+                 test_wait_inside_a_destructor_run_by_the_loop_is_refused);
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_wait_from_other_threads);
   tcase_add_test(threads, test_wait_from_other_thread_already_rejected);
   tcase_add_test(threads, test_wait_from_other_thread_unreferenced);
   tcase_add_test(threads, test_wait_from_other_thread_posted_before_settle);
   tcase_add_test(threads, test_wait_from_other_thread_keeps_loop_alive);
+  tcase_add_test(threads, test_wait_from_other_thread_without_memory);
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);
   suite_add_tcase(s, threads);

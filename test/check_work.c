@@ -196,6 +196,68 @@ START_TEST(test_work_cancel_after_settle) {
 }
 END_TEST
 
+/* future_work_cancelled: 0 while the work runs uncancelled, non-zero once
+ * its future is cancelled, and 0 on any thread that is not running work,
+ * here the loop's, even while cancelled work runs elsewhere. */
+static int seen_before, seen_after;
+
+static future_error_t *watch_cancel(void *arg, void **value) {
+  (void)arg;
+  (void)value;
+  seen_before = future_work_cancelled();
+  uv_sem_post(&started);
+  uv_sem_wait(&gate);
+  seen_after = future_work_cancelled();
+  return NULL;
+}
+
+START_TEST(test_work_cancelled_seen_by_the_running_work_only) {
+  uv_loop_t loop;
+  future_t *w;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_sem_init(&gate, 0), 0);
+  ck_assert_int_eq(uv_sem_init(&started, 0), 0);
+  seen_before = seen_after = -1;
+  ck_assert_int_eq(future_work_cancelled(), 0);
+  w = future_work(&loop, watch_cancel, NULL, NULL);
+  uv_sem_wait(&started); /* running */
+  ck_assert_int_eq(future_cancel(w), 0);
+  ck_assert_int_eq(future_work_cancelled(), 0); /* not this thread's work */
+  uv_sem_post(&gate);
+  ck_assert_int_eq(future_wait(w, &r), UV_ECANCELED);
+  future_result_release(&r);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0); /* the work is done */
+  ck_assert_int_eq(seen_before, 0);
+  ck_assert_int_ne(seen_after, 0);
+  uv_sem_destroy(&gate);
+  uv_sem_destroy(&started);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Out of memory before the loop even has the library's state: NULL, and
+ * nothing is left behind; with memory back, work runs as usual. */
+START_TEST(test_work_without_memory_for_the_loop_state) {
+  uv_loop_t loop;
+  future_result_t r;
+  counting_install();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  counting.fail = 1;
+  ck_assert_ptr_null(future_work(&loop, square, INT2P(2), NULL));
+  counting.fail = 0;
+  ck_assert_int_gt(counting.calls, 0);
+  ck_assert_int_eq(counting.outstanding, 0);
+  ck_assert_int_eq(future_wait(future_work(&loop, square, INT2P(2), NULL), &r),
+                   0);
+  ck_assert_int_eq(P2INT(r.value), 4);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
 Suite *make_work_suite(void) {
   Suite *s = suite_create("work");
   TCase *core = tcase_create("Core");
@@ -206,9 +268,11 @@ Suite *make_work_suite(void) {
   tcase_add_test(core, test_work_error_rejects_with_origin);
   tcase_add_test(core, test_work_null_arguments);
   tcase_add_test(core, test_work_many_in_parallel);
+  tcase_add_test(core, test_work_without_memory_for_the_loop_state);
   tcase_add_test(cancel, test_work_cancel_queued_never_runs);
   tcase_add_test(cancel, test_work_cancel_running_releases_result);
   tcase_add_test(cancel, test_work_cancel_after_settle);
+  tcase_add_test(cancel, test_work_cancelled_seen_by_the_running_work_only);
   suite_add_tcase(s, core);
   suite_add_tcase(s, cancel);
   return s;
