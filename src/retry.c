@@ -90,9 +90,11 @@ static uint64_t retry_delay(retry_t *r) {
   for (unsigned k = 1; k < r->attempts && d < cap; k++)
     d *= r->policy.multiplier;
   if (!(d < cap)) /* also catches what overflowed to infinity */
-    return r->policy.max_delay_ms;
+    d = cap;
   if (r->policy.jitter > 0)
     d = d * (1.0 - r->policy.jitter) + d * r->policy.jitter * retry_random(r);
+  if (d >= 18446744073709551616.0) /* 2^64: UINT64_MAX rounds up to it */
+    return UINT64_MAX;
   return d > 0 ? (uint64_t)d : 0;
 }
 

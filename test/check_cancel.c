@@ -203,6 +203,32 @@ START_TEST(test_cancel_from_own_callback) {
 }
 END_TEST
 
+/* The run queue's reference is the library's, not a consumer's: a queued
+ * continuation whose only follower is cancelled is cancelled in turn, and
+ * its callback never runs. */
+static int queued_calls;
+static future_t *count_queued(future_t *settled, void *data) {
+  (void)data;
+  queued_calls++;
+  return future_ref(settled);
+}
+
+START_TEST(test_cancel_travels_up_through_a_queued_continuation) {
+  uv_loop_t loop;
+  future_t *up, *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  queued_calls = 0;
+  up = future_then(future_resolved(&loop, NULL, NULL), count_queued, NULL,
+                   NULL); /* queued: its parent has settled */
+  f = future_then(up, NULL, NULL, NULL); /* consumes our reference to up */
+  ck_assert_int_eq(future_cancel(f), 0);
+  future_unref(f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(queued_calls, 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_cancel_suite(void) {
   Suite *s = suite_create("cancel");
   TCase *core = tcase_create("Cancel");
@@ -213,6 +239,7 @@ Suite *make_cancel_suite(void) {
   tcase_add_test(core, test_cancel_derived_spares_shared_source);
   tcase_add_test(core, test_cancel_derived_spares_held_source);
   tcase_add_test(core, test_cancel_queued_continuation_never_runs);
+  tcase_add_test(core, test_cancel_travels_up_through_a_queued_continuation);
   tcase_add_test(core, test_cancel_while_adopting);
   tcase_add_test(core, test_cancel_finally_waiting);
   tcase_add_test(core, test_cancel_from_own_callback);

@@ -779,6 +779,74 @@ START_TEST(test_deep_chain_rejection_skips_all) {
 }
 END_TEST
 
+/* finally, step 2: the parent was rejected and the callback returned a
+ * pending future that then fulfils. The kept outcome is the parent's
+ * error, and the chained future rejects with that very error. */
+static future_t *finally_pending(future_t *settled, void *data) {
+  (void)data;
+  return future_delay(future_loop(settled), 1);
+}
+
+START_TEST(test_finally_step2_keeps_the_parent_error) {
+  uv_loop_t loop;
+  future_error_t *e = future_error_new(UV_EIO, "parent");
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(
+      future_wait(future_finally(future_rejected(&loop, future_error_ref(e)),
+                                 finally_pending, NULL),
+                  &r),
+      UV_EIO);
+  ck_assert_ptr_eq(r.error, e);
+  ck_assert_ptr_null(r.value);
+  future_result_release(&r);
+  future_error_unref(e);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Cancelled in step 2, a finally lets go of the outcome it kept: the
+ * parent's value is destroyed once everything is released, and the
+ * parent's error is freed (the counting allocator sees every byte back). */
+static int kept_dtors;
+static void kept_dtor(void *v) {
+  (void)v;
+  kept_dtors++;
+}
+
+static future_t *finally_never(future_t *settled, void *data) {
+  future_t **never = data;
+  *never = future_new(future_loop(settled));
+  return future_ref(*never);
+}
+
+START_TEST(test_finally_cancelled_in_step2_releases_kept_outcome) {
+  uv_loop_t loop;
+  future_t *f, *never = NULL;
+  future_result_t r;
+  counting_install();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  kept_dtors = 0;
+  for (int rejected = 0; rejected < 2; rejected++) {
+    future_t *parent =
+        rejected ? future_rejected(&loop, future_error_new(UV_EIO, "kept"))
+                 : future_resolved(&loop, INT2P(1), kept_dtor);
+    f = future_finally(parent, finally_never, &never);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 0); /* now in step 2 */
+    ck_assert_ptr_nonnull(never);
+    ck_assert_int_eq(future_cancel(f), 0);
+    ck_assert_int_eq(future_wait(f, &r), UV_ECANCELED);
+    future_result_release(&r);
+    future_unref(never);
+    never = NULL;
+  }
+  ck_assert_int_eq(kept_dtors, 1);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
 Suite *make_chain_suite(void) {
   Suite *s = suite_create("chain");
   TCase *core = tcase_create("Core");
@@ -800,6 +868,8 @@ Suite *make_chain_suite(void) {
   tcase_add_test(errors, test_catch_wrap_adds_context_with_cause);
   tcase_add_test(errors, test_finally_failure_replaces_outcome);
   tcase_add_test(errors, test_finally_waits_then_rejection_wins);
+  tcase_add_test(errors, test_finally_step2_keeps_the_parent_error);
+  tcase_add_test(errors, test_finally_cancelled_in_step2_releases_kept_outcome);
   tcase_add_test(errors, test_then_returning_null_rejects_enomem);
   tcase_add_test(errors, test_then_returning_itself_rejects_ecycle);
   tcase_add_test(errors, test_then_returning_other_loop_rejects_einval);

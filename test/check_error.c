@@ -348,6 +348,24 @@ START_TEST(test_error_default_hook_prints_to_stderr) {
 }
 END_TEST
 
+/* Formatted messages are made in a 256-byte buffer on the stack when they
+ * fit: the boundary lengths (255 and 256 characters, then 257) are kept
+ * whole, to the last character. */
+START_TEST(test_error_message_at_the_inline_buffer_boundary) {
+  for (size_t n = 254; n <= 258; n++) {
+    char text[300];
+    future_error_t *e;
+    for (size_t i = 0; i < n; i++)
+      text[i] = (char)('a' + i % 26);
+    text[n] = '\0';
+    e = future_error_new(FUTURE_EUSER(1), "%s", text);
+    ck_assert_uint_eq(strlen(future_error_message(e)), n);
+    ck_assert_str_eq(future_error_message(e), text);
+    future_error_unref(e);
+  }
+}
+END_TEST
+
 Suite *make_error_suite(void) {
   Suite *s = suite_create("error");
   TCase *core = tcase_create("Core");
@@ -360,6 +378,7 @@ Suite *make_error_suite(void) {
   tcase_add_test(core, test_error_without_text_and_user_codes);
   tcase_add_test(core, test_error_nonnegative_code_becomes_einval);
   tcase_add_test(core, test_error_long_message_is_kept_whole);
+  tcase_add_test(core, test_error_message_at_the_inline_buffer_boundary);
   tcase_add_test(core, test_error_wrap_keeps_cause_alive);
   tcase_add_test(core, test_error_ref_and_null_are_safe);
   tcase_add_test(core, test_error_deep_cause_chain_frees_iteratively);

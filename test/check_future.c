@@ -421,6 +421,43 @@ START_TEST(test_future_adopt_long_cycle_is_refused) {
 }
 END_TEST
 
+/* A future backed by a request (a delay, a file-system request, work on
+ * the pool) is settled by the library alone: settling it by hand is
+ * refused and changes nothing. */
+static int refused_dtors;
+static void refused_dtor(void *v) {
+  (void)v;
+  refused_dtors++;
+}
+
+START_TEST(test_future_request_sources_cannot_be_settled_by_hand) {
+  uv_loop_t loop;
+  future_t *req[2];
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  refused_dtors = 0;
+  req[0] = future_delay(&loop, 10);
+  req[1] = future_fs_stat(&loop, ".");
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(future_resolve(req[i], INT2P(5), refused_dtor),
+                     FUTURE_ESETTLED);
+    ck_assert_int_eq(future_reject(req[i], future_error_new(UV_EIO, "no")),
+                     FUTURE_ESETTLED);
+    ck_assert_int_eq(future_adopt(req[i], future_resolved(&loop, NULL, NULL)),
+                     FUTURE_ESETTLED);
+    ck_assert_int_eq(future_state(req[i]), FUTURE_PENDING);
+  }
+  ck_assert_int_eq(refused_dtors, 2); /* the refused values are destroyed */
+  ck_assert_int_eq(future_wait(req[0], &r), 0);
+  ck_assert_ptr_null(r.value); /* the delay's own outcome, not 5 */
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(req[1], &r), 0);
+  ck_assert_ptr_nonnull(r.value); /* a uv_stat_t */
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_future_suite(void) {
   Suite *s = suite_create("future");
   TCase *core = tcase_create("Core");
@@ -439,6 +476,7 @@ Suite *make_future_suite(void) {
   tcase_add_test(errors, test_future_null_arguments);
   tcase_add_test(errors, test_future_reject_null_error_is_einval);
   tcase_add_test(errors, test_future_chained_future_cannot_be_settled_by_hand);
+  tcase_add_test(errors, test_future_request_sources_cannot_be_settled_by_hand);
   tcase_add_test(errors, test_future_adopt_itself_is_cycle);
   tcase_add_test(errors, test_future_adopt_other_loop_is_einval);
   tcase_add_test(errors, test_future_adopt_cycle_is_refused);

@@ -224,6 +224,30 @@ START_TEST(test_map_cancel_from_factory) {
 }
 END_TEST
 
+/* A factory that returns a future of another loop fails the map with
+ * UV_EINVAL, and nothing after it starts. */
+static future_t *foreign_at_two(uv_loop_t *loop, size_t i, void *data) {
+  uv_loop_t *other = data;
+  return future_resolved(i == 2 ? other : loop, INT2P(i), NULL);
+}
+
+START_TEST(test_map_input_of_another_loop_is_einval) {
+  uv_loop_t loop, other;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_loop_init(&other), 0);
+  ck_assert_int_eq(
+      future_wait(future_map(&loop, 5, 1, foreign_at_two, &other), &r),
+      UV_EINVAL);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "future_map: input 2 is of another loop: invalid argument "
+                   "(EINVAL)");
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  LOOP_CLOSE(&other);
+}
+END_TEST
+
 Suite *make_map_suite(void) {
   Suite *s = suite_create("map");
   TCase *core = tcase_create("Core");
@@ -235,6 +259,7 @@ Suite *make_map_suite(void) {
   tcase_add_test(core, test_map_null_input_is_enomem);
   tcase_add_test(core, test_map_cancel_stops_everything);
   tcase_add_test(core, test_map_cancel_from_factory);
+  tcase_add_test(core, test_map_input_of_another_loop_is_einval);
   tcase_add_test(core, test_map_wait_in_factory_is_refused);
   suite_add_tcase(s, core);
   return s;

@@ -186,11 +186,33 @@ START_TEST(test_resolver_deliver_during_loop_close) {
 }
 END_TEST
 
+/* Without a resolver there is nobody to hand the value to: its
+ * destructor runs at once, and a rejection's error is released. */
+static int orphan_dtors;
+static void orphan_dtor(void *v) {
+  (void)v;
+  orphan_dtors++;
+}
+
+START_TEST(test_resolver_null_releases_what_it_is_given) {
+  orphan_dtors = 0;
+  counting_install();
+  ck_assert_int_eq(future_resolver_resolve(NULL, INT2P(1), orphan_dtor),
+                   UV_EINVAL);
+  ck_assert_int_eq(orphan_dtors, 1);
+  ck_assert_int_eq(future_resolver_reject(NULL, future_error_new(UV_EIO, "x")),
+                   UV_EINVAL);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
 Suite *make_resolver_suite(void) {
   Suite *s = suite_create("resolver");
   TCase *core = tcase_create("Core");
   TCase *threads = tcase_create("Threads");
   tcase_add_test(core, test_resolver_null_arguments);
+  tcase_add_test(core, test_resolver_null_releases_what_it_is_given);
   tcase_add_test(core, test_resolver_same_thread_not_inline);
   tcase_add_test(core, test_resolver_reject_null_error);
   tcase_set_timeout(threads, 60);

@@ -310,6 +310,58 @@ START_TEST(test_retry_invalid_policy_is_einval) {
 }
 END_TEST
 
+/* The policy, attempt by attempt, seen through the loop time at which
+ * each attempt starts (a timer never fires early, so lower bounds are
+ * exact; the one upper bound below has a margin of 500 times). */
+static future_retry_policy_t policy(unsigned attempts, uint64_t initial,
+                                    uint64_t max, double multiplier,
+                                    double jitter) {
+  future_retry_policy_t p = {attempts, initial, max, multiplier, jitter,
+                             NULL, NULL};
+  return p;
+}
+
+static flaky_t run_flaky(uv_loop_t *loop, const future_retry_policy_t *p) {
+  flaky_t fl = {0, 0, UV_EAGAIN, {0}};
+  future_result_t r;
+  ck_assert_int_eq(future_wait(future_retry(loop, flaky, &fl, p), &r),
+                   UV_EAGAIN);
+  future_result_release(&r);
+  return fl;
+}
+
+START_TEST(test_retry_policy_spacing) {
+  uv_loop_t loop;
+  future_retry_policy_t p;
+  flaky_t fl;
+  uint64_t total;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  /* Defaults: 5 attempts, 10 ms then doubling (10, 20, 40, 80). */
+  fl = run_flaky(&loop, NULL);
+  ck_assert_uint_eq(fl.calls, 5);
+  ck_assert_uint_ge(fl.times[1] - fl.times[0], 10);
+  ck_assert_uint_ge(fl.times[2] - fl.times[1], 20);
+  ck_assert_uint_ge(fl.times[4] - fl.times[3], 80);
+  /* A multiplier of 0 takes the default (2.0), not 0. */
+  p = policy(4, 10, 0, 0, 0);
+  fl = run_flaky(&loop, &p);
+  ck_assert_uint_ge(fl.times[3] - fl.times[2], 40);
+  /* The multiplier applies once per attempt after the second: before
+   * attempt 2 the delay is the initial one (1 ms), not 1000 ms. */
+  p = policy(2, 1, 100000, 1000.0, 0);
+  fl = run_flaky(&loop, &p);
+  ck_assert_uint_lt(fl.times[1] - fl.times[0], 500);
+  /* Jitter spreads each delay below it, never above: five delays of at
+   * most 100 ms take at most 500 ms of loop time (above it would be at
+   * least 500). */
+  p = policy(6, 100, 100, 1.0, 1.0);
+  fl = run_flaky(&loop, &p);
+  total = fl.times[5] - fl.times[0];
+  ck_assert_uint_lt(total, 500);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_retry_suite(void) {
   Suite *s = suite_create("retry");
   TCase *core = tcase_create("Core");
@@ -324,6 +376,7 @@ Suite *make_retry_suite(void) {
   tcase_add_test(core, test_retry_bad_attempts);
   tcase_add_test(core, test_retry_cap_and_clamped_jitter);
   tcase_add_test(core, test_retry_invalid_policy_is_einval);
+  tcase_add_test(core, test_retry_policy_spacing);
   tcase_add_test(cancel, test_retry_cancel_during_backoff);
   tcase_add_test(cancel, test_retry_cancel_during_attempt);
   tcase_add_test(cancel, test_retry_cancel_from_attempt);

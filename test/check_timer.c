@@ -316,6 +316,23 @@ START_TEST(test_timer_timeout_settled_input_wins) {
 }
 END_TEST
 
+/* A delay of nearly UINT64_MAX ms must not wrap around the loop's clock
+ * and fire at once: it is still pending after a short one has fired. */
+START_TEST(test_timer_huge_delay_does_not_overflow) {
+  uv_loop_t loop;
+  future_t *huge;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  huge = future_delay(&loop, UINT64_MAX - 1);
+  ck_assert_int_eq(future_wait(future_delay(&loop, 5), &r), 0);
+  future_result_release(&r);
+  ck_assert_int_eq(future_state(huge), FUTURE_PENDING);
+  ck_assert_int_eq(future_cancel(huge), 0);
+  future_unref(huge);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("Core");
@@ -324,6 +341,7 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_delay_fulfils_after_ms);
   tcase_add_test(core, test_timer_delay_keeps_loop_alive);
   tcase_add_test(core, test_timer_delay_null_loop);
+  tcase_add_test(core, test_timer_huge_delay_does_not_overflow);
   tcase_add_test(core, test_timer_delays_settle_in_time_order);
   tcase_add_test(core, test_timer_timeout_passes_fast_outcome);
   tcase_add_test(core, test_timer_timeout_rejects_and_cancels_inner);
