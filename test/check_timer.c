@@ -333,6 +333,35 @@ START_TEST(test_timer_huge_delay_does_not_overflow) {
 }
 END_TEST
 
+/* The input settles in a callback that runs just before its deadline's,
+ * in the same turn of the loop (both timers are due when the loop gets to
+ * run): the input settled first, so it wins, although its observer has
+ * not run yet when the deadline fires. */
+static void settle_input(uv_timer_t *t) {
+  future_resolve(t->data, INT2P(11), NULL);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+START_TEST(test_timer_timeout_input_settled_in_the_same_turn_wins) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  future_t *in, *t;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  in = future_new(&loop);
+  t = future_timeout(future_ref(in), 10);
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = in;
+  ck_assert_int_eq(uv_timer_start(&timer, settle_input, 5, 0), 0);
+  uv_sleep(30); /* both are due when the loop runs */
+  ck_assert_int_eq(future_wait(t, &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 11);
+  future_result_release(&r);
+  future_unref(in);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("Core");
@@ -347,6 +376,7 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_timeout_rejects_and_cancels_inner);
   tcase_add_test(core, test_timer_timeout_of_pending_forever);
   tcase_add_test(core, test_timer_timeout_settled_input_wins);
+  tcase_add_test(core, test_timer_timeout_input_settled_in_the_same_turn_wins);
   tcase_add_test(core, test_timer_many_delays);
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
   tcase_add_test(cancel, test_timer_cancelled_delay_does_not_keep_loop_alive);
