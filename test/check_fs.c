@@ -1,190 +1,9 @@
-/* The file system as futures (src/fs.c): every wrapper, its errors, the
- * whole-file helpers, cancellation at every stage, and scale. Each test
- * works in a temporary directory of its own under /tmp. */
+/* The file system as futures, single requests (src/fs.c): every wrapper,
+ * its errors, cancellation at every stage, and scale. Each test works in a
+ * temporary directory of its own under /tmp (fs_helpers.h). */
 #define _GNU_SOURCE
-#include "helpers.h"
+#include "fs_helpers.h"
 #include "suites.h"
-
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* The per-test directory and paths in it. */
-
-static char root[64];
-
-static int remove_entry(const char *p, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
-static void setup(void) {
-  strcpy(root, "/tmp/libfuture-fs-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(root));
-}
-
-static void teardown(void) {
-  nftw(root, remove_entry, 64, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A path in the test directory; eight of them may be in use at once. */
-static const char *tp(const char *fmt, ...) FUTURE_PRINTF(1, 2);
-static const char *tp(const char *fmt, ...) {
-  static char ring[8][4096];
-  static unsigned next;
-  char *b = ring[next++ % 8];
-  int n = snprintf(b, 4096, "%s/", root);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(b + n, 4096 - (size_t)n, fmt, ap);
-  va_end(ap);
-  return b;
-}
-
-static void put_file(const char *path, const char *text) {
-  FILE *fp = fopen(path, "w");
-  ck_assert_ptr_nonnull(fp);
-  fputs(text, fp);
-  ck_assert_int_eq(fclose(fp), 0);
-}
-
-static int exists(const char *path) {
-  struct stat st;
-  return lstat(path, &st) == 0;
-}
-
-static int fd_count(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  ck_assert_ptr_nonnull(d);
-  while ((e = readdir(d)) != NULL)
-    n++;
-  closedir(d);
-  return n;
-}
-
-static int dir_entries(const char *path) {
-  DIR *d = opendir(path);
-  struct dirent *e;
-  int n = 0;
-  ck_assert_ptr_nonnull(d);
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      n++;
-  closedir(d);
-  return n;
-}
-
-/* Waiting. */
-
-#define expect_ok(f, r) expect_ok_at((f), (r), __LINE__)
-static void *expect_ok_at(future_t *f, future_result_t *r, int line) {
-  int st = future_wait(f, r);
-  ck_assert_msg(st == 0, "line %d: expected success, got %s", line,
-                r->error != NULL ? future_error_message(r->error) : "?");
-  return r->value;
-}
-
-/* Wait for `f`, expect `code` and, unless NULL, this exact message. */
-#define expect_err(f, code, msg) expect_err_at((f), (code), (msg), __LINE__)
-static void expect_err_at(future_t *f, int code, const char *msg, int line) {
-  future_result_t r;
-  int st = future_wait(f, &r);
-  ck_assert_msg(st == code, "line %d: expected %s, got %s (%s)", line,
-                future_err_name(code), future_err_name(st),
-                r.error != NULL ? future_error_message(r.error) : "fulfilled");
-  if (msg != NULL)
-    ck_assert_str_eq(future_error_message(r.error), msg);
-  future_result_release(&r);
-}
-
-static void wait_done(future_t *f) {
-  future_result_t r;
-  expect_ok(f, &r);
-  future_result_release(&r);
-}
-
-static intptr_t wait_int(future_t *f) {
-  future_result_t r;
-  intptr_t v = (intptr_t)expect_ok(f, &r);
-  future_result_release(&r);
-  return v;
-}
-
-/* A message as "OP 'PATH': TEXT (NAME)". */
-static const char *msg(const char *op, const char *path, int code) {
-  static char b[8192];
-  snprintf(b, sizeof(b), "%s '%s': %s (%s)", op, path, future_strerror(code),
-           future_err_name(code));
-  return b;
-}
-
-/* A continuation that counts deliveries: a cancelled future must never
- * reach one. */
-static future_t *count_delivery(future_t *settled, void *data) {
-  (*(int *)data)++;
-  return future_ref(settled);
-}
-
-static int dtor_calls;
-static void count_free(void *p) {
-  dtor_calls++;
-  free(p);
-}
-
-/* Fill libuv's thread pool with sleepers, so that what is queued next
- * stays queued until they finish. */
-#define POOL_MAX 128
-static uv_work_t sleepers[POOL_MAX];
-static int sleepers_done;
-
-static void sleep_work(uv_work_t *w) {
-  (void)w;
-  uv_sleep(300);
-}
-
-static void sleep_after(uv_work_t *w, int status) {
-  (void)w;
-  (void)status;
-  sleepers_done++;
-}
-
-static int pool_size(void) {
-  const char *s = getenv("UV_THREADPOOL_SIZE");
-  int n = s != NULL ? atoi(s) : 4;
-  if (n < 1)
-    n = 4;
-  return n > POOL_MAX ? POOL_MAX : n;
-}
-
-static void block_pool(uv_loop_t *loop) {
-  int i;
-  sleepers_done = 0;
-  for (i = 0; i < pool_size(); i++)
-    ck_assert_int_eq(uv_queue_work(loop, &sleepers[i], sleep_work, sleep_after),
-                     0);
-}
-
-/* Raise the soft limit on open files to the hard one: thousands of files
- * may be open at once. */
-static void raise_nofile(void) {
-  struct rlimit rl;
-  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-}
 
 /* Core: every wrapper on its success path. */
 
@@ -713,136 +532,17 @@ START_TEST(test_fs_error_origin) {
   ck_assert_int_eq(future_wait(future_fs_read_file(&loop, tp("nope")), &r),
                    UV_ENOENT);
   ck_assert_str_eq(future_error_func(r.error), "future_fs_read_file");
+  /* Raised in the file that holds the helper, not in the shared code. */
+  ck_assert_ptr_nonnull(strstr(future_error_file(r.error), "fs_file.c"));
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(future_fs_mkdir_p(&loop, NULL, 0755), &r),
+                   UV_EINVAL);
+  ck_assert_ptr_nonnull(strstr(future_error_file(r.error), "fs_tree.c"));
   future_result_release(&r);
   LOOP_CLOSE(&loop);
 }
 END_TEST
 
-/* Whole files and trees. */
-
-START_TEST(test_fs_write_read_append_truncate) {
-  uv_loop_t loop;
-  future_result_t r;
-  future_buf_t *buf;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  wait_done(future_fs_write_file(&loop, tp("f"), "first", 5, NULL));
-  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
-  ck_assert_uint_eq(buf->len, 5);
-  ck_assert_str_eq(buf->base, "first");
-  future_result_release(&r);
-
-  /* Replaced, not merged. */
-  wait_done(future_fs_write_file(&loop, tp("f"), "2nd", 3, NULL));
-  wait_done(future_fs_append_file(&loop, tp("f"), "+more", 5, NULL));
-  wait_done(future_fs_append_file(&loop, tp("new"), "created", 7, NULL));
-  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
-  ck_assert_str_eq(buf->base, "2nd+more");
-  future_result_release(&r);
-  buf = expect_ok(future_fs_read_file(&loop, tp("new")), &r);
-  ck_assert_str_eq(buf->base, "created");
-  future_result_release(&r);
-
-  wait_done(future_fs_truncate(&loop, tp("f"), 2));
-  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
-  ck_assert_uint_eq(buf->len, 2);
-  ck_assert_str_eq(buf->base, "2n");
-  future_result_release(&r);
-
-  /* Empty files both ways. */
-  wait_done(future_fs_write_file(&loop, tp("f"), NULL, 0, NULL));
-  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
-  ck_assert_uint_eq(buf->len, 0);
-  ck_assert_str_eq(buf->base, "");
-  future_result_release(&r);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-/* A byte pattern that differs at every offset of a large file. */
-static unsigned char pattern(size_t i) {
-  return (unsigned char)((i * 2654435761u) >> 13 ^ (i >> 20));
-}
-
-START_TEST(test_fs_read_file_64mib) {
-  uv_loop_t loop;
-  future_result_t r;
-  future_buf_t *buf;
-  const size_t n = ((size_t)64 << 20) + 4099; /* not a multiple of anything */
-  unsigned char *data = malloc(n);
-  size_t i;
-  int fds;
-  ck_assert_ptr_nonnull(data);
-  for (i = 0; i < n; i++)
-    data[i] = pattern(i);
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  fds = fd_count();
-  dtor_calls = 0;
-  wait_done(future_fs_write_file(&loop, tp("big"), data, n, count_free));
-  ck_assert_int_eq(dtor_calls, 1); /* the data went with the request */
-  buf = expect_ok(future_fs_read_file(&loop, tp("big")), &r);
-  ck_assert_uint_eq(buf->len, n);
-  for (i = 0; i < n; i++)
-    if ((unsigned char)buf->base[i] != pattern(i))
-      ck_abort_msg("byte %zu differs", i);
-  ck_assert_int_eq(buf->base[n], '\0');
-  future_result_release(&r);
-  ck_assert_int_eq(fd_count(), fds);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-/* A FIFO has no size and gives short reads: read_file must grow its
- * buffer and read until the writer closes. */
-#define FIFO_BYTES (300 * 1000)
-static void fifo_writer(void *arg) {
-  const char *path = arg;
-  char chunk[1000];
-  int fd = open(path, O_WRONLY), i;
-  if (fd < 0)
-    return;
-  for (i = 0; i < FIFO_BYTES / 1000; i++) {
-    memset(chunk, 'a' + i % 26, sizeof(chunk));
-    if (write(fd, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
-      break;
-  }
-  close(fd);
-}
-
-START_TEST(test_fs_read_file_fifo_short_reads) {
-  uv_loop_t loop;
-  future_result_t r;
-  future_buf_t *buf;
-  uv_thread_t tid;
-  static char path[4096];
-  size_t i;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  strcpy(path, tp("fifo"));
-  ck_assert_int_eq(mkfifo(path, 0600), 0);
-  ck_assert_int_eq(uv_thread_create(&tid, fifo_writer, path), 0);
-  buf = expect_ok(future_fs_read_file(&loop, path), &r);
-  ck_assert_int_eq(uv_thread_join(&tid), 0);
-  ck_assert_uint_eq(buf->len, FIFO_BYTES);
-  for (i = 0; i < FIFO_BYTES; i++)
-    if (buf->base[i] != 'a' + (char)(i / 1000 % 26))
-      ck_abort_msg("byte %zu differs", i);
-  future_result_release(&r);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-START_TEST(test_fs_read_file_proc) {
-  /* /proc files say they are empty; their content is not. */
-  uv_loop_t loop;
-  future_result_t r;
-  future_buf_t *buf;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  buf = expect_ok(future_fs_read_file(&loop, "/proc/self/status"), &r);
-  ck_assert_uint_gt(buf->len, 0);
-  ck_assert_ptr_nonnull(strstr(buf->base, "Name:"));
-  future_result_release(&r);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
 
 START_TEST(test_fs_copyfile_whole) {
   uv_loop_t loop;
@@ -862,133 +562,6 @@ START_TEST(test_fs_copyfile_whole) {
 }
 END_TEST
 
-START_TEST(test_fs_mkdir_p) {
-  uv_loop_t loop;
-  future_result_t r;
-  struct stat st;
-  char deep[4096];
-  int i, n;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  ck_assert_str_eq(expect_ok(future_fs_mkdir_p(&loop, tp("a/b/c"), 0755), &r),
-                   tp("a"));
-  future_result_release(&r);
-  ck_assert_int_eq(stat(tp("a/b/c"), &st), 0);
-  ck_assert(S_ISDIR(st.st_mode));
-  /* All there: success, nothing made. */
-  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, tp("a/b/c"), 0755),
-                               &r));
-  future_result_release(&r);
-  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, root, 0755), &r));
-  future_result_release(&r);
-  /* Some there, some not; messy slashes. */
-  ck_assert_str_eq(
-      expect_ok(future_fs_mkdir_p(&loop, tp("a//b/d/e/"), 0755), &r),
-      tp("a/b/d"));
-  future_result_release(&r);
-  ck_assert(exists(tp("a/b/d/e")));
-  /* A file in the way. */
-  put_file(tp("file"), "x");
-  expect_err(future_fs_mkdir_p(&loop, tp("file"), 0755), UV_EEXIST,
-             msg("mkdir", tp("file"), UV_EEXIST));
-  put_file(tp("a/file"), "x");
-  expect_err(future_fs_mkdir_p(&loop, tp("a/file/x/y"), 0755), UV_ENOTDIR,
-             msg("mkdir", tp("a/file/x/y"), UV_ENOTDIR));
-  /* Deep: 150 levels in one call. */
-  n = snprintf(deep, sizeof(deep), "%s/deep", root);
-  for (i = 0; i < 150; i++)
-    n += snprintf(deep + n, sizeof(deep) - (size_t)n, "/%d", i % 10);
-  ck_assert_str_eq(expect_ok(future_fs_mkdir_p(&loop, deep, 0700), &r),
-                   tp("deep"));
-  future_result_release(&r);
-  ck_assert_int_eq(stat(deep, &st), 0);
-  ck_assert(S_ISDIR(st.st_mode));
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-START_TEST(test_fs_rm_r) {
-  uv_loop_t loop;
-  char deep[4096];
-  int i, n;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  /* A tree with files, empty and full directories, and links. */
-  ck_assert_int_eq(mkdir(tp("t"), 0755), 0);
-  ck_assert_int_eq(mkdir(tp("t/empty"), 0755), 0);
-  ck_assert_int_eq(mkdir(tp("t/full"), 0755), 0);
-  ck_assert_int_eq(mkdir(tp("t/full/inner"), 0755), 0);
-  for (i = 0; i < 20; i++)
-    put_file(tp("t/full/inner/f%d", i), "data");
-  put_file(tp("t/top.txt"), "x");
-  ck_assert_int_eq(mkdir(tp("keep"), 0755), 0);
-  put_file(tp("keep/precious"), "do not follow links");
-  ck_assert_int_eq(symlink(tp("keep"), tp("t/full/link-to-keep")), 0);
-  ck_assert_int_eq(symlink(tp("nowhere"), tp("t/dangling")), 0);
-  wait_done(future_fs_rm_r(&loop, tp("t"), 0));
-  ck_assert(!exists(tp("t")));
-  ck_assert(exists(tp("keep/precious")));
-
-  /* The top must exist, unless forced. */
-  expect_err(future_fs_rm_r(&loop, tp("t"), 0), UV_ENOENT,
-             msg("lstat", tp("t"), UV_ENOENT));
-  wait_done(future_fs_rm_r(&loop, tp("t"), FUTURE_FS_RM_FORCE));
-
-  /* A file, a link (not what it points to), a trailing slash. */
-  put_file(tp("lone"), "x");
-  wait_done(future_fs_rm_r(&loop, tp("lone"), 0));
-  ck_assert(!exists(tp("lone")));
-  ck_assert_int_eq(symlink(tp("keep"), tp("ln")), 0);
-  wait_done(future_fs_rm_r(&loop, tp("ln"), 0));
-  ck_assert(!exists(tp("ln")) && exists(tp("keep/precious")));
-  wait_done(future_fs_rm_r(&loop, tp("keep/"), 0));
-  ck_assert(!exists(tp("keep")));
-
-  /* Deep: 150 levels, one file at each. */
-  n = snprintf(deep, sizeof(deep), "%s/deep", root);
-  ck_assert_int_eq(mkdir(deep, 0755), 0);
-  for (i = 0; i < 150; i++) {
-    char f[4200];
-    n += snprintf(deep + n, sizeof(deep) - (size_t)n, "/%d", i % 10);
-    ck_assert_int_eq(mkdir(deep, 0755), 0);
-    snprintf(f, sizeof(f), "%s/file", deep);
-    put_file(f, "x");
-  }
-  wait_done(future_fs_rm_r(&loop, tp("deep"), 0));
-  ck_assert(!exists(tp("deep")));
-  ck_assert_int_eq(dir_entries(root), 0);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-START_TEST(test_fs_readdir_all) {
-  uv_loop_t loop;
-  future_result_t r;
-  future_fs_dirents_t *d;
-  char seen[300];
-  size_t i;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  ck_assert_int_eq(mkdir(tp("d"), 0755), 0);
-  for (i = 0; i < 300; i++)
-    put_file(tp("d/%zu", i), "");
-  ck_assert_int_eq(mkdir(tp("d/sub"), 0755), 0);
-  d = expect_ok(future_fs_readdir(&loop, tp("d")), &r);
-  ck_assert_uint_eq(d->count, 301);
-  memset(seen, 0, sizeof(seen));
-  for (i = 0; i < d->count; i++) {
-    if (strcmp(d->entries[i].name, "sub") == 0) {
-      ck_assert_int_eq(d->entries[i].type, UV_DIRENT_DIR);
-      continue;
-    }
-    seen[atoi(d->entries[i].name)]++;
-  }
-  for (i = 0; i < 300; i++)
-    ck_assert_int_eq(seen[i], 1);
-  future_result_release(&r);
-  d = expect_ok(future_fs_readdir(&loop, tp("d/sub")), &r);
-  ck_assert_uint_eq(d->count, 0);
-  future_result_release(&r);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
 
 /* Cancel. */
 
@@ -1034,22 +607,6 @@ START_TEST(test_fs_cancel_queued) {
 }
 END_TEST
 
-/* Wait until `path` exists: the request behind it has run. */
-static void await_path(const char *path) {
-  int i;
-  for (i = 0; i < 5000 && !exists(path); i++)
-    uv_sleep(1);
-  ck_assert_msg(exists(path), "%s never appeared", path);
-  uv_sleep(20); /* let the pool post the result */
-}
-
-static void await_entries(const char *path, int n) {
-  int i;
-  for (i = 0; i < 5000 && dir_entries(path) < n; i++)
-    uv_sleep(1);
-  ck_assert_int_ge(dir_entries(path), n);
-  uv_sleep(20);
-}
 
 /* The request has run but its result has not reached the loop: cancel
  * must release the result (close the fd, remove the temporary) instead of
@@ -1130,109 +687,6 @@ START_TEST(test_fs_cancel_completed_releases_results) {
 }
 END_TEST
 
-/* A chain cancelled between its steps: the file it had open is closed,
- * the buffer freed, nothing delivered. */
-START_TEST(test_fs_cancel_read_file_midway) {
-  uv_loop_t loop;
-  future_t *f, *watch;
-  const size_t n = (size_t)24 << 20;
-  int delivered = 0, fds, i;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  wait_done(future_fs_write_file(&loop, tp("big"), calloc(1, n), n, free));
-  fds = fd_count();
-  f = future_fs_read_file(&loop, tp("big"));
-  watch = future_then(f, count_delivery, NULL, &delivered);
-  /* Run until the file is open, then a little more. */
-  for (i = 0; i < 10000 && fd_count() == fds; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(fd_count(), fds + 1);
-  uv_run(&loop, UV_RUN_ONCE);
-  /* Cancelling the continuation reaches the read_file under it. */
-  ck_assert_int_eq(future_cancel(watch), 0);
-  expect_err(watch, UV_ECANCELED, NULL);
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert_int_eq(delivered, 0);
-  ck_assert_int_eq(fd_count(), fds);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-/* Cancelled while its read of a regular file waits in the pool's queue
- * (behind sleepers, after the open and the fstat): the read never runs,
- * the file is closed, nothing is delivered. */
-START_TEST(test_fs_cancel_read_file_read_queued) {
-  uv_loop_t loop;
-  future_t *f, *watch;
-  int delivered = 0, fds, i;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  put_file(tp("f"), "some content");
-  fds = fd_count();
-  f = future_fs_read_file(&loop, tp("f"));
-  watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
-  for (i = 0; i < 10000 && fd_count() == fds; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(fd_count(), fds + 1);
-  /* The fstat is queued or running; the read will queue behind these. */
-  block_pool(&loop);
-  uv_run(&loop, UV_RUN_ONCE); /* the fstat's result: the read is queued */
-  ck_assert_int_eq(future_cancel(f), 0);
-  ck_assert_int_eq(future_state(f), FUTURE_REJECTED);
-  expect_err(watch, UV_ECANCELED, NULL);
-  expect_err(f, UV_ECANCELED, NULL);
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert_int_eq(sleepers_done, pool_size());
-  ck_assert_int_eq(delivered, 0);
-  ck_assert_int_eq(fd_count(), fds);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-START_TEST(test_fs_cancel_write_file_midway) {
-  uv_loop_t loop;
-  future_t *f;
-  const size_t n = (size_t)24 << 20;
-  int fds, i;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  fds = fd_count();
-  dtor_calls = 0;
-  f = future_fs_write_file(&loop, tp("big"), calloc(1, n), n, count_free);
-  for (i = 0; i < 10000 && fd_count() == fds; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(fd_count(), fds + 1);
-  ck_assert_int_eq(future_cancel(f), 0);
-  /* A write may still be using the buffer: not freed yet. */
-  ck_assert_int_eq(dtor_calls, 0);
-  expect_err(f, UV_ECANCELED, NULL);
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert_int_eq(dtor_calls, 1);
-  ck_assert_int_eq(fd_count(), fds);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
-
-START_TEST(test_fs_cancel_rm_r_midway) {
-  uv_loop_t loop;
-  future_t *f;
-  int i, j;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  for (i = 0; i < 10; i++) {
-    ck_assert_int_eq(mkdir(tp("%d", i), 0755), 0);
-    for (j = 0; j < 20; j++)
-      put_file(tp("%d/%d", i, j), "x");
-  }
-  f = future_fs_rm_r(&loop, root, 0);
-  for (i = 0; i < 20; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(future_cancel(f), 0);
-  expect_err(f, UV_ECANCELED, NULL);
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert(exists(root)); /* stopped on the way */
-  wait_done(future_fs_rm_r(&loop, root, 0));
-  ck_assert(!exists(root));
-  ck_assert_int_eq(mkdir(root, 0700), 0); /* for teardown */
-  LOOP_CLOSE(&loop);
-}
-END_TEST
 
 /* A close is never taken back, even when cancelled while queued. */
 START_TEST(test_fs_cancel_close_still_closes) {
@@ -1301,43 +755,6 @@ START_TEST(test_fs_scale_10000_stat) {
 }
 END_TEST
 
-static void fill_4k(char *b, int i) {
-  memset(b, 'a' + i % 26, 4096);
-  snprintf(b, 32, "file %05d", i);
-}
-
-START_TEST(test_fs_scale_10000_files) {
-  uv_loop_t loop;
-  future_t **fs = malloc(MANY * sizeof(*fs));
-  future_result_t r;
-  char expect[4096];
-  int i, fds;
-  raise_nofile();
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  fds = fd_count();
-  for (i = 0; i < MANY; i++) {
-    char *b = malloc(4096);
-    fill_4k(b, i);
-    fs[i] = future_fs_write_file(&loop, tp("%05d", i), b, 4096, free);
-    ck_assert_ptr_nonnull(fs[i]);
-  }
-  for (i = 0; i < MANY; i++)
-    wait_done(fs[i]);
-  ck_assert_int_eq(dir_entries(root), MANY);
-  for (i = 0; i < MANY; i++)
-    fs[i] = future_fs_read_file(&loop, tp("%05d", i));
-  for (i = 0; i < MANY; i++) {
-    future_buf_t *buf = expect_ok(fs[i], &r);
-    fill_4k(expect, i);
-    ck_assert_uint_eq(buf->len, 4096);
-    ck_assert_int_eq(memcmp(buf->base, expect, 4096), 0);
-    future_result_release(&r);
-  }
-  ck_assert_int_eq(fd_count(), fds);
-  free(fs);
-  LOOP_CLOSE(&loop);
-}
-END_TEST
 
 /* 10,000 opens cancelled at once, some still queued, some done: not one
  * descriptor leaks. */
@@ -1367,10 +784,9 @@ Suite *make_fs_suite(void) {
   Suite *s = suite_create("fs");
   TCase *core = tcase_create("Core");
   TCase *errors = tcase_create("Errors");
-  TCase *whole = tcase_create("Whole");
   TCase *cancel = tcase_create("Cancel");
   TCase *scale = tcase_create("Scale");
-  TCase *all[] = {core, errors, whole, cancel, scale};
+  TCase *all[] = {core, errors, cancel, scale};
   size_t i;
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     tcase_add_checked_fixture(all[i], setup, teardown);
@@ -1384,6 +800,7 @@ Suite *make_fs_suite(void) {
   tcase_add_test(core, test_fs_opendir_read_close);
   tcase_add_test(core, test_fs_sendfile);
   tcase_add_test(core, test_fs_values_travel_down_chains);
+  tcase_add_test(core, test_fs_copyfile_whole);
 
   tcase_add_test(errors, test_fs_enoent);
   tcase_add_test(errors, test_fs_conf_json_message);
@@ -1394,34 +811,18 @@ Suite *make_fs_suite(void) {
   tcase_add_test(errors, test_fs_null_arguments);
   tcase_add_test(errors, test_fs_error_origin);
 
-  tcase_set_timeout(whole, 120);
-  tcase_add_test(whole, test_fs_write_read_append_truncate);
-  tcase_add_test(whole, test_fs_read_file_64mib);
-  tcase_add_test(whole, test_fs_read_file_fifo_short_reads);
-  tcase_add_test(whole, test_fs_read_file_proc);
-  tcase_add_test(whole, test_fs_copyfile_whole);
-  tcase_add_test(whole, test_fs_mkdir_p);
-  tcase_add_test(whole, test_fs_rm_r);
-  tcase_add_test(whole, test_fs_readdir_all);
-
   tcase_set_timeout(cancel, 60);
   tcase_add_test(cancel, test_fs_cancel_queued);
   tcase_add_test(cancel, test_fs_cancel_completed_releases_results);
-  tcase_add_test(cancel, test_fs_cancel_read_file_midway);
-  tcase_add_test(cancel, test_fs_cancel_read_file_read_queued);
-  tcase_add_test(cancel, test_fs_cancel_write_file_midway);
-  tcase_add_test(cancel, test_fs_cancel_rm_r_midway);
   tcase_add_test(cancel, test_fs_cancel_close_still_closes);
   tcase_add_test(cancel, test_fs_cancel_after_settle);
 
   tcase_set_timeout(scale, 300);
   tcase_add_test(scale, test_fs_scale_10000_stat);
-  tcase_add_test(scale, test_fs_scale_10000_files);
   tcase_add_test(scale, test_fs_scale_cancel_10000_opens);
 
   suite_add_tcase(s, core);
   suite_add_tcase(s, errors);
-  suite_add_tcase(s, whole);
   suite_add_tcase(s, cancel);
   suite_add_tcase(s, scale);
   return s;

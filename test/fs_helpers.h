@@ -1,0 +1,216 @@
+/*
+ * What the file-system suites share (check_fs.c, check_fs_file.c,
+ * check_fs_tree.c): a temporary directory per test and paths in it, ways
+ * to wait for a future and check its value or its exact error message,
+ * and ways to hold libuv's thread pool busy. Everything is static, so each
+ * suite has its own copy and the suites share no state.
+ */
+#ifndef FUTURE_TEST_FS_HELPERS_H
+#define FUTURE_TEST_FS_HELPERS_H
+
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Not every suite uses every helper. */
+#define FS_TEST_UNUSED __attribute__((unused))
+
+/* The per-test directory and paths in it. */
+
+static char root[64] FS_TEST_UNUSED;
+
+static inline int remove_entry(const char *p, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(p);
+}
+
+static inline void setup(void) {
+  strcpy(root, "/tmp/libfuture-fs-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(root));
+}
+
+static inline void teardown(void) {
+  nftw(root, remove_entry, 64, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A path in the test directory; eight of them may be in use at once. */
+static inline const char *tp(const char *fmt, ...) FUTURE_PRINTF(1, 2);
+static inline const char *tp(const char *fmt, ...) {
+  static char ring[8][4096];
+  static unsigned next;
+  char *b = ring[next++ % 8];
+  int n = snprintf(b, 4096, "%s/", root);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b + n, 4096 - (size_t)n, fmt, ap);
+  va_end(ap);
+  return b;
+}
+
+static inline void put_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "w");
+  ck_assert_ptr_nonnull(fp);
+  fputs(text, fp);
+  ck_assert_int_eq(fclose(fp), 0);
+}
+
+static inline int exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+static inline int fd_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    n++;
+  closedir(d);
+  return n;
+}
+
+static inline int dir_entries(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *e;
+  int n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+/* Waiting. */
+
+#define expect_ok(f, r) expect_ok_at((f), (r), __LINE__)
+static inline void *expect_ok_at(future_t *f, future_result_t *r, int line) {
+  int st = future_wait(f, r);
+  ck_assert_msg(st == 0, "line %d: expected success, got %s", line,
+                r->error != NULL ? future_error_message(r->error) : "?");
+  return r->value;
+}
+
+/* Wait for `f`, expect `code` and, unless NULL, this exact message. */
+#define expect_err(f, code, msg) expect_err_at((f), (code), (msg), __LINE__)
+static inline void expect_err_at(future_t *f, int code, const char *msg, int line) {
+  future_result_t r;
+  int st = future_wait(f, &r);
+  ck_assert_msg(st == code, "line %d: expected %s, got %s (%s)", line,
+                future_err_name(code), future_err_name(st),
+                r.error != NULL ? future_error_message(r.error) : "fulfilled");
+  if (msg != NULL)
+    ck_assert_str_eq(future_error_message(r.error), msg);
+  future_result_release(&r);
+}
+
+static inline void wait_done(future_t *f) {
+  future_result_t r;
+  expect_ok(f, &r);
+  future_result_release(&r);
+}
+
+static inline intptr_t wait_int(future_t *f) {
+  future_result_t r;
+  intptr_t v = (intptr_t)expect_ok(f, &r);
+  future_result_release(&r);
+  return v;
+}
+
+/* A message as "OP 'PATH': TEXT (NAME)". */
+static inline const char *msg(const char *op, const char *path, int code) {
+  static char b[8192];
+  snprintf(b, sizeof(b), "%s '%s': %s (%s)", op, path, future_strerror(code),
+           future_err_name(code));
+  return b;
+}
+
+/* A continuation that counts deliveries: a cancelled future must never
+ * reach one. */
+static inline future_t *count_delivery(future_t *settled, void *data) {
+  (*(int *)data)++;
+  return future_ref(settled);
+}
+
+static int dtor_calls FS_TEST_UNUSED;
+static inline void count_free(void *p) {
+  dtor_calls++;
+  free(p);
+}
+
+/* Fill libuv's thread pool with sleepers, so that what is queued next
+ * stays queued until they finish. */
+#define POOL_MAX 128
+static uv_work_t sleepers[POOL_MAX] FS_TEST_UNUSED;
+static int sleepers_done FS_TEST_UNUSED;
+
+static inline void sleep_work(uv_work_t *w) {
+  (void)w;
+  uv_sleep(300);
+}
+
+static inline void sleep_after(uv_work_t *w, int status) {
+  (void)w;
+  (void)status;
+  sleepers_done++;
+}
+
+static inline int pool_size(void) {
+  const char *s = getenv("UV_THREADPOOL_SIZE");
+  int n = s != NULL ? atoi(s) : 4;
+  if (n < 1)
+    n = 4;
+  return n > POOL_MAX ? POOL_MAX : n;
+}
+
+static inline void block_pool(uv_loop_t *loop) {
+  int i;
+  sleepers_done = 0;
+  for (i = 0; i < pool_size(); i++)
+    ck_assert_int_eq(uv_queue_work(loop, &sleepers[i], sleep_work, sleep_after),
+                     0);
+}
+
+/* Raise the soft limit on open files to the hard one: thousands of files
+ * may be open at once. */
+static inline void raise_nofile(void) {
+  struct rlimit rl;
+  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+
+/* Wait until `path` exists: the request behind it has run. */
+static inline void await_path(const char *path) {
+  int i;
+  for (i = 0; i < 5000 && !exists(path); i++)
+    uv_sleep(1);
+  ck_assert_msg(exists(path), "%s never appeared", path);
+  uv_sleep(20); /* let the pool post the result */
+}
+
+static inline void await_entries(const char *path, int n) {
+  int i;
+  for (i = 0; i < 5000 && dir_entries(path) < n; i++)
+    uv_sleep(1);
+  ck_assert_int_ge(dir_entries(path), n);
+  uv_sleep(20);
+}
+
+
+#endif
