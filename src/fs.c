@@ -231,6 +231,58 @@ static void end_step(uv_fs_t *req) {
   future__fs_end(b);
 }
 
+/* Jobs. */
+
+static int fs_job_cancel(future_t *f, void *data) {
+  future__fs_job_t *j = data;
+  (void)f;
+  /* A job that has started sees the flag at its next step and stops; one
+   * still queued is taken off the queue. Either way fs_job_after runs and
+   * ends the operation, so the job keeps its reference until then: 0. */
+  atomic_store_explicit(&j->stop, 1, memory_order_relaxed);
+  uv_cancel((uv_req_t *)&j->work);
+  return 0;
+}
+
+static void fs_job_run(uv_work_t *w) {
+  future__fs_job_t *j = w->data;
+  j->run(j);
+}
+
+static void fs_job_after(uv_work_t *w, int status) {
+  future__fs_job_t *j = w->data;
+  if (status < 0)
+    j->code = status; /* UV_ECANCELED: taken off the queue, never ran */
+  if (!future__fs_cancelled(&j->b))
+    j->done(j);
+  future__fs_end(&j->b);
+}
+
+void *future__fs_job_new(uv_loop_t *loop, const char *func, size_t size,
+                         size_t extra, void (*release)(future__fs_base_t *),
+                         void (*run)(future__fs_job_t *),
+                         void (*done)(future__fs_job_t *)) {
+  future__fs_job_t *j = future__fs_alloc_with(loop, func, size, extra,
+                                              release, fs_job_cancel);
+  if (j == NULL)
+    return NULL;
+  j->work.data = j;
+  j->run = run;
+  j->done = done;
+  return j;
+}
+
+future_t *future__fs_job_start(future__fs_job_t *j) {
+  future_t *f = j->b.f;
+  int rc = uv_queue_work(j->b.loop, &j->work, fs_job_run, fs_job_after);
+  if (rc < 0) {
+    j->code = rc;
+    j->done(j);
+    future__fs_end(&j->b);
+  }
+  return f;
+}
+
 /* Directory entries, gathered into one block that `free` releases. */
 
 int future__fs_db_add(future__fs_db_t *db, const char *name,

@@ -116,6 +116,40 @@ void future__fs_release_plain(future__fs_base_t *b);
 /* Close, undo, settle, free. */
 void future__fs_end(future__fs_base_t *b);
 
+/* Jobs. What libuv has no request for (the *at system calls of the tree
+ * walks, a copy that removes only the file it made) runs as one job on
+ * libuv's thread pool (uv_queue_work): `run` on a pool thread, which
+ * leaves nothing open behind it and reports 0 or a UV_E* code in `code`;
+ * then, on the loop's thread, `done` (unless the future was cancelled
+ * meanwhile), which turns that into the operation's value or error, and
+ * future__fs_end. A cancel sets `stop`, which `run` checks between its
+ * steps, and takes the job off the pool's queue if it has not started. */
+
+typedef struct future__fs_job_s future__fs_job_t;
+
+struct future__fs_job_s {
+  future__fs_base_t b;
+  uv_work_t work;
+  atomic_int stop;                  /* set by a cancel, read by `run` */
+  void (*run)(future__fs_job_t *j); /* on a pool thread */
+  void (*done)(future__fs_job_t *j); /* on the loop's thread */
+  int code;                         /* what `run` ended with */
+};
+
+/* A job of `size` bytes (future__fs_job_t first) plus `extra`, and its
+ * future; NULL when memory runs out. Start it with future__fs_job_start,
+ * which returns its future. */
+void *future__fs_job_new(uv_loop_t *loop, const char *func, size_t size,
+                         size_t extra, void (*release)(future__fs_base_t *),
+                         void (*run)(future__fs_job_t *),
+                         void (*done)(future__fs_job_t *));
+future_t *future__fs_job_start(future__fs_job_t *j);
+
+/* Whether the job was asked to stop (from any thread). */
+static inline int future__fs_job_stopped(future__fs_job_t *j) {
+  return atomic_load_explicit(&j->stop, memory_order_relaxed);
+}
+
 /* Directory entries, gathered into one block that `free` releases. */
 
 typedef struct {

@@ -5,6 +5,11 @@
 #include "fs_helpers.h"
 #include "suites.h"
 
+#include <limits.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+
 /* Trees. */
 
 START_TEST(test_fs_mkdir_p) {
@@ -136,28 +141,418 @@ START_TEST(test_fs_readdir_all) {
 END_TEST
 
 
+/* Races (the swapper of fs_helpers.h): whatever the walk does while two
+ * names of the tree change places, it must never reach outside. */
+
+#define RACE_FILES 8
+#define RACE_ROUNDS 300
+
+/* outside/ holds files named as those of tree/sub, so that a walk
+ * redirected there by the link at any step finds something to delete. */
+static void race_outside(void) {
+  int i;
+  ck_assert_int_eq(mkdir(tp("outside"), 0755), 0);
+  for (i = 0; i < RACE_FILES; i++)
+    put_file(tp("outside/f%d", i), "precious");
+  ck_assert_int_eq(mkdir(tp("outside/d"), 0755), 0);
+  put_file(tp("outside/d/f0"), "precious");
+}
+
+static void race_check_outside(int round) {
+  int i;
+  for (i = 0; i < RACE_FILES; i++)
+    ck_assert_msg(exists(tp("outside/f%d", i)),
+                  "round %d: outside/f%d was deleted", round, i);
+  ck_assert_msg(exists(tp("outside/d/f0")),
+                "round %d: outside/d/f0 was deleted", round);
+}
+
+/* CVE-2022-21658's pattern: tree/sub and tree/swap (a link to outside/)
+ * change places while rm_r removes tree. */
+START_TEST(test_fs_rm_r_race_never_leaves_the_tree) {
+  uv_loop_t loop;
+  swapper_t *s = calloc(1, sizeof(*s));
+  int round, i;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  race_outside();
+  swapper_start(s, tp("tree/sub"), tp("tree/swap"));
+  for (round = 0; round < RACE_ROUNDS; round++) {
+    /* Built under another name, then renamed into place whole, so that
+     * the swapper never sees half a tree. */
+    ck_assert_int_eq(mkdir(tp("build"), 0755), 0);
+    ck_assert_int_eq(mkdir(tp("build/sub"), 0755), 0);
+    ck_assert_int_eq(mkdir(tp("build/sub/d"), 0755), 0);
+    put_file(tp("build/sub/d/f0"), "x");
+    for (i = 0; i < RACE_FILES; i++)
+      put_file(tp("build/sub/f%d", i), "x");
+    ck_assert_int_eq(symlink(tp("outside"), tp("build/swap")), 0);
+    ck_assert_int_eq(rename(tp("build"), tp("tree")), 0);
+    atomic_store(&s->go, 1);
+    /* Success or an error: under attack either may be right. */
+    future_wait(future_fs_rm_r(&loop, tp("tree"), 0), &r);
+    future_result_release(&r);
+    swapper_pause(s);
+    race_check_outside(round);
+    remove_tree(tp("tree"));
+  }
+  swapper_stop(s);
+  /* The race did happen: the names were exchanged many times. */
+  ck_assert_uint_gt(atomic_load(&s->swaps), RACE_ROUNDS);
+  free(s);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A thread removes the entries of the tree while rm_r walks it: what
+ * vanishes meanwhile inside the tree is what rm_r wanted, not an error. */
+typedef struct {
+  char top[4096];
+  atomic_int stop;
+} vanisher_t;
+
+static void vanisher_run(void *arg) {
+  vanisher_t *v = arg;
+  char p[4200];
+  int i;
+  while (!atomic_load(&v->stop)) {
+    for (i = 0; i < 50; i++) {
+      snprintf(p, sizeof(p), "%s/d%d/f", v->top, i);
+      unlink(p);
+      snprintf(p, sizeof(p), "%s/d%d", v->top, i);
+      rmdir(p);
+      snprintf(p, sizeof(p), "%s/f%d", v->top, i);
+      unlink(p);
+    }
+  }
+}
+
+START_TEST(test_fs_rm_r_things_vanishing_meanwhile) {
+  uv_loop_t loop;
+  vanisher_t *v = calloc(1, sizeof(*v));
+  uv_thread_t tid;
+  int round, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (round = 0; round < 20; round++) {
+    ck_assert_int_eq(mkdir(tp("build"), 0755), 0);
+    for (i = 0; i < 50; i++) {
+      ck_assert_int_eq(mkdir(tp("build/d%d", i), 0755), 0);
+      put_file(tp("build/d%d/f", i), "x");
+      put_file(tp("build/f%d", i), "x");
+    }
+    ck_assert_int_eq(rename(tp("build"), tp("t")), 0);
+    snprintf(v->top, sizeof(v->top), "%s", tp("t"));
+    atomic_store(&v->stop, 0);
+    ck_assert_int_eq(uv_thread_create(&tid, vanisher_run, v), 0);
+    wait_done(future_fs_rm_r(&loop, tp("t"), 0));
+    atomic_store(&v->stop, 1);
+    ck_assert_int_eq(uv_thread_join(&tid), 0);
+    ck_assert(!exists(tp("t")));
+  }
+  free(v);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A thread keeps making a file in t/d while rm_r removes t: the rmdir of
+ * t/d then fails, and the error names the operation and the path. */
+typedef struct {
+  char path[4096];
+  atomic_int stop;
+} maker_t;
+
+static void maker_run(void *arg) {
+  maker_t *m = arg;
+  while (!atomic_load(&m->stop)) {
+    int fd = open(m->path, O_WRONLY | O_CREAT, 0644);
+    if (fd >= 0)
+      close(fd);
+  }
+}
+
+START_TEST(test_fs_rm_r_error_names_the_path) {
+  uv_loop_t loop;
+  maker_t *m = calloc(1, sizeof(*m));
+  uv_thread_t tid;
+  future_result_t r;
+  int round, st = 0;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(m->path, sizeof(m->path), "%s", tp("t/d/new"));
+  ck_assert_int_eq(uv_thread_create(&tid, maker_run, m), 0);
+  for (round = 0; round < 1000 && st == 0; round++) {
+    mkdir(tp("t"), 0755);
+    mkdir(tp("t/d"), 0755);
+    st = future_wait(future_fs_rm_r(&loop, tp("t"), 0), &r);
+    if (st != 0) {
+      ck_assert_int_eq(st, UV_ENOTEMPTY);
+      ck_assert_str_eq(future_error_message(r.error),
+                       msg("rmdir", tp("t/d"), UV_ENOTEMPTY));
+      ck_assert_str_eq(future_error_func(r.error), "future_fs_rm_r");
+    }
+    future_result_release(&r);
+  }
+  atomic_store(&m->stop, 1);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(st, UV_ENOTEMPTY); /* it did happen */
+  free(m);
+
+  /* /proc refuses to remove anything: the first failure names its path. */
+  expect_err(future_fs_rm_r(&loop, "/proc/self/status", 0), UV_EPERM,
+             msg("unlink", "/proc/self/status", UV_EPERM));
+  ck_assert_int_eq(
+      future_wait(future_fs_rm_r(&loop, "/proc/self/fdinfo/", 0), &r),
+      UV_EPERM);
+  ck_assert_int_eq(
+      strncmp(future_error_message(r.error), "unlink '/proc/self/fdinfo/", 26),
+      0);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Build `levels` nested directories named "d" under `top`, walking down
+ * with mkdirat and openat from the descriptor of each level (so that the
+ * depth is not limited by PATH_MAX); a file at every `every`-th level. */
+static void build_deep(const char *top, int levels, int every) {
+  int fd, i;
+  ck_assert_int_eq(mkdir(top, 0755), 0);
+  fd = open(top, O_RDONLY | O_DIRECTORY);
+  ck_assert_int_ge(fd, 0);
+  for (i = 0; i < levels; i++) {
+    int next;
+    ck_assert_int_eq(mkdirat(fd, "d", 0755), 0);
+    if (every > 0 && i % every == 0) {
+      int f = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+      ck_assert_int_ge(f, 0);
+      close(f);
+    }
+    next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(next, 0);
+    close(fd);
+    fd = next;
+  }
+  close(fd);
+}
+
+/* The lowest descriptor number free now: with a soft limit on open files
+ * of `lowest_free_fd() + n`, at most n more files can be opened. */
+static int lowest_free_fd(void) {
+  int fd = dup(0);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  return fd;
+}
+
+static void set_nofile(rlim_t soft, struct rlimit *saved) {
+  struct rlimit rl;
+  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (saved != NULL)
+    *saved = rl;
+  rl.rlim_cur = soft;
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* Counts the open files of the process, over and over, until stopped:
+ * the most it saw. */
+typedef struct {
+  atomic_int stop;
+  int most;
+} fd_watch_t;
+
+static void fd_watch_run(void *arg) {
+  fd_watch_t *w = arg;
+  while (!atomic_load(&w->stop)) {
+    int n = fd_count();
+    if (n > w->most)
+      w->most = n;
+  }
+}
+
+/* 5,000 levels: a path of 10,000 bytes, over PATH_MAX, which a walk by
+ * full paths cannot even name. With no more than 64 open files, and
+ * without needing them: the walk holds a bounded number of directories
+ * open (16, plus the one that holds the top, plus one being opened). */
+START_TEST(test_fs_rm_r_deeper_than_path_max) {
+  uv_loop_t loop;
+  struct rlimit saved;
+  fd_watch_t w;
+  uv_thread_t tid;
+  int before;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_gt(5000 * 2, PATH_MAX);
+  build_deep(tp("deep"), 5000, 100);
+  wait_done(future_fs_stat(&loop, root)); /* the pool's threads are up */
+  set_nofile(64, &saved);
+  atomic_init(&w.stop, 0);
+  w.most = before = fd_count();
+  ck_assert_int_eq(uv_thread_create(&tid, fd_watch_run, &w), 0);
+  wait_done(future_fs_rm_r(&loop, tp("deep"), 0));
+  atomic_store(&w.stop, 1);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ck_assert(!exists(tp("deep")));
+  ck_assert_int_eq(dir_entries(root), 0);
+  ck_assert_int_le(w.most - before, 16 + 2);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Out of descriptors: none at all, one only, and a few. */
+START_TEST(test_fs_rm_r_few_descriptors) {
+  uv_loop_t loop;
+  struct rlimit saved;
+  int low;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  build_deep(tp("t"), 60, 7);
+  /* Start the pool's threads now: they open nothing, but be sure. */
+  wait_done(future_fs_stat(&loop, root));
+  low = lowest_free_fd();
+  ck_assert_int_eq(fcntl(low + 1, F_GETFD), -1); /* free too */
+  ck_assert_int_eq(fcntl(low + 2, F_GETFD), -1);
+  set_nofile((rlim_t)low, &saved);
+  /* Not even the directory that holds t can be opened. */
+  expect_err(future_fs_rm_r(&loop, tp("t"), 0), UV_EMFILE,
+             msg("open", root, UV_EMFILE));
+  /* Room for that and t itself, not for t/d. */
+  set_nofile((rlim_t)low + 2, NULL);
+  expect_err(future_fs_rm_r(&loop, tp("t"), 0), UV_EMFILE,
+             msg("open", tp("t/d"), UV_EMFILE));
+  ck_assert(exists(tp("t/d/d")));
+  /* A little more room: the walk makes do with what it can open. */
+  set_nofile((rlim_t)low + 4, NULL);
+  wait_done(future_fs_rm_r(&loop, tp("t"), 0));
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ck_assert(!exists(tp("t")));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Like rm -r: '.' and '..', or a path that ends in one of them, are
+ * refused, and nothing is removed. */
+START_TEST(test_fs_rm_r_refuses_dot_and_dotdot) {
+  static const char *const refused[] = {".",    "..",     "./",   "../",
+                                        ".//",  "sub/.",  "sub/..",
+                                        "sub/./", "sub/../", "./.",
+                                        "sub/../."};
+  uv_loop_t loop;
+  char cwd[4096], want[256];
+  size_t i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkdir(tp("w"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("w/sub"), 0755), 0);
+  put_file(tp("w/a"), "x");
+  put_file(tp("w/sub/b"), "x");
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+  ck_assert_int_eq(chdir(tp("w/sub")), 0);
+  for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    snprintf(want, sizeof(want),
+             "rm '%s': refusing to remove '.' or '..' directory: invalid "
+             "argument (EINVAL)",
+             refused[i]);
+    expect_err(future_fs_rm_r(&loop, refused[i], 0), UV_EINVAL, want);
+    expect_err(future_fs_rm_r(&loop, refused[i], FUTURE_FS_RM_FORCE),
+               UV_EINVAL, want);
+  }
+  ck_assert_int_eq(chdir(cwd), 0);
+  /* The working directory, its parent and their content are intact. */
+  ck_assert(exists(tp("w/a")) && exists(tp("w/sub/b")));
+  /* Names that merely start with dots are names like any other. */
+  put_file(tp("w/..."), "x");
+  put_file(tp("w/.hidden"), "x");
+  wait_done(future_fs_rm_r(&loop, tp("w/..."), 0));
+  wait_done(future_fs_rm_r(&loop, tp("w/.hidden"), 0));
+  ck_assert(!exists(tp("w/...")) && !exists(tp("w/.hidden")));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* rm_r("/") is refused, as rm -r refuses it. Checked in a child process
+ * jailed with chroot in a directory of its own, so that a mistake cannot
+ * cost more than that directory; skipped without the privilege. */
+START_TEST(test_fs_rm_r_refuses_the_root) {
+  pid_t pid;
+  int status;
+  ck_assert_int_eq(mkdir(tp("jail"), 0755), 0);
+  put_file(tp("jail/canary"), "x");
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    uv_loop_t loop;
+    future_result_t r;
+    int a, b;
+    if (chroot(tp("jail")) != 0 || chdir("/") != 0)
+      _exit(77);
+    if (access("/canary", F_OK) != 0) /* not in the jail: do nothing */
+      _exit(78);
+    if (uv_loop_init(&loop) != 0)
+      _exit(79);
+    a = future_wait(future_fs_rm_r(&loop, "/", FUTURE_FS_RM_FORCE), &r);
+    if (a == UV_EINVAL &&
+        strcmp(future_error_message(r.error),
+               "rm '/': refusing to remove '/': invalid argument (EINVAL)") !=
+            0)
+      a = 1;
+    future_result_release(&r);
+    b = future_wait(future_fs_rm_r(&loop, "//", 0), &r);
+    future_result_release(&r);
+    future_loop_close(&loop);
+    uv_loop_close(&loop);
+    _exit(a == UV_EINVAL && b == UV_EINVAL ? 0 : 1);
+  }
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77)
+    return; /* no chroot here: nothing to check */
+  ck_assert_int_eq(WEXITSTATUS(status), 0);
+  ck_assert(exists(tp("jail/canary")));
+}
+END_TEST
+
 /* Cancel. */
+
+/* A cancel stops the walk before its next entry: after the cancel, at
+ * most the removal in progress completes. The tree is 3,000 directories
+ * with a file each, so that the link count of the top says at once how
+ * many are left. */
+static nlink_t links_of(const char *path) {
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  return st.st_nlink;
+}
 
 START_TEST(test_fs_cancel_rm_r_midway) {
   uv_loop_t loop;
-  future_t *f;
-  int i, j;
+  future_t *f, *watch;
+  nlink_t start, at_cancel, after;
+  int i, delivered = 0;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
-  for (i = 0; i < 10; i++) {
-    ck_assert_int_eq(mkdir(tp("%d", i), 0755), 0);
-    for (j = 0; j < 20; j++)
-      put_file(tp("%d/%d", i, j), "x");
+  ck_assert_int_eq(mkdir(tp("t"), 0755), 0);
+  for (i = 0; i < 3000; i++) {
+    ck_assert_int_eq(mkdir(tp("t/%04d", i), 0755), 0);
+    put_file(tp("t/%04d/f", i), "x");
   }
-  f = future_fs_rm_r(&loop, root, 0);
-  for (i = 0; i < 20; i++)
-    uv_run(&loop, UV_RUN_ONCE);
+  start = links_of(tp("t"));
+  f = future_fs_rm_r(&loop, tp("t"), 0);
+  watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
+  /* The walk runs on the pool without the loop: wait for its first
+   * directory to go. */
+  for (i = 0; i < 5000000 && links_of(tp("t")) == start; i++)
+    sched_yield();
+  ck_assert_uint_lt(links_of(tp("t")), start);
   ck_assert_int_eq(future_cancel(f), 0);
-  expect_err(f, UV_ECANCELED, NULL);
+  at_cancel = links_of(tp("t"));
+  ck_assert_int_eq(future_state(f), FUTURE_REJECTED);
+  expect_err(watch, UV_ECANCELED, NULL);
+  expect_err(f, UV_ECANCELED, "cancelled: operation canceled (ECANCELED)");
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert(exists(root)); /* stopped on the way */
-  wait_done(future_fs_rm_r(&loop, root, 0));
-  ck_assert(!exists(root));
-  ck_assert_int_eq(mkdir(root, 0700), 0); /* for teardown */
+  after = links_of(tp("t"));
+  ck_assert_int_eq(delivered, 0);
+  ck_assert_uint_gt(after, 2);             /* stopped on the way */
+  ck_assert_uint_le(at_cancel - after, 1); /* at most the one in progress */
+  ck_assert_int_eq(dir_entries(tp("t")), (int)after - 2);
+  /* What is left is whole, and a second rm_r removes it. */
+  wait_done(future_fs_rm_r(&loop, tp("t"), 0));
+  ck_assert(!exists(tp("t")));
   LOOP_CLOSE(&loop);
 }
 END_TEST
@@ -167,7 +562,8 @@ Suite *make_fs_tree_suite(void) {
   Suite *s = suite_create("fs_tree");
   TCase *tree = tcase_create("Tree");
   TCase *cancel = tcase_create("Cancel");
-  TCase *all[] = {tree, cancel};
+  TCase *races = tcase_create("Races");
+  TCase *all[] = {tree, cancel, races};
   size_t i;
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     tcase_add_checked_fixture(all[i], setup, teardown);
@@ -176,11 +572,21 @@ Suite *make_fs_tree_suite(void) {
   tcase_add_test(tree, test_fs_mkdir_p);
   tcase_add_test(tree, test_fs_rm_r);
   tcase_add_test(tree, test_fs_readdir_all);
+  tcase_add_test(tree, test_fs_rm_r_deeper_than_path_max);
+  tcase_add_test(tree, test_fs_rm_r_few_descriptors);
+  tcase_add_test(tree, test_fs_rm_r_refuses_dot_and_dotdot);
+  tcase_add_test(tree, test_fs_rm_r_refuses_the_root);
 
   tcase_set_timeout(cancel, 60);
   tcase_add_test(cancel, test_fs_cancel_rm_r_midway);
 
   suite_add_tcase(s, tree);
+  tcase_set_timeout(races, 120);
+  tcase_add_test(races, test_fs_rm_r_race_never_leaves_the_tree);
+  tcase_add_test(races, test_fs_rm_r_things_vanishing_meanwhile);
+  tcase_add_test(races, test_fs_rm_r_error_names_the_path);
+
   suite_add_tcase(s, cancel);
+  suite_add_tcase(s, races);
   return s;
 }

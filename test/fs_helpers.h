@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,5 +214,64 @@ static inline void await_entries(const char *path, int n) {
   uv_sleep(20);
 }
 
+
+/* Races: a thread exchanges two names over and over with
+ * renameat2(RENAME_EXCHANGE), typically a directory of a tree and a
+ * symbolic link to a directory outside it, while an operation runs; the
+ * test then checks that the operation never reached outside. */
+
+typedef struct {
+  char a[4096], b[4096]; /* the names exchanged */
+  atomic_int go;         /* exchange while set */
+  atomic_int stop;
+  atomic_ulong loops;    /* passes of the thread's loop */
+  atomic_ulong swaps;    /* exchanges that took place */
+  uv_thread_t tid;
+} swapper_t;
+
+static inline void swapper_run(void *arg) {
+  swapper_t *s = arg;
+  while (!atomic_load(&s->stop)) {
+    if (atomic_load(&s->go)) {
+      if (renameat2(AT_FDCWD, s->a, AT_FDCWD, s->b, RENAME_EXCHANGE) == 0)
+        atomic_fetch_add(&s->swaps, 1);
+    } else {
+      sched_yield();
+    }
+    atomic_fetch_add(&s->loops, 1);
+  }
+}
+
+static inline void swapper_start(swapper_t *s, const char *a, const char *b) {
+  snprintf(s->a, sizeof(s->a), "%s", a);
+  snprintf(s->b, sizeof(s->b), "%s", b);
+  atomic_init(&s->go, 0);
+  atomic_init(&s->stop, 0);
+  atomic_init(&s->loops, 0);
+  atomic_init(&s->swaps, 0);
+  ck_assert_int_eq(uv_thread_create(&s->tid, swapper_run, s), 0);
+}
+
+/* Stop exchanging, and wait until an exchange in progress is over: two
+ * more passes, the second of which began after `go` was cleared. */
+static inline void swapper_pause(swapper_t *s) {
+  unsigned long n;
+  atomic_store(&s->go, 0);
+  n = atomic_load(&s->loops);
+  while (atomic_load(&s->loops) < n + 2)
+    sched_yield();
+}
+
+static inline void swapper_stop(swapper_t *s) {
+  atomic_store(&s->stop, 1);
+  ck_assert_int_eq(uv_thread_join(&s->tid), 0);
+}
+
+/* Remove a tree without the library (and without following links), the
+ * swapper paused. */
+static inline void remove_tree(const char *path) {
+  if (exists(path))
+    nftw(path, remove_entry, 64, FTW_DEPTH | FTW_PHYS);
+}
 
 #endif

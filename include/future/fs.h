@@ -534,11 +534,34 @@ FUTURE_EXTERN future_t *future_fs_mkdir_p(uv_loop_t *loop, const char *path,
 
 /**
  * Remove `path` and, if it is a directory, everything in it (rm -r). A
- * symbolic link is removed, never followed. A missing `path` is an error
- * (UV_ENOENT) unless `flags` has FUTURE_FS_RM_FORCE; things that vanish
- * meanwhile inside the tree are not. The tree is walked with an explicit
- * stack, one request at a time; a cancel stops the walk, leaving what is
- * not yet removed.
+ * symbolic link is removed, never followed, at the top as inside the tree;
+ * only the directories that lead to `path` are followed, as in any path.
+ * "/" and a path whose last component is "." or ".." are refused, as rm -r
+ * refuses them: the future is rejected at once with UV_EINVAL ("rm '.':
+ * refusing to remove '.' or '..' directory") and nothing is removed. A
+ * missing `path` is an error (UV_ENOENT) unless `flags` has
+ * FUTURE_FS_RM_FORCE; things that vanish meanwhile inside the tree are
+ * not.
+ *
+ * The walk is one job on libuv's thread pool that starts from the
+ * directory holding `path` and goes down with directory descriptors
+ * (openat, fstatat, unlinkat): each directory is found by its name in its
+ * parent, never through a link, and checked (st_dev, st_ino) to be the
+ * directory it looked at, so that renaming a directory or swapping it for
+ * a link while the walk runs never leads it out of the tree. Its depth is
+ * not limited by PATH_MAX, and it holds at most 18 files open whatever the
+ * depth (it makes do with fewer when the process runs short). A directory
+ * that keeps changing under it, or a part of the tree moved away from
+ * under it, stops it with UV_EAGAIN.
+ *
+ * Errors name the step and the path, which starts with `path` as given:
+ * "rmdir 'a/b': directory not empty (ENOTEMPTY)". The steps are open (of
+ * the directory holding `path`, or of a directory of the tree), lstat,
+ * readdir, unlink and rmdir.
+ *
+ * A cancel is noticed before each entry: the walk stops before its next
+ * unlink or rmdir (only one in progress at the moment of the cancel still
+ * completes), closes what it had open and leaves the rest of the tree.
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
