@@ -98,146 +98,140 @@ future_t *future_fs_readdir(uv_loop_t *loop, const char *path) {
   return f;
 }
 
-/* mkdir_p: mkdir the path; on ENOENT go up one component at a time until
- * a mkdir works, then down again. The path is one normalised copy; the
- * directory being made is always one of its prefixes. */
-
-enum { MP_MKDIR, MP_STAT };
+/* mkdir_p: one job on libuv's pool goes down the path one component at a
+ * time from a directory descriptor (mkdirat, then openat of what it made
+ * or found), so that each component is resolved once, relative to the
+ * directory above it, and each directory is made inside the one that was
+ * opened before it. A walk by full paths resolves "a", then "a/b" anew,
+ * and so on: swap "a" for a link between two steps and "a/b" is made
+ * elsewhere. The directories that already exist are followed when they
+ * are links, as mkdir -p does; those made here are entered with
+ * O_NOFOLLOW, so that one swapped for a link right after its making is an
+ * error (ELOOP), never followed. One job rather than a request per
+ * component, because libuv has no mkdirat or openat; a cancel is noticed
+ * before each component. */
 
 typedef struct {
-  future__fs_base_t b;
-  int stage;
+  future__fs_job_t j;
   int mode;
-  size_t len;    /* of the whole path */
-  size_t cur;    /* of the prefix being made */
-  size_t first;  /* of the first directory made, or 0 */
-  char path[];
+  size_t len;   /* of the normalised path */
+  size_t first; /* the length of the first directory made, or 0 */
+  /* The failure: the step, and how much of the path it is about. */
+  const char *err_op;
+  size_t err_len;
+  int err_line;
+  char path[];  /* normalised: no repeated or trailing slash */
 } mkdir_p_t;
 
-static void mkdir_p_step(uv_fs_t *req);
-
-/* Start a mkdir of the prefix of length op->cur. libuv copies the path
- * before returning, so the prefix is cut only for the call. */
-static int mkdir_p_next(mkdir_p_t *op) {
-  char saved = op->path[op->cur];
-  int rc;
-  op->stage = MP_MKDIR;
-  op->path[op->cur] = '\0';
-  rc = uv_fs_mkdir(op->b.loop, &op->b.req, op->path, op->mode, mkdir_p_step);
-  op->path[op->cur] = saved;
-  return rc;
+#define MP_FAIL(op, what, e, len) mp_fail((op), (what), (e), (len), __LINE__)
+static int mp_fail(mkdir_p_t *op, const char *what, int e, size_t len,
+                   int line) {
+  op->err_op = what;
+  op->err_len = len;
+  op->err_line = line;
+  return uv_translate_sys_error(e);
 }
 
-/* An error about the prefix being made. */
-static future_error_t *mkdir_p_err(mkdir_p_t *op, int line, int code,
-                                   const char *what) {
-  char saved = op->path[op->cur];
-  future_error_t *err;
-  op->path[op->cur] = '\0';
-  err = future__fs_err(&op->b, __FILE__, line, code, what, op->path, NULL, -1,
-                       -1);
-  op->path[op->cur] = saved;
-  return err;
+/* The walk, from `*dirfd` (AT_FDCWD, or the descriptor it leaves open for
+ * the caller to close). */
+static int mp_walk(mkdir_p_t *op, int *dirfd) {
+  char *p = op->path;
+  size_t i = 0, end;
+  if (op->len == 0)
+    return MP_FAIL(op, "mkdir", ENOENT, 0);
+  if (p[0] == '/') {
+    *dirfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0)
+      return MP_FAIL(op, "open", errno, 1);
+    i = 1;
+  }
+  for (; i < op->len; i = end + 1) {
+    int made, fd;
+    if (future__fs_job_stopped(&op->j))
+      return UV_ECANCELED;
+    for (end = i; end < op->len && p[end] != '/'; end++)
+      ;
+    p[end] = '\0'; /* the component alone, for the *at calls */
+    made = mkdirat(*dirfd, p + i, (mode_t)op->mode) == 0;
+    if (!made && errno != EEXIST) {
+      int e = errno;
+      p[end] = end < op->len ? '/' : '\0';
+      return MP_FAIL(op, "mkdir", e, end);
+    }
+    if (made && op->first == 0)
+      op->first = end;
+    if (end == op->len) {
+      /* The last: made, or there already, which is fine if it is a
+       * directory (or a link to one). */
+      struct stat st;
+      if (made)
+        return 0;
+      if (fstatat(*dirfd, p + i, &st, 0) != 0)
+        return MP_FAIL(op, "stat", errno, end);
+      return S_ISDIR(st.st_mode) ? 0 : MP_FAIL(op, "mkdir", EEXIST, end);
+    }
+    fd = openat(*dirfd, p + i,
+                O_RDONLY | O_DIRECTORY | O_CLOEXEC | (made ? O_NOFOLLOW : 0));
+    p[end] = '/';
+    if (fd < 0) {
+      /* Something that is not a directory in the way: as mkdir of the
+       * whole path would say. */
+      if (errno == ENOTDIR && !made)
+        return MP_FAIL(op, "mkdir", ENOTDIR, op->len);
+      return MP_FAIL(op, "open", errno, end);
+    }
+    if (*dirfd != AT_FDCWD)
+      close(*dirfd);
+    *dirfd = fd;
+  }
+  return 0;
 }
 
-static void mkdir_p_done(mkdir_p_t *op) {
-  future__fs_base_t *b = &op->b;
+static void mkdir_p_run(future__fs_job_t *j) {
+  mkdir_p_t *op = (mkdir_p_t *)j;
+  int dirfd = AT_FDCWD;
+  j->code = mp_walk(op, &dirfd);
+  if (dirfd >= 0)
+    close(dirfd);
+}
+
+static void mkdir_p_done(future__fs_job_t *j) {
+  mkdir_p_t *op = (mkdir_p_t *)j;
+  future__fs_base_t *b = &j->b;
+  if (j->code < 0) {
+    char saved;
+    if (op->err_op == NULL) { /* the job never ran */
+      b->err = FS_ERR(b, j->code, "mkdir", op->path, NULL);
+      return;
+    }
+    saved = op->path[op->err_len];
+    op->path[op->err_len] = '\0';
+    b->err = future__fs_err(b, __FILE__, op->err_line, j->code, op->err_op,
+                            op->path, NULL, -1, -1);
+    op->path[op->err_len] = saved;
+    return;
+  }
   if (op->first > 0) {
     char *v = future__malloc(op->first + 1);
     if (v == NULL) {
       b->err = FS_ERR(b, UV_ENOMEM, "mkdir", op->path, NULL);
-    } else {
-      memcpy(v, op->path, op->first);
-      v[op->first] = '\0';
-      b->value = v;
-      b->dtor = future__free;
-    }
-  }
-  future__fs_end(b);
-}
-
-static void mkdir_p_step(uv_fs_t *req) {
-  mkdir_p_t *op = req->data;
-  future__fs_base_t *b = &op->b;
-  ssize_t r = req->result;
-  int is_dir = r >= 0 && S_ISDIR(req->statbuf.st_mode);
-  int rc;
-
-  uv_fs_req_cleanup(req);
-  if (future__fs_cancelled(b)) {
-    future__fs_end(b);
-    return;
-  }
-  if (op->stage == MP_STAT) {
-    /* The whole path existed: fine if it is a directory. */
-    if (r < 0)
-      b->err = FS_ERR(b, (int)r, "stat", op->path, NULL);
-    else if (!is_dir)
-      b->err = FS_ERR(b, UV_EEXIST, "mkdir", op->path, NULL);
-    if (b->err != NULL)
-      future__fs_end(b);
-    else
-      mkdir_p_done(op);
-    return;
-  }
-  if (r == UV_ENOENT) {
-    /* A parent is missing: make it first. */
-    size_t i = op->cur;
-    while (i > 0 && op->path[i - 1] != '/')
-      i--;
-    /* i - 1 is the slash before the last component; no parent is left
-     * when that is the root or there is none. */
-    if (i <= 1) {
-      b->err = mkdir_p_err(op, __LINE__, (int)r, "mkdir");
-      future__fs_end(b);
       return;
     }
-    op->cur = i - 1;
-  } else if (r < 0 && !(r == UV_EEXIST && op->cur < op->len)) {
-    if (r == UV_EEXIST) {
-      /* The whole path is there: is it a directory? */
-      op->stage = MP_STAT;
-      rc = uv_fs_stat(b->loop, req, op->path, mkdir_p_step);
-      if (rc < 0) {
-        b->err = FS_ERR(b, rc, "stat", op->path, NULL);
-        uv_fs_req_cleanup(req);
-        future__fs_end(b);
-      }
-      return;
-    }
-    b->err = mkdir_p_err(op, __LINE__, (int)r, "mkdir");
-    future__fs_end(b);
-    return;
-  } else {
-    /* Made (or, for a parent, already there): go down one component. A
-     * parent that is a file shows as ENOTDIR on the next mkdir. */
-    if (r == 0 && op->first == 0)
-      op->first = op->cur;
-    if (op->cur == op->len) {
-      mkdir_p_done(op);
-      return;
-    }
-    op->cur++;
-    while (op->cur < op->len && op->path[op->cur] != '/')
-      op->cur++;
-  }
-  rc = mkdir_p_next(op);
-  if (rc < 0) {
-    b->err = mkdir_p_err(op, __LINE__, rc, "mkdir");
-    uv_fs_req_cleanup(req);
-    future__fs_end(b);
+    memcpy(v, op->path, op->first);
+    v[op->first] = '\0';
+    b->value = v;
+    b->dtor = future__free;
   }
 }
 
 future_t *future_fs_mkdir_p(uv_loop_t *loop, const char *path, int mode) {
   mkdir_p_t *op;
-  future_t *f;
   const char *s;
   char *d;
-  int rc;
   FS_NEED(path != NULL, "mkdir", "NULL path");
-  op = future__fs_alloc(loop, __func__, sizeof(*op), strlen(path) + 1,
-                        future__fs_release_plain);
+  op = future__fs_job_new(loop, __func__, sizeof(*op), strlen(path) + 1,
+                          future__fs_release_plain, mkdir_p_run,
+                          mkdir_p_done);
   if (op == NULL)
     return NULL;
   /* Normalise: no repeated slashes, no trailing slash (but "/" stays). */
@@ -247,17 +241,10 @@ future_t *future_fs_mkdir_p(uv_loop_t *loop, const char *path, int mode) {
   if (d - op->path > 1 && d[-1] == '/')
     d--;
   *d = '\0';
-  op->len = op->cur = (size_t)(d - op->path);
+  op->len = (size_t)(d - op->path);
   op->mode = mode;
-  op->b.path = op->path;
-  f = op->b.f;
-  rc = mkdir_p_next(op);
-  if (rc < 0) {
-    op->b.err = mkdir_p_err(op, __LINE__, rc, "mkdir");
-    uv_fs_req_cleanup(&op->b.req);
-    future__fs_end(&op->b);
-  }
-  return f;
+  op->j.b.path = op->path;
+  return future__fs_job_start(&op->j);
 }
 
 /* rm_r: one job on libuv's pool walks the tree with directory descriptors

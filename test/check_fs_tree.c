@@ -145,7 +145,7 @@ END_TEST
  * names of the tree change places, it must never reach outside. */
 
 #define RACE_FILES 8
-#define RACE_ROUNDS 300
+#define RACE_ROUNDS race_rounds(300)
 
 /* outside/ holds files named as those of tree/sub, so that a walk
  * redirected there by the link at any step finds something to delete. */
@@ -198,7 +198,38 @@ START_TEST(test_fs_rm_r_race_never_leaves_the_tree) {
   }
   swapper_stop(s);
   /* The race did happen: the names were exchanged many times. */
-  ck_assert_uint_gt(atomic_load(&s->swaps), RACE_ROUNDS);
+  ck_assert_uint_gt(atomic_load(&s->swaps), (unsigned long)RACE_ROUNDS);
+  free(s);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* mkdir_p: tree/x, a directory mkdir_p has just made, and tree/swap (a
+ * link to outside/) change places while mkdir_p goes on down tree/x/y/z.
+ * Whatever it makes must be made inside the tree. */
+START_TEST(test_fs_mkdir_p_race_never_leaves_the_tree) {
+  uv_loop_t loop;
+  swapper_t *s = calloc(1, sizeof(*s));
+  future_result_t r;
+  int round;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkdir(tp("outside"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("tree"), 0755), 0);
+  swapper_start(s, tp("tree/x"), tp("tree/swap"));
+  for (round = 0; round < RACE_ROUNDS; round++) {
+    ck_assert_int_eq(symlink(tp("outside"), tp("tree/swap")), 0);
+    atomic_store(&s->go, 1);
+    future_wait(future_fs_mkdir_p(&loop, tp("tree/x/y/z"), 0755), &r);
+    future_result_release(&r);
+    swapper_pause(s);
+    ck_assert_msg(dir_entries(tp("outside")) == 0,
+                  "round %d: mkdir_p made a directory outside the tree",
+                  round);
+    remove_tree(tp("tree/x"));
+    remove_tree(tp("tree/swap"));
+  }
+  swapper_stop(s);
+  ck_assert_uint_gt(atomic_load(&s->swaps), (unsigned long)RACE_ROUNDS);
   free(s);
   LOOP_CLOSE(&loop);
 }
@@ -233,7 +264,7 @@ START_TEST(test_fs_rm_r_things_vanishing_meanwhile) {
   uv_thread_t tid;
   int round, i;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
-  for (round = 0; round < 20; round++) {
+  for (round = 0; round < race_rounds(20); round++) {
     ck_assert_int_eq(mkdir(tp("build"), 0755), 0);
     for (i = 0; i < 50; i++) {
       ck_assert_int_eq(mkdir(tp("build/d%d", i), 0755), 0);
@@ -508,6 +539,59 @@ START_TEST(test_fs_rm_r_refuses_the_root) {
 }
 END_TEST
 
+/* mkdir_p of "/" (and of "//"): the root exists, nothing is made. */
+START_TEST(test_fs_mkdir_p_root) {
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, "/", 0755), &r));
+  future_result_release(&r);
+  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, "//", 0755), &r));
+  future_result_release(&r);
+  /* An empty path names nothing. */
+  expect_err(future_fs_mkdir_p(&loop, "", 0755), UV_ENOENT,
+             "mkdir '': no such file or directory (ENOENT)");
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* mkdir -p follows a link among the directories that already exist, and
+ * at the end; a link to nowhere at the end is in the way. */
+START_TEST(test_fs_mkdir_p_follows_existing_links) {
+  uv_loop_t loop;
+  future_result_t r;
+  struct stat st;
+  mode_t mask = umask(0);
+  umask(mask);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkdir(tp("real"), 0755), 0);
+  ck_assert_int_eq(symlink("real", tp("link")), 0);
+  ck_assert_str_eq(
+      expect_ok(future_fs_mkdir_p(&loop, tp("link/a/b"), 0700), &r),
+      tp("link/a"));
+  future_result_release(&r);
+  ck_assert_int_eq(stat(tp("real/a/b"), &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  ck_assert_uint_eq(st.st_mode & 0777, 0700 & ~mask);
+  ck_assert_ptr_null(expect_ok(future_fs_mkdir_p(&loop, tp("link"), 0755),
+                               &r));
+  future_result_release(&r);
+  ck_assert_int_eq(symlink("nowhere", tp("dangling")), 0);
+  expect_err(future_fs_mkdir_p(&loop, tp("dangling"), 0755), UV_ENOENT,
+             msg("stat", tp("dangling"), UV_ENOENT));
+  /* On the way, it cannot be gone through (the walk by full paths went
+   * up and down between "dangling" and "dangling/x" for ever). */
+  expect_err(future_fs_mkdir_p(&loop, tp("dangling/x/y"), 0755), UV_ENOENT,
+             msg("open", tp("dangling"), UV_ENOENT));
+  /* "..": made, then left. */
+  ck_assert_str_eq(
+      expect_ok(future_fs_mkdir_p(&loop, tp("p/../q"), 0755), &r), tp("p"));
+  future_result_release(&r);
+  ck_assert(exists(tp("p")) && exists(tp("q")));
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* Cancel. */
 
 /* A cancel stops the walk before its next entry: after the cancel, at
@@ -576,6 +660,8 @@ Suite *make_fs_tree_suite(void) {
   tcase_add_test(tree, test_fs_rm_r_few_descriptors);
   tcase_add_test(tree, test_fs_rm_r_refuses_dot_and_dotdot);
   tcase_add_test(tree, test_fs_rm_r_refuses_the_root);
+  tcase_add_test(tree, test_fs_mkdir_p_root);
+  tcase_add_test(tree, test_fs_mkdir_p_follows_existing_links);
 
   tcase_set_timeout(cancel, 60);
   tcase_add_test(cancel, test_fs_cancel_rm_r_midway);
@@ -583,6 +669,7 @@ Suite *make_fs_tree_suite(void) {
   suite_add_tcase(s, tree);
   tcase_set_timeout(races, 120);
   tcase_add_test(races, test_fs_rm_r_race_never_leaves_the_tree);
+  tcase_add_test(races, test_fs_mkdir_p_race_never_leaves_the_tree);
   tcase_add_test(races, test_fs_rm_r_things_vanishing_meanwhile);
   tcase_add_test(races, test_fs_rm_r_error_names_the_path);
 

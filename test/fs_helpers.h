@@ -24,8 +24,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+#include <valgrind/valgrind.h>
+#endif
+
 /* Not every suite uses every helper. */
 #define FS_TEST_UNUSED __attribute__((unused))
+
+/* How many rounds a race test runs: fewer under valgrind, which runs one
+ * thread at a time, slowly; there the rounds check memory, not timing. */
+static inline int race_rounds(int n) {
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+  if (RUNNING_ON_VALGRIND)
+    return n / 50 > 2 ? n / 50 : 2;
+#endif
+  return n;
+}
 
 /* The per-test directory and paths in it. */
 

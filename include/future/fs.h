@@ -524,7 +524,21 @@ FUTURE_EXTERN future_t *future_fs_truncate(uv_loop_t *loop, const char *path,
  * Make the directory `path` and any missing parent (mkdir -p), each with
  * permissions `mode`. A directory that already exists is success; a file
  * in its place is an error (UV_EEXIST for `path` itself, UV_ENOTDIR for a
- * parent).
+ * parent). "/" always exists: its mkdir_p is fulfilled with NULL.
+ *
+ * Links are followed where they already exist, as mkdir -p follows them:
+ * a component of `path`, or `path` itself, that is a symbolic link to a
+ * directory is gone through; one to nothing is an error (UV_ENOENT). The
+ * directories mkdir_p makes, it enters without following links.
+ *
+ * The walk is one job on libuv's thread pool that goes down one component
+ * at a time from a directory descriptor (mkdirat, then openat): each
+ * component is resolved once, in the directory opened before it, and each
+ * directory is made in the one opened before it. Renaming a component, or
+ * swapping it for a link, while mkdir_p runs therefore cannot make it
+ * create directories elsewhere; a directory it made and that was swapped
+ * for a link before it went in is an error (UV_ELOOP). A cancel is noticed
+ * before each component.
  * @return a new reference; fulfilled with the first directory made, a
  * char * owned by the future, or NULL if every directory already existed.
  * @since 0.1.0
