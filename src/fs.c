@@ -5,11 +5,20 @@
  */
 #include "fs_internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int) /* <linux/fs.h>'s, as libuv does */
+#endif
+#endif
 
 /* What future__fs_end is doing with the request. */
 enum {
@@ -781,11 +790,164 @@ future_t *future_fs_rename(uv_loop_t *loop, const char *path,
          uv_fs_rename(loop, REQ, path, new_path, simple_done));
 }
 
+/* copyfile: one job on libuv's pool, as uv_fs_copyfile, except for one
+ * step. uv_fs_copyfile removes a destination it could not fill by its
+ * path, resolved anew after the copy failed: if a directory on the way was
+ * renamed or swapped for a link meanwhile, that removes a file elsewhere,
+ * one the copy never opened. Here the directory that holds the destination
+ * is opened once, the destination is made in it (openat), and on failure
+ * its name there is unlinked only while it still names the file that was
+ * opened (st_dev, st_ino). Everything else is uv_fs_copyfile's: the mode
+ * goes with the content, an existing destination is truncated (through a
+ * link at its name, as cp does) unless UV_FS_COPYFILE_EXCL, a copy onto
+ * the source itself does nothing, the FICLONE flags ask for a
+ * copy-on-write clone, and the bytes move with uv_fs_sendfile (which uses
+ * copy_file_range where it can), here in chunks of FS_CHUNK bytes so that
+ * a cancel is noticed between two of them. */
+
+typedef struct {
+  future__fs_job_t j;
+  int flags;
+  const char *path, *new_path;
+  char mem[];
+} copyfile_t;
+
+/* The copy proper, from `src` to `dst` (`st` is the source's status). */
+static int copyfile_fill(copyfile_t *op, int src, int dst,
+                         const struct stat *st) {
+  int64_t off = 0, left = st->st_size;
+  if (fchmod(dst, st->st_mode & 07777) != 0) {
+    int e = errno;
+#ifdef __linux__
+    /* Like uv_fs_copyfile: on CIFS shares, fchmod always fails with EPERM
+     * (unless mounted with noperm) and means nothing: ignore it there. */
+    struct statfs sf;
+    if (!(e == EPERM && fstatfs(dst, &sf) == 0 &&
+          (unsigned)sf.f_type == 0xFF534D42u))
+#endif
+      return uv_translate_sys_error(e);
+  }
+  if (op->flags & (UV_FS_COPYFILE_FICLONE | UV_FS_COPYFILE_FICLONE_FORCE)) {
+#ifdef FICLONE
+    if (ioctl(dst, FICLONE, src) == 0)
+      return 0;
+    if (op->flags & UV_FS_COPYFILE_FICLONE_FORCE)
+      return uv_translate_sys_error(errno);
+#else
+    if (op->flags & UV_FS_COPYFILE_FICLONE_FORCE)
+      return UV_ENOSYS;
+#endif
+  }
+  while (left > 0) {
+    uv_fs_t req;
+    ssize_t n;
+    size_t chunk = left < (int64_t)FS_CHUNK ? (size_t)left : FS_CHUNK;
+    if (future__fs_job_stopped(&op->j))
+      return UV_ECANCELED;
+    n = uv_fs_sendfile(NULL, &req, dst, src, off, chunk, NULL);
+    uv_fs_req_cleanup(&req);
+    if (n < 0)
+      return (int)n;
+    if (n == 0)
+      break; /* the source got shorter: what it has is copied */
+    off += n;
+    left -= n;
+  }
+  return 0;
+}
+
+static void copyfile_run(future__fs_job_t *j) {
+  copyfile_t *op = (copyfile_t *)j;
+  char *to = (char *)op->new_path;
+  size_t name = strlen(to);
+  int src, dir = AT_FDCWD, dst = -1, rc = 0;
+  struct stat st, made;
+  src = open(op->path, O_RDONLY | O_CLOEXEC);
+  if (src < 0 || fstat(src, &st) != 0) {
+    rc = uv_translate_sys_error(errno);
+    goto out;
+  }
+  /* The directory that holds the destination, opened once. A name that
+   * ends in a slash has no such directory; it cannot be created either,
+   * so it is opened as it is, and nothing is ever made to remove. */
+  while (name > 0 && to[name - 1] != '/')
+    name--;
+  if (name > 0 && to[name] != '\0') {
+    char saved = to[name];
+    to[name] = '\0';
+    dir = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    to[name] = saved;
+    if (dir < 0) {
+      rc = uv_translate_sys_error(errno);
+      goto out;
+    }
+  } else {
+    name = 0;
+  }
+  dst = openat(dir, to + name,
+               O_WRONLY | O_CREAT | O_CLOEXEC |
+                   (op->flags & UV_FS_COPYFILE_EXCL ? O_EXCL : 0),
+               st.st_mode & 07777);
+  if (dst < 0 || fstat(dst, &made) != 0) {
+    rc = uv_translate_sys_error(errno);
+    if (dst >= 0) {
+      close(dst);
+      dst = -1;
+    }
+    goto out;
+  }
+  if (!(op->flags & UV_FS_COPYFILE_EXCL)) {
+    if (made.st_dev == st.st_dev && made.st_ino == st.st_ino)
+      goto out; /* onto itself: nothing to do, and nothing to remove */
+    if (ftruncate(dst, 0) != 0) {
+      rc = uv_translate_sys_error(errno);
+      goto out;
+    }
+  }
+  rc = copyfile_fill(op, src, dst, &st);
+out:
+  if (src >= 0)
+    close(src);
+  if (dst >= 0) {
+    if (close(dst) != 0 && rc == 0 && errno != EINTR)
+      rc = uv_translate_sys_error(errno);
+    if (rc < 0) {
+      /* Remove what could not be filled, if its name still names it. */
+      struct stat now;
+      if (fstatat(dir, to + name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+          now.st_dev == made.st_dev && now.st_ino == made.st_ino)
+        unlinkat(dir, to + name, 0);
+    }
+  }
+  if (dir >= 0)
+    close(dir);
+  j->code = rc;
+}
+
+static void copyfile_done(future__fs_job_t *j) {
+  copyfile_t *op = (copyfile_t *)j;
+  if (j->code < 0)
+    j->b.err = future__fs_err(&j->b, __FILE__, __LINE__, j->code,
+                              "copyfile", op->path, op->new_path, -1, -1);
+}
+
 future_t *future_fs_copyfile(uv_loop_t *loop, const char *path,
                              const char *new_path, int flags) {
+  copyfile_t *op;
+  char *mem;
   FS_NEED(path != NULL && new_path != NULL, "copyfile", "NULL path");
-  SIMPLE(K_NONE, "copyfile", path, new_path, -1,
-         uv_fs_copyfile(loop, REQ, path, new_path, flags, simple_done));
+  op = future__fs_job_new(loop, __func__, sizeof(*op),
+                          fs_len0(path) + fs_len0(new_path),
+                          future__fs_release_plain, copyfile_run,
+                          copyfile_done);
+  if (op == NULL)
+    return NULL;
+  mem = op->mem;
+  op->path = fs_stash(&mem, path);
+  op->new_path = fs_stash(&mem, new_path);
+  op->j.b.path = op->path;
+  op->flags = flags;
+  return future__fs_job_start(&op->j);
 }
 
 future_t *future_fs_link(uv_loop_t *loop, const char *path,

@@ -5,6 +5,9 @@
 #include "fs_helpers.h"
 #include "suites.h"
 
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
 /* Core: every wrapper on its success path. */
 
 START_TEST(test_fs_open_write_read_close) {
@@ -564,6 +567,165 @@ START_TEST(test_fs_copyfile_whole) {
 END_TEST
 
 
+/* copyfile removes a destination it could not fill, and only the file it
+ * made: tree/sub, where it makes its copy, and tree/swap (a link to
+ * outside/, which holds a file of the same name) change places meanwhile.
+ * The copy is made to fail after the destination exists by asking for a
+ * copy-on-write clone, which this file system cannot make. */
+static int can_clone(const char *a, const char *b) {
+  int in = open(a, O_RDONLY), out = open(b, O_WRONLY | O_CREAT, 0644);
+  int ok = in >= 0 && out >= 0 && ioctl(out, FICLONE, in) == 0;
+  close(in);
+  close(out);
+  unlink(b);
+  return ok;
+}
+
+START_TEST(test_fs_copyfile_race_never_leaves_the_dir) {
+  uv_loop_t loop;
+  swapper_t *s = calloc(1, sizeof(*s));
+  future_result_t r;
+  int round, st;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("src"), "copy me");
+  if (can_clone(tp("src"), tp("probe"))) {
+    free(s);
+    LOOP_CLOSE(&loop);
+    return; /* the failure this test needs cannot happen here */
+  }
+  ck_assert_int_eq(mkdir(tp("outside"), 0755), 0);
+  put_file(tp("outside/victim"), "precious");
+  ck_assert_int_eq(mkdir(tp("tree"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("tree/sub"), 0755), 0);
+  ck_assert_int_eq(symlink(tp("outside"), tp("tree/swap")), 0);
+  swapper_start(s, tp("tree/sub"), tp("tree/swap"));
+  for (round = 0; round < race_rounds(300); round++) {
+    atomic_store(&s->go, 1);
+    st = future_wait(future_fs_copyfile(&loop, tp("src"),
+                                        tp("tree/sub/victim"),
+                                        UV_FS_COPYFILE_EXCL |
+                                            UV_FS_COPYFILE_FICLONE_FORCE),
+                     &r);
+    future_result_release(&r);
+    swapper_pause(s);
+    ck_assert_int_ne(st, 0);
+    ck_assert_msg(exists(tp("outside/victim")),
+                  "round %d: copyfile removed outside/victim", round);
+    /* Whichever name the real directory has now, its copy is gone. */
+    ck_assert(!exists(tp("tree/sub/victim")) || exists(tp("outside/victim")));
+    unlink(tp("tree/sub/victim"));
+    unlink(tp("tree/swap/victim"));
+    put_file(tp("outside/victim"), "precious");
+  }
+  swapper_stop(s);
+  ck_assert_uint_gt(atomic_load(&s->swaps), (unsigned long)race_rounds(300));
+  free(s);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* What uv_fs_copyfile did, copyfile still does. */
+START_TEST(test_fs_copyfile_behaviour) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  struct stat st;
+  char two[8192];
+  int code;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("a"), "content a");
+  ck_assert_int_eq(chmod(tp("a"), 0640), 0);
+
+  /* The mode goes with the content. */
+  wait_done(future_fs_copyfile(&loop, tp("a"), tp("b"), 0));
+  ck_assert_int_eq(stat(tp("b"), &st), 0);
+  ck_assert_uint_eq(st.st_mode & 07777, 0640);
+  ck_assert_uint_eq(st.st_size, 9);
+
+  /* An existing destination is replaced whole, through a link at its
+   * name (as cp does), unless EXCL. */
+  put_file(tp("long"), "a much longer existing content");
+  ck_assert_int_eq(symlink("long", tp("via")), 0);
+  wait_done(future_fs_copyfile(&loop, tp("a"), tp("via"), 0));
+  buf = expect_ok(future_fs_read_file(&loop, tp("long")), &r);
+  ck_assert_str_eq(buf->base, "content a");
+  future_result_release(&r);
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (EEXIST)", tp("a"),
+           tp("via"), future_strerror(UV_EEXIST));
+  expect_err(future_fs_copyfile(&loop, tp("a"), tp("via"), UV_FS_COPYFILE_EXCL),
+             UV_EEXIST, two);
+
+  /* Onto itself: nothing to do, nothing lost. */
+  wait_done(future_fs_copyfile(&loop, tp("a"), tp("a"), 0));
+  buf = expect_ok(future_fs_read_file(&loop, tp("a")), &r);
+  ck_assert_str_eq(buf->base, "content a");
+  future_result_release(&r);
+
+  /* An empty file, and a clone asked for where it may not be had. */
+  put_file(tp("empty"), "");
+  wait_done(future_fs_copyfile(&loop, tp("empty"), tp("e2"), 0));
+  ck_assert_int_eq(stat(tp("e2"), &st), 0);
+  ck_assert_uint_eq(st.st_size, 0);
+  wait_done(future_fs_copyfile(&loop, tp("a"), tp("c"),
+                               UV_FS_COPYFILE_FICLONE));
+  buf = expect_ok(future_fs_read_file(&loop, tp("c")), &r);
+  ck_assert_str_eq(buf->base, "content a");
+  future_result_release(&r);
+  if (!can_clone(tp("a"), tp("probe"))) {
+    /* Forced: an error, and the destination it made is removed. */
+    code = future_wait(
+        future_fs_copyfile(&loop, tp("a"), tp("d"),
+                           UV_FS_COPYFILE_FICLONE_FORCE),
+        &r);
+    ck_assert_int_ne(code, 0);
+    ck_assert_str_eq(future_error_func(r.error), "future_fs_copyfile");
+    future_result_release(&r);
+    ck_assert(!exists(tp("d")));
+  }
+
+  /* Errors name both paths. */
+  ck_assert_int_eq(mkdir(tp("dir"), 0755), 0);
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (EISDIR)", tp("a"),
+           tp("dir"), future_strerror(UV_EISDIR));
+  expect_err(future_fs_copyfile(&loop, tp("a"), tp("dir"), 0), UV_EISDIR,
+             two);
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (ENOENT)", tp("a"),
+           tp("nope/b"), future_strerror(UV_ENOENT));
+  expect_err(future_fs_copyfile(&loop, tp("a"), tp("nope/b"), 0), UV_ENOENT,
+             two);
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (ENOTDIR)", tp("a"),
+           tp("a/b"), future_strerror(UV_ENOTDIR));
+  expect_err(future_fs_copyfile(&loop, tp("a"), tp("a/b"), 0), UV_ENOTDIR,
+             two);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A copy cancelled midway stops between two chunks and removes the
+ * destination it was filling; one that finished before the cancel was
+ * noticed leaves a whole copy. Never half a file. */
+START_TEST(test_fs_cancel_copyfile_midway) {
+  uv_loop_t loop;
+  future_t *f;
+  struct stat st;
+  const size_t n = (size_t)256 << 20;
+  int fd, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fd = open(tp("big"), O_WRONLY | O_CREAT, 0644);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(ftruncate(fd, (off_t)n), 0); /* sparse, but n bytes */
+  close(fd);
+  f = future_fs_copyfile(&loop, tp("big"), tp("copy"), 0);
+  for (i = 0; i < 5000000 && !exists(tp("copy")); i++)
+    sched_yield();
+  ck_assert_int_eq(future_cancel(f), 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert(stat(tp("copy"), &st) != 0 || (size_t)st.st_size == n);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* Cancel. */
 
 /* Queued behind busy pool threads: the request is taken off the queue,
@@ -787,7 +949,8 @@ Suite *make_fs_suite(void) {
   TCase *errors = tcase_create("Errors");
   TCase *cancel = tcase_create("Cancel");
   TCase *scale = tcase_create("Scale");
-  TCase *all[] = {core, errors, cancel, scale};
+  TCase *races = tcase_create("Races");
+  TCase *all[] = {core, errors, cancel, scale, races};
   size_t i;
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     tcase_add_checked_fixture(all[i], setup, teardown);
@@ -802,6 +965,7 @@ Suite *make_fs_suite(void) {
   tcase_add_test(core, test_fs_sendfile);
   tcase_add_test(core, test_fs_values_travel_down_chains);
   tcase_add_test(core, test_fs_copyfile_whole);
+  tcase_add_test(core, test_fs_copyfile_behaviour);
 
   tcase_add_test(errors, test_fs_enoent);
   tcase_add_test(errors, test_fs_conf_json_message);
@@ -817,6 +981,10 @@ Suite *make_fs_suite(void) {
   tcase_add_test(cancel, test_fs_cancel_completed_releases_results);
   tcase_add_test(cancel, test_fs_cancel_close_still_closes);
   tcase_add_test(cancel, test_fs_cancel_after_settle);
+  tcase_add_test(cancel, test_fs_cancel_copyfile_midway);
+
+  tcase_set_timeout(races, 120);
+  tcase_add_test(races, test_fs_copyfile_race_never_leaves_the_dir);
 
   tcase_set_timeout(scale, 300);
   tcase_add_test(scale, test_fs_scale_10000_stat);
@@ -826,5 +994,6 @@ Suite *make_fs_suite(void) {
   suite_add_tcase(s, errors);
   suite_add_tcase(s, cancel);
   suite_add_tcase(s, scale);
+  suite_add_tcase(s, races);
   return s;
 }

@@ -344,10 +344,20 @@ FUTURE_EXTERN future_t *future_fs_rename(uv_loop_t *loop, const char *path,
     FUTURE_WARN_UNUSED;
 
 /**
- * Copy the file `path` to `new_path` (uv_fs_copyfile). `flags`:
+ * Copy the file `path` to `new_path`, its mode with it. `flags`:
  * UV_FS_COPYFILE_EXCL (fail with UV_EEXIST if `new_path` exists),
  * UV_FS_COPYFILE_FICLONE (copy-on-write if the file system can),
- * UV_FS_COPYFILE_FICLONE_FORCE (copy-on-write or fail), or 0.
+ * UV_FS_COPYFILE_FICLONE_FORCE (copy-on-write or fail), or 0. Both paths
+ * are resolved as any path is, once each: a link at `new_path` is written
+ * through, as cp does (EXCL refuses it); a copy onto the source itself
+ * does nothing.
+ *
+ * This is uv_fs_copyfile, done as one job on libuv's thread pool for one
+ * difference: a destination the copy could not fill is removed from the
+ * directory it was made in, and only while its name there still names the
+ * file the copy opened (uv_fs_copyfile removes whatever the path names by
+ * then, which may be elsewhere). A cancel is noticed between chunks of at
+ * most 2 MiB and fails the copy, which removes the destination so.
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
