@@ -726,6 +726,115 @@ START_TEST(test_fs_cancel_copyfile_midway) {
 }
 END_TEST
 
+/* An allocator that fills what it gives with a byte that is not NUL, so
+ * that a terminator the library forgets shows. */
+static void *poison_malloc(size_t n) {
+  void *p = malloc(n);
+  if (p != NULL)
+    memset(p, 0xa5, n);
+  return p;
+}
+
+START_TEST(test_fs_read_buffer_is_nul_terminated) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  int fd;
+  ck_assert_int_eq(future_set_allocator(poison_malloc, realloc, calloc, free),
+                   0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "hello");
+  fd = open(tp("f"), O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  buf = expect_ok(future_fs_read(&loop, fd, 64, 0), &r);
+  ck_assert_uint_eq(buf->len, 5);
+  ck_assert_int_eq(buf->base[5], '\0');
+  future_result_release(&r);
+  /* A short read into a large buffer, given back: still terminated. */
+  buf = expect_ok(future_fs_read(&loop, fd, (size_t)1 << 20, 1), &r);
+  ck_assert_uint_eq(buf->len, 4);
+  ck_assert_int_eq(buf->base[4], '\0');
+  future_result_release(&r);
+  buf = expect_ok(future_fs_read(&loop, fd, 16, 5), &r);
+  ck_assert_uint_eq(buf->len, 0);
+  ck_assert_int_eq(buf->base[0], '\0');
+  future_result_release(&r);
+  close(fd);
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 5);
+  ck_assert_int_eq(buf->base[5], '\0');
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, free), 0);
+}
+END_TEST
+
+/* When libuv cannot start a request (here: out of memory for its copy of
+ * the path), the value made for it in advance is freed. An allocator that
+ * counts what the library holds, and one of libuv's that can be made to
+ * fail. */
+static atomic_long held;
+static void *held_malloc(size_t n) {
+  void *p = malloc(n);
+  if (p != NULL)
+    atomic_fetch_add(&held, 1);
+  return p;
+}
+static void *held_calloc(size_t c, size_t n) {
+  void *p = calloc(c, n);
+  if (p != NULL)
+    atomic_fetch_add(&held, 1);
+  return p;
+}
+static void *held_realloc(void *o, size_t n) {
+  void *p = realloc(o, n);
+  if (p != NULL && o == NULL)
+    atomic_fetch_add(&held, 1);
+  return p;
+}
+static void held_free(void *p) {
+  if (p != NULL)
+    atomic_fetch_sub(&held, 1);
+  free(p);
+}
+
+static atomic_int uv_fail;
+static void *uv_malloc_or_fail(size_t n) {
+  return atomic_load(&uv_fail) ? NULL : malloc(n);
+}
+
+START_TEST(test_fs_prepared_value_freed_when_request_cannot_start) {
+  uv_loop_t loop;
+  future_t *f[4];
+  long left;
+  int i;
+  atomic_store(&held, 0);
+  ck_assert_int_eq(future_set_allocator(held_malloc, held_realloc,
+                                        held_calloc, held_free),
+                   0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  atomic_store(&uv_fail, 1);
+  ck_assert_int_eq(
+      uv_replace_allocator(uv_malloc_or_fail, realloc, calloc, free), 0);
+  f[0] = future_fs_stat(&loop, tp("f"));     /* a uv_stat_t */
+  f[1] = future_fs_statfs(&loop, tp("f"));   /* a uv_statfs_t */
+  f[2] = future_fs_mkdtemp(&loop, tp("dXXXXXX")); /* a name */
+  f[3] = future_fs_mkstemp(&loop, tp("fXXXXXX")); /* a name and an fd */
+  atomic_store(&uv_fail, 0);
+  ck_assert_int_eq(uv_replace_allocator(malloc, realloc, calloc, free), 0);
+  for (i = 0; i < 4; i++) {
+    ck_assert_ptr_nonnull(f[i]);
+    ck_assert_int_eq(future_state(f[i]), FUTURE_REJECTED);
+    expect_err(f[i], UV_ENOMEM, NULL);
+  }
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, free), 0);
+  left = atomic_load(&held);
+  ck_assert_int_eq(left, 0); /* the values made in advance were freed */
+  ck_assert_int_eq(dir_entries(root), 0);
+}
+END_TEST
+
 /* Cancel. */
 
 /* Queued behind busy pool threads: the request is taken off the queue,
@@ -966,6 +1075,7 @@ Suite *make_fs_suite(void) {
   tcase_add_test(core, test_fs_values_travel_down_chains);
   tcase_add_test(core, test_fs_copyfile_whole);
   tcase_add_test(core, test_fs_copyfile_behaviour);
+  tcase_add_test(core, test_fs_read_buffer_is_nul_terminated);
 
   tcase_add_test(errors, test_fs_enoent);
   tcase_add_test(errors, test_fs_conf_json_message);
@@ -975,6 +1085,7 @@ Suite *make_fs_suite(void) {
   tcase_add_test(errors, test_fs_ebadf);
   tcase_add_test(errors, test_fs_null_arguments);
   tcase_add_test(errors, test_fs_error_origin);
+  tcase_add_test(errors, test_fs_prepared_value_freed_when_request_cannot_start);
 
   tcase_set_timeout(cancel, 60);
   tcase_add_test(cancel, test_fs_cancel_queued);
