@@ -267,14 +267,19 @@ static void write_file_release(future__fs_base_t *b) {
 
 static void write_file_step(uv_fs_t *req);
 
+/* The writes are sequential (offset -1: at the descriptor's position), as
+ * Node's writeFile's are. The descriptor is the helper's own, fresh from
+ * open at offset 0 (or at the end, with O_APPEND), so they land where
+ * positioned writes would on a regular file; and they also work where
+ * there are no positions, which positioned writes refuse with ESPIPE:
+ * FIFOs, pipes, sockets and terminals (/dev/stdout, /proc/self/fd/N). */
 static int write_file_next(write_file_t *op) {
   uv_buf_t b;
   size_t left = op->len - op->done;
   b.base = (char *)op->data + op->done;
   b.len = left < FS_CHUNK ? left : FS_CHUNK;
   op->stage = WF_WRITE;
-  return uv_fs_write(op->b.loop, &op->b.req, op->fd, &b, 1,
-                     op->mode == WF_MODE_APPEND ? -1 : (int64_t)op->done,
+  return uv_fs_write(op->b.loop, &op->b.req, op->fd, &b, 1, -1,
                      write_file_step);
 }
 

@@ -133,6 +133,105 @@ START_TEST(test_fs_read_file_proc) {
 END_TEST
 
 
+/* A reader of a FIFO or a pipe on a thread of its own: reads until the
+ * end of the file or `want` bytes, and checks them against pattern(). */
+typedef struct {
+  const char *path; /* a FIFO to open, or NULL to read `fd` */
+  int fd;
+  size_t want;
+  size_t got;
+  int bad; /* bytes that differ from the pattern */
+} reader_t;
+
+static void reader_run(void *arg) {
+  reader_t *rd = arg;
+  char b[8192];
+  int fd = rd->path != NULL ? open(rd->path, O_RDONLY) : rd->fd;
+  if (fd < 0)
+    return;
+  while (rd->got < rd->want) {
+    size_t room = rd->want - rd->got < sizeof(b) ? rd->want - rd->got
+                                                 : sizeof(b);
+    ssize_t n = read(fd, b, room), i;
+    if (n <= 0)
+      break;
+    for (i = 0; i < n; i++)
+      rd->bad += (unsigned char)b[i] != pattern(rd->got + (size_t)i);
+    rd->got += (size_t)n;
+  }
+  if (rd->path != NULL) {
+    /* To the end: nothing more may come. */
+    while (read(fd, b, sizeof(b)) > 0)
+      rd->bad++;
+    close(fd);
+  }
+}
+
+static char *pattern_block(size_t n) {
+  char *data = malloc(n);
+  size_t i;
+  ck_assert_ptr_nonnull(data);
+  for (i = 0; i < n; i++)
+    data[i] = (char)pattern(i);
+  return data;
+}
+
+/* A FIFO has no positions: write_file writes at the descriptor's position,
+ * as Node's writeFile does, and so does append_file. */
+START_TEST(test_fs_write_file_fifo) {
+  uv_loop_t loop;
+  uv_thread_t tid;
+  reader_t rd;
+  const size_t n = 300 * 1000; /* several times a pipe's buffer */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkfifo(tp("fifo"), 0600), 0);
+  memset(&rd, 0, sizeof(rd));
+  rd.path = tp("fifo");
+  rd.want = n;
+  ck_assert_int_eq(uv_thread_create(&tid, reader_run, &rd), 0);
+  wait_done(future_fs_write_file(&loop, rd.path, pattern_block(n), n, free));
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(rd.got, n);
+  ck_assert_int_eq(rd.bad, 0);
+
+  memset(&rd, 0, sizeof(rd));
+  rd.path = tp("fifo");
+  rd.want = n;
+  ck_assert_int_eq(uv_thread_create(&tid, reader_run, &rd), 0);
+  wait_done(future_fs_append_file(&loop, rd.path, pattern_block(n), n, free));
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(rd.got, n);
+  ck_assert_int_eq(rd.bad, 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A pipe, by its name in /proc/self/fd (as /dev/stdout is when the output
+ * is piped). */
+START_TEST(test_fs_write_file_pipe) {
+  uv_loop_t loop;
+  uv_thread_t tid;
+  reader_t rd;
+  char name[64];
+  int p[2];
+  const size_t n = 200 * 1000;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(pipe(p), 0);
+  memset(&rd, 0, sizeof(rd));
+  rd.fd = p[0];
+  rd.want = n;
+  ck_assert_int_eq(uv_thread_create(&tid, reader_run, &rd), 0);
+  snprintf(name, sizeof(name), "/proc/self/fd/%d", p[1]);
+  wait_done(future_fs_write_file(&loop, name, pattern_block(n), n, free));
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(rd.got, n);
+  ck_assert_int_eq(rd.bad, 0);
+  close(p[0]);
+  close(p[1]);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* Cancel. */
 
 /* A chain cancelled between its steps: the file it had open is closed,
@@ -274,6 +373,8 @@ Suite *make_fs_file_suite(void) {
   tcase_add_test(whole, test_fs_read_file_64mib);
   tcase_add_test(whole, test_fs_read_file_fifo_short_reads);
   tcase_add_test(whole, test_fs_read_file_proc);
+  tcase_add_test(whole, test_fs_write_file_fifo);
+  tcase_add_test(whole, test_fs_write_file_pipe);
 
   tcase_set_timeout(cancel, 60);
   tcase_add_test(cancel, test_fs_cancel_read_file_midway);

@@ -499,9 +499,12 @@ FUTURE_EXTERN future_t *future_fs_read_file(uv_loop_t *loop,
 
 /**
  * Replace the content of the file `path` (created with mode 0666 less the
- * umask if missing) with the `len` bytes of `data`: open with O_TRUNC,
- * write until everything is written, close. `data_dtor`, if not NULL,
- * takes ownership of `data` (see BUFFERS above).
+ * umask if missing) with the `len` bytes of `data`: open with O_TRUNC
+ * (following a link at `path`, as any open does), write until everything
+ * is written, close. The writes are sequential, at the descriptor's
+ * position, as Node's writeFile's are, so that `path` may also be a FIFO,
+ * a pipe or a terminal (/dev/stdout). `data_dtor`, if not NULL, takes
+ * ownership of `data` (see BUFFERS above).
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
