@@ -128,9 +128,15 @@ static size_t fs_len0(const char *s) { return s != NULL ? strlen(s) + 1 : 0; }
 static void fs_settle(future__fs_base_t *b) {
   future_t *f = b->f;
   if (b->err != NULL) {
-    if (b->dtor != NULL)
+    if (b->holder != NULL)
+      future__holder_unref(b->holder); /* which runs the destructor */
+    else if (b->dtor != NULL)
       b->dtor(b->value);
     future__source_fail(f, b->err);
+  } else if (b->holder != NULL) {
+    /* After a cancel this too releases the value. */
+    future__outcome_t out = {b->value, b->holder, NULL};
+    future__source_done(f, &out);
   } else {
     /* After a cancel this releases the value instead of delivering it. */
     future__source_fulfil(f, b->value, b->dtor);
@@ -219,6 +225,22 @@ static void end_step(uv_fs_t *req);
 
 /* Close, undo, settle, free. */
 void future__fs_end(future__fs_base_t *b) {
+  /* A value with a destructor is delivered in a holder. Have it before
+   * end_pick decides that the value is being delivered and skips the undo
+   * steps: running out of memory for it is then an error like any other,
+   * and what the request made is undone (the file of a mkstemp closed and
+   * removed, the directory of a mkdtemp removed) rather than leaked. */
+  if (b->dtor != NULL && b->holder == NULL && b->err == NULL &&
+      !future__fs_cancelled(b)) {
+    b->holder = future__malloc(sizeof(*b->holder));
+    if (b->holder == NULL) {
+      b->err = FS_ERR(b, UV_ENOMEM, "keeping the value", NULL, NULL);
+    } else {
+      atomic_init(&b->holder->refs, 1);
+      b->holder->value = b->value;
+      b->holder->dtor = b->dtor;
+    }
+  }
   while (end_pick(b)) {
     ssize_t result;
     if (end_submit(b, end_step) == 0)

@@ -46,6 +46,7 @@ struct future__fs_base_s {
   /* The outcome being built. */
   void *value;
   future_dtor_cb dtor;
+  future__holder_t *holder;  /* the value's, once future__fs_end made it */
   future_error_t *err;
   /* Closed whatever the outcome. */
   uv_file close_fd;

@@ -835,6 +835,224 @@ START_TEST(test_fs_prepared_value_freed_when_request_cannot_start) {
 }
 END_TEST
 
+/* Out of memory: every operation, every allocation (fs_helpers.h). The
+ * files it works on: f (a file), w (open for writing), l (a link to f),
+ * d (a directory). */
+
+static int sw_rfd = -1, sw_wfd = -1, sw_cfd = -1;
+static uv_dir_t *sw_dir, *sw_cdir;
+static int sw_cdir_taken;
+static char sw_into[16];
+
+static void sw_setup(void) {
+  uv_fs_t req;
+  put_file(tp("f"), "hello");
+  ck_assert_int_eq(symlink("f", tp("l")), 0);
+  ck_assert_int_eq(mkdir(tp("d"), 0755), 0);
+  put_file(tp("d/e"), "");
+  sw_rfd = open(tp("f"), O_RDONLY);
+  sw_wfd = open(tp("w"), O_WRONLY | O_CREAT, 0644);
+  ck_assert_int_ge(sw_rfd, 0);
+  ck_assert_int_ge(sw_wfd, 0);
+  ck_assert_int_eq(uv_fs_opendir(NULL, &req, tp("d"), NULL), 0);
+  sw_dir = req.ptr;
+  uv_fs_req_cleanup(&req);
+}
+
+static void sw_teardown(void) {
+  uv_fs_t req;
+  close(sw_rfd);
+  close(sw_wfd);
+  uv_fs_closedir(NULL, &req, sw_dir, NULL);
+  uv_fs_req_cleanup(&req);
+}
+
+static void keep_fd(void *v) { close((int)(intptr_t)v); }
+static void keep_tmpfile(void *v) {
+  future_fs_tmpfile_t *t = v;
+  close(t->fd);
+  unlink(t->path);
+}
+static void keep_tmpdir(void *v) { rmdir(v); }
+static void keep_dir(void *v) {
+  uv_fs_t req;
+  uv_fs_closedir(NULL, &req, v, NULL);
+  uv_fs_req_cleanup(&req);
+}
+
+static void prep_cfd(void) {
+  sw_cfd = open(tp("f"), O_RDONLY);
+  ck_assert_int_ge(sw_cfd, 0);
+}
+static void post_cfd(void) {
+  if (fcntl(sw_cfd, F_GETFD) != -1)
+    close(sw_cfd);
+}
+static void prep_cdir(void) {
+  uv_fs_t req;
+  ck_assert_int_eq(uv_fs_opendir(NULL, &req, tp("d"), NULL), 0);
+  sw_cdir = req.ptr;
+  uv_fs_req_cleanup(&req);
+}
+static void post_cdir(void) {
+  if (!sw_cdir_taken)
+    keep_dir(sw_cdir);
+}
+static void prep_u(void) { put_file(tp("u"), "x"); }
+static void post_u(void) { unlink(tp("u")); }
+static void post_r(void) {
+  unlink(tp("u"));
+  unlink(tp("r"));
+}
+static void post_c(void) { unlink(tp("c")); }
+static void post_h(void) { unlink(tp("h")); }
+static void post_s(void) { unlink(tp("s")); }
+static void post_m(void) { rmdir(tp("m")); }
+static void prep_m(void) { ck_assert_int_eq(mkdir(tp("m"), 0755), 0); }
+
+static future_t *c_open(uv_loop_t *l) {
+  return future_fs_open(l, tp("f"), UV_FS_O_RDONLY, 0);
+}
+static future_t *c_close(uv_loop_t *l) { return future_fs_close(l, sw_cfd); }
+static future_t *c_read(uv_loop_t *l) { return future_fs_read(l, sw_rfd, 8, 0); }
+static future_t *c_read_into(uv_loop_t *l) {
+  return future_fs_read_into(l, sw_rfd, sw_into, sizeof(sw_into), 0);
+}
+static future_t *c_write(uv_loop_t *l) {
+  return future_fs_write(l, sw_wfd, strdup("abc"), 3, 0, free);
+}
+static future_t *c_sendfile(uv_loop_t *l) {
+  return future_fs_sendfile(l, sw_wfd, sw_rfd, 0, 5);
+}
+static future_t *c_fsync(uv_loop_t *l) { return future_fs_fsync(l, sw_wfd); }
+static future_t *c_fdatasync(uv_loop_t *l) {
+  return future_fs_fdatasync(l, sw_wfd);
+}
+static future_t *c_ftruncate(uv_loop_t *l) {
+  return future_fs_ftruncate(l, sw_wfd, 2);
+}
+static future_t *c_stat(uv_loop_t *l) { return future_fs_stat(l, tp("f")); }
+static future_t *c_fstat(uv_loop_t *l) { return future_fs_fstat(l, sw_rfd); }
+static future_t *c_lstat(uv_loop_t *l) { return future_fs_lstat(l, tp("l")); }
+static future_t *c_statfs(uv_loop_t *l) { return future_fs_statfs(l, root); }
+static future_t *c_access(uv_loop_t *l) {
+  return future_fs_access(l, tp("f"), R_OK);
+}
+static future_t *c_chmod(uv_loop_t *l) {
+  return future_fs_chmod(l, tp("f"), 0644);
+}
+static future_t *c_fchmod(uv_loop_t *l) {
+  return future_fs_fchmod(l, sw_wfd, 0644);
+}
+static future_t *c_utime(uv_loop_t *l) {
+  return future_fs_utime(l, tp("f"), 1e9, 1e9);
+}
+static future_t *c_futime(uv_loop_t *l) {
+  return future_fs_futime(l, sw_wfd, 1e9, 1e9);
+}
+static future_t *c_lutime(uv_loop_t *l) {
+  return future_fs_lutime(l, tp("l"), 1e9, 1e9);
+}
+static future_t *c_chown(uv_loop_t *l) {
+  return future_fs_chown(l, tp("f"), getuid(), getgid());
+}
+static future_t *c_fchown(uv_loop_t *l) {
+  return future_fs_fchown(l, sw_wfd, getuid(), getgid());
+}
+static future_t *c_lchown(uv_loop_t *l) {
+  return future_fs_lchown(l, tp("l"), getuid(), getgid());
+}
+static future_t *c_unlink(uv_loop_t *l) { return future_fs_unlink(l, tp("u")); }
+static future_t *c_rename(uv_loop_t *l) {
+  return future_fs_rename(l, tp("u"), tp("r"));
+}
+static future_t *c_copyfile(uv_loop_t *l) {
+  return future_fs_copyfile(l, tp("f"), tp("c"), 0);
+}
+static future_t *c_link(uv_loop_t *l) {
+  return future_fs_link(l, tp("f"), tp("h"));
+}
+static future_t *c_symlink(uv_loop_t *l) {
+  return future_fs_symlink(l, "f", tp("s"), 0);
+}
+static future_t *c_readlink(uv_loop_t *l) {
+  return future_fs_readlink(l, tp("l"));
+}
+static future_t *c_realpath(uv_loop_t *l) {
+  return future_fs_realpath(l, tp("l"));
+}
+static future_t *c_mkstemp(uv_loop_t *l) {
+  return future_fs_mkstemp(l, tp("tXXXXXX"));
+}
+static future_t *c_mkdir(uv_loop_t *l) {
+  return future_fs_mkdir(l, tp("m"), 0755);
+}
+static future_t *c_mkdtemp(uv_loop_t *l) {
+  return future_fs_mkdtemp(l, tp("tXXXXXX"));
+}
+static future_t *c_rmdir(uv_loop_t *l) { return future_fs_rmdir(l, tp("m")); }
+static future_t *c_scandir(uv_loop_t *l) {
+  return future_fs_scandir(l, tp("d"));
+}
+static future_t *c_opendir(uv_loop_t *l) {
+  return future_fs_opendir(l, tp("d"));
+}
+static future_t *c_dir_read(uv_loop_t *l) {
+  return future_fs_dir_read(l, sw_dir, 0);
+}
+static future_t *c_dir_close(uv_loop_t *l) {
+  future_t *f = future_fs_dir_close(l, sw_cdir);
+  sw_cdir_taken = f != NULL; /* once started, the close is not taken back */
+  return f;
+}
+
+static const fs_op_t single_ops[] = {
+    {"open", NULL, c_open, keep_fd, NULL},
+    {"close", prep_cfd, c_close, NULL, post_cfd},
+    {"read", NULL, c_read, NULL, NULL},
+    {"read_into", NULL, c_read_into, NULL, NULL},
+    {"write", NULL, c_write, NULL, NULL},
+    {"sendfile", NULL, c_sendfile, NULL, NULL},
+    {"fsync", NULL, c_fsync, NULL, NULL},
+    {"fdatasync", NULL, c_fdatasync, NULL, NULL},
+    {"ftruncate", NULL, c_ftruncate, NULL, NULL},
+    {"stat", NULL, c_stat, NULL, NULL},
+    {"fstat", NULL, c_fstat, NULL, NULL},
+    {"lstat", NULL, c_lstat, NULL, NULL},
+    {"statfs", NULL, c_statfs, NULL, NULL},
+    {"access", NULL, c_access, NULL, NULL},
+    {"chmod", NULL, c_chmod, NULL, NULL},
+    {"fchmod", NULL, c_fchmod, NULL, NULL},
+    {"utime", NULL, c_utime, NULL, NULL},
+    {"futime", NULL, c_futime, NULL, NULL},
+    {"lutime", NULL, c_lutime, NULL, NULL},
+    {"chown", NULL, c_chown, NULL, NULL},
+    {"fchown", NULL, c_fchown, NULL, NULL},
+    {"lchown", NULL, c_lchown, NULL, NULL},
+    {"unlink", prep_u, c_unlink, NULL, post_u},
+    {"rename", prep_u, c_rename, NULL, post_r},
+    {"copyfile", NULL, c_copyfile, NULL, post_c},
+    {"link", NULL, c_link, NULL, post_h},
+    {"symlink", NULL, c_symlink, NULL, post_s},
+    {"readlink", NULL, c_readlink, NULL, NULL},
+    {"realpath", NULL, c_realpath, NULL, NULL},
+    {"mkstemp", NULL, c_mkstemp, keep_tmpfile, NULL},
+    {"mkdir", NULL, c_mkdir, NULL, post_m},
+    {"mkdtemp", NULL, c_mkdtemp, keep_tmpdir, NULL},
+    {"rmdir", prep_m, c_rmdir, NULL, post_m},
+    {"scandir", NULL, c_scandir, NULL, NULL},
+    {"opendir", NULL, c_opendir, keep_dir, NULL},
+    {"dir_read", NULL, c_dir_read, NULL, NULL},
+    {"dir_close", prep_cdir, c_dir_close, NULL, post_cdir},
+};
+
+START_TEST(test_fs_out_of_memory_everywhere) {
+  sw_setup();
+  sweep_ops(single_ops, sizeof(single_ops) / sizeof(single_ops[0]));
+  sw_teardown();
+}
+END_TEST
+
 /* Cancel. */
 
 /* Queued behind busy pool threads: the request is taken off the queue,
@@ -1059,7 +1277,8 @@ Suite *make_fs_suite(void) {
   TCase *cancel = tcase_create("Cancel");
   TCase *scale = tcase_create("Scale");
   TCase *races = tcase_create("Races");
-  TCase *all[] = {core, errors, cancel, scale, races};
+  TCase *memory = tcase_create("Memory");
+  TCase *all[] = {core, errors, cancel, scale, races, memory};
   size_t i;
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     tcase_add_checked_fixture(all[i], setup, teardown);
@@ -1105,6 +1324,10 @@ Suite *make_fs_suite(void) {
   suite_add_tcase(s, errors);
   suite_add_tcase(s, cancel);
   suite_add_tcase(s, scale);
+  tcase_set_timeout(memory, 120);
+  tcase_add_test(memory, test_fs_out_of_memory_everywhere);
+
   suite_add_tcase(s, races);
+  suite_add_tcase(s, memory);
   return s;
 }

@@ -232,6 +232,36 @@ START_TEST(test_fs_write_file_pipe) {
 }
 END_TEST
 
+/* Out of memory: every helper, every allocation (fs_helpers.h). */
+
+static void prep_file(void) { put_file(tp("f"), "some content"); }
+static void post_file(void) { unlink(tp("f")); }
+
+static future_t *c_read_file(uv_loop_t *l) {
+  return future_fs_read_file(l, tp("f"));
+}
+static future_t *c_write_file(uv_loop_t *l) {
+  return future_fs_write_file(l, tp("f"), strdup("new content"), 11, free);
+}
+static future_t *c_append_file(uv_loop_t *l) {
+  return future_fs_append_file(l, tp("f"), strdup("+more"), 5, free);
+}
+static future_t *c_truncate(uv_loop_t *l) {
+  return future_fs_truncate(l, tp("f"), 4);
+}
+
+static const fs_op_t file_ops[] = {
+    {"read_file", prep_file, c_read_file, NULL, post_file},
+    {"write_file", NULL, c_write_file, NULL, post_file},
+    {"append_file", prep_file, c_append_file, NULL, post_file},
+    {"truncate", prep_file, c_truncate, NULL, post_file},
+};
+
+START_TEST(test_fs_file_out_of_memory_everywhere) {
+  sweep_ops(file_ops, sizeof(file_ops) / sizeof(file_ops[0]));
+}
+END_TEST
+
 /* Cancel. */
 
 /* A chain cancelled between its steps: the file it had open is closed,
@@ -363,7 +393,8 @@ Suite *make_fs_file_suite(void) {
   TCase *whole = tcase_create("Whole");
   TCase *cancel = tcase_create("Cancel");
   TCase *scale = tcase_create("Scale");
-  TCase *all[] = {whole, cancel, scale};
+  TCase *memory = tcase_create("Memory");
+  TCase *all[] = {whole, cancel, scale, memory};
   size_t i;
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     tcase_add_checked_fixture(all[i], setup, teardown);
@@ -386,6 +417,9 @@ Suite *make_fs_file_suite(void) {
 
   suite_add_tcase(s, whole);
   suite_add_tcase(s, cancel);
+  tcase_add_test(memory, test_fs_file_out_of_memory_everywhere);
+
   suite_add_tcase(s, scale);
+  suite_add_tcase(s, memory);
   return s;
 }

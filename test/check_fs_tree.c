@@ -592,6 +592,39 @@ START_TEST(test_fs_mkdir_p_follows_existing_links) {
 }
 END_TEST
 
+/* Out of memory: every walk, every allocation (fs_helpers.h). */
+
+static void prep_tree(void) {
+  int i;
+  ck_assert_int_eq(mkdir(tp("t"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("t/a"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("t/a/b"), 0755), 0);
+  for (i = 0; i < 3; i++)
+    put_file(tp("t/a/b/f%d", i), "x");
+  ck_assert_int_eq(symlink("a", tp("t/l")), 0);
+}
+static void post_tree(void) { remove_tree(tp("t")); }
+static void post_p(void) { remove_tree(tp("p")); }
+
+static future_t *c_mkdir_p(uv_loop_t *l) {
+  return future_fs_mkdir_p(l, tp("p/q/r"), 0755);
+}
+static future_t *c_rm_r(uv_loop_t *l) { return future_fs_rm_r(l, tp("t"), 0); }
+static future_t *c_readdir(uv_loop_t *l) {
+  return future_fs_readdir(l, tp("t/a/b"));
+}
+
+static const fs_op_t tree_ops[] = {
+    {"mkdir_p", NULL, c_mkdir_p, NULL, post_p},
+    {"rm_r", prep_tree, c_rm_r, NULL, post_tree},
+    {"readdir", prep_tree, c_readdir, NULL, post_tree},
+};
+
+START_TEST(test_fs_tree_out_of_memory_everywhere) {
+  sweep_ops(tree_ops, sizeof(tree_ops) / sizeof(tree_ops[0]));
+}
+END_TEST
+
 /* Cancel. */
 
 /* A cancel stops the walk before its next entry: after the cancel, at
@@ -647,7 +680,8 @@ Suite *make_fs_tree_suite(void) {
   TCase *tree = tcase_create("Tree");
   TCase *cancel = tcase_create("Cancel");
   TCase *races = tcase_create("Races");
-  TCase *all[] = {tree, cancel, races};
+  TCase *memory = tcase_create("Memory");
+  TCase *all[] = {tree, cancel, races, memory};
   size_t i;
   for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
     tcase_add_checked_fixture(all[i], setup, teardown);
@@ -674,6 +708,9 @@ Suite *make_fs_tree_suite(void) {
   tcase_add_test(races, test_fs_rm_r_error_names_the_path);
 
   suite_add_tcase(s, cancel);
+  tcase_add_test(memory, test_fs_tree_out_of_memory_everywhere);
+
   suite_add_tcase(s, races);
+  suite_add_tcase(s, memory);
   return s;
 }

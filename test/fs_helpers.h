@@ -232,6 +232,145 @@ static inline void await_entries(const char *path, int n) {
 }
 
 
+/* Allocation failures, one operation at a time, as check_alloc.c does for
+ * whole scenarios: the library's allocator fails its k-th allocation, for
+ * every k until the operation needs no more; then libuv's allocator fails
+ * while the operation starts. Every failure must surface as a NULL future
+ * or a UV_ENOMEM rejection and leave nothing behind: no memory, no
+ * descriptor, no file or directory that the operation made. */
+typedef struct {
+  const char *name;
+  void (*prep)(void);                 /* before each try, without the library */
+  future_t *(*call)(uv_loop_t *loop); /* the operation */
+  void (*keep)(void *value);          /* release a value that is a resource */
+  void (*post)(void);                 /* after each try: undo a success */
+} fs_op_t;
+
+static atomic_long sw_calls FS_TEST_UNUSED, sw_fail_at FS_TEST_UNUSED,
+    sw_held FS_TEST_UNUSED;
+static atomic_int sw_uv_fail FS_TEST_UNUSED;
+
+static inline int sw_fails(void) {
+  long k = atomic_fetch_add(&sw_calls, 1) + 1;
+  return k == atomic_load(&sw_fail_at);
+}
+static inline void *sw_malloc(size_t n) {
+  void *p = sw_fails() ? NULL : malloc(n);
+  if (p != NULL)
+    atomic_fetch_add(&sw_held, 1);
+  return p;
+}
+static inline void *sw_calloc(size_t c, size_t n) {
+  void *p = sw_fails() ? NULL : calloc(c, n);
+  if (p != NULL)
+    atomic_fetch_add(&sw_held, 1);
+  return p;
+}
+static inline void *sw_realloc(void *o, size_t n) {
+  void *p = sw_fails() ? NULL : realloc(o, n);
+  if (p != NULL && o == NULL)
+    atomic_fetch_add(&sw_held, 1);
+  return p;
+}
+static inline void sw_free(void *p) {
+  if (p != NULL)
+    atomic_fetch_sub(&sw_held, 1);
+  free(p);
+}
+static inline void *sw_uv_malloc(size_t n) {
+  return atomic_load(&sw_uv_fail) ? NULL : malloc(n);
+}
+
+/* One try: 0 or UV_ENOMEM, whatever the operation gave. */
+static inline int sweep_try(const fs_op_t *op, long fail_at, int uv_fail) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_t *f;
+  int rc, fds, entries;
+  fds = fd_count();
+  entries = dir_entries(root);
+  if (op->prep != NULL)
+    op->prep();
+  atomic_store(&sw_calls, 0);
+  atomic_store(&sw_fail_at, fail_at);
+  atomic_store(&sw_held, 0);
+  ck_assert_int_eq(future_set_allocator(sw_malloc, sw_realloc, sw_calloc,
+                                        sw_free),
+                   0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  if (uv_fail) {
+    atomic_store(&sw_uv_fail, 1);
+    ck_assert_int_eq(uv_replace_allocator(sw_uv_malloc, realloc, calloc,
+                                          free),
+                     0);
+  }
+  f = op->call(&loop);
+  if (uv_fail) {
+    atomic_store(&sw_uv_fail, 0);
+    ck_assert_int_eq(uv_replace_allocator(malloc, realloc, calloc, free), 0);
+  }
+  if (f == NULL) {
+    rc = UV_ENOMEM;
+  } else {
+    rc = future_wait(f, &r);
+    if (rc == 0 && op->keep != NULL)
+      op->keep(r.value);
+    future_result_release(&r);
+  }
+  atomic_store(&sw_fail_at, 0);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(future_set_allocator(malloc, realloc, calloc, free), 0);
+  ck_assert_msg(rc == 0 || rc == UV_ENOMEM,
+                "%s: allocation %ld failed (libuv's: %d) and gave %s",
+                op->name, fail_at, uv_fail, future_strerror(rc));
+  ck_assert_msg(atomic_load(&sw_held) == 0,
+                "%s: allocation %ld failed: %ld blocks left", op->name,
+                fail_at, atomic_load(&sw_held));
+  if (op->post != NULL)
+    op->post();
+  ck_assert_msg(fd_count() == fds,
+                "%s: allocation %ld failed (libuv's: %d): %d descriptors left",
+                op->name, fail_at, uv_fail, fd_count() - fds);
+  ck_assert_msg(dir_entries(root) == entries,
+                "%s: allocation %ld failed (libuv's: %d): %d entries left",
+                op->name, fail_at, uv_fail, dir_entries(root) - entries);
+  return rc;
+}
+
+static inline void sweep_ops(const fs_op_t *ops, size_t n) {
+  uv_loop_t loop;
+  future_result_t r;
+  size_t i;
+  /* One allocation per future, none from a pool: the same count each
+   * time. */
+  setenv("FUTURE_POOL", "0", 1);
+  /* What libuv opens once per process (the thread pool, its signal pipe)
+   * is opened now, not counted as left by the first try. */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait(future_fs_stat(&loop, root), &r), 0);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+  for (i = 0; i < n; i++) {
+    long k, total = 0;
+    int failures = 0;
+    for (k = 0;; k++) {
+      int rc = sweep_try(&ops[i], k, 0);
+      if (k == 0) {
+        ck_assert_msg(rc == 0, "%s fails with memory to spare: %s",
+                      ops[i].name, future_strerror(rc));
+        total = atomic_load(&sw_calls);
+      } else {
+        failures += rc != 0;
+        if (k >= total)
+          break;
+      }
+    }
+    ck_assert_msg(failures > 0, "%s: no failure seen", ops[i].name);
+    sweep_try(&ops[i], 0, 1);
+  }
+  unsetenv("FUTURE_POOL");
+}
+
 /* Races: a thread exchanges two names over and over with
  * renameat2(RENAME_EXCHANGE), typically a directory of a tree and a
  * symbolic link to a directory outside it, while an operation runs; the

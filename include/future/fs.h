@@ -42,7 +42,10 @@
  * future_fs_dir_close close the descriptor even when cancelled.
  *
  * The cleanup after a cancel runs on the loop, so the loop stays alive
- * (uv_run keeps running) until it is complete.
+ * (uv_run keeps running) until it is complete. The same cleanup follows
+ * when memory runs out to hand the value over (the future is then
+ * rejected with UV_ENOMEM): a temporary file or directory is not left
+ * behind, nor a descriptor open.
  *
  * BUFFERS that you pass in (future_fs_read_into, future_fs_write,
  * future_fs_write_file, future_fs_append_file) are used by a thread of
