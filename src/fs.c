@@ -37,7 +37,7 @@ future_error_t *future__fs_err(const future__fs_base_t *b, const char *file,
                                int line, int code, const char *op,
                                const char *p1, const char *p2, int fd,
                                int fd2) {
-  const char *func = b != NULL ? b->func : "future_fs";
+  const char *func = b->func;
   if (p1 != NULL && p2 != NULL)
     return future_error_new_at(file, line, func, code, NULL,
                                "%s '%s' -> '%s'", op, p1, p2);
@@ -282,8 +282,9 @@ static void fs_job_run(uv_work_t *w) {
 
 static void fs_job_after(uv_work_t *w, int status) {
   future__fs_job_t *j = w->data;
-  if (status < 0)
-    j->code = status; /* UV_ECANCELED: taken off the queue, never ran */
+  /* A job taken off the queue (status UV_ECANCELED) never ran; either way
+   * a cancelled future wants no value and no error. */
+  (void)status;
   if (!future__fs_cancelled(&j->b))
     j->done(j);
   future__fs_end(&j->b);
@@ -307,8 +308,9 @@ future_t *future__fs_job_start(future__fs_job_t *j) {
   future_t *f = j->b.f;
   int rc = uv_queue_work(j->b.loop, &j->work, fs_job_run, fs_job_after);
   if (rc < 0) {
-    j->code = rc;
-    j->done(j);
+    /* Not queued (libuv refuses only a NULL work function): `done` is for
+     * what `run` reports, and it never ran. */
+    j->b.err = FS_ERR(&j->b, rc, "uv_queue_work", j->b.path, NULL);
     future__fs_end(&j->b);
   }
   return f;
@@ -586,6 +588,16 @@ static future_t *simple_start(simple_t *s, int rc) {
                              0);                                               \
     if (s == NULL)                                                             \
       return NULL;                                                             \
+    return simple_start(s, call);                                              \
+  } while (0)
+
+/* The same for the kinds whose value is made before the request. */
+#define SIMPLE_PREPARED(kind, op, p1, p2, fd, call)                            \
+  do {                                                                         \
+    simple_t *s = simple_new(loop, __func__, (kind), (op), (p1), (p2), (fd),  \
+                             0);                                               \
+    if (s == NULL)                                                             \
+      return NULL;                                                             \
     if (simple_prepare(s, 0) != 0)                                             \
       return simple_start(s, UV_ENOMEM);                                       \
     return simple_start(s, call);                                              \
@@ -711,27 +723,27 @@ future_t *future_fs_ftruncate(uv_loop_t *loop, uv_file file, int64_t length) {
 
 future_t *future_fs_stat(uv_loop_t *loop, const char *path) {
   FS_NEED(path != NULL, "stat", "NULL path");
-  SIMPLE(K_STAT, "stat", path, NULL, -1,
-         uv_fs_stat(loop, REQ, path, simple_done));
+  SIMPLE_PREPARED(K_STAT, "stat", path, NULL, -1,
+                  uv_fs_stat(loop, REQ, path, simple_done));
 }
 
 future_t *future_fs_fstat(uv_loop_t *loop, uv_file file) {
   if (loop == NULL)
     return NULL;
-  SIMPLE(K_STAT, "fstat", NULL, NULL, file,
-         uv_fs_fstat(loop, REQ, file, simple_done));
+  SIMPLE_PREPARED(K_STAT, "fstat", NULL, NULL, file,
+                  uv_fs_fstat(loop, REQ, file, simple_done));
 }
 
 future_t *future_fs_lstat(uv_loop_t *loop, const char *path) {
   FS_NEED(path != NULL, "lstat", "NULL path");
-  SIMPLE(K_STAT, "lstat", path, NULL, -1,
-         uv_fs_lstat(loop, REQ, path, simple_done));
+  SIMPLE_PREPARED(K_STAT, "lstat", path, NULL, -1,
+                  uv_fs_lstat(loop, REQ, path, simple_done));
 }
 
 future_t *future_fs_statfs(uv_loop_t *loop, const char *path) {
   FS_NEED(path != NULL, "statfs", "NULL path");
-  SIMPLE(K_STATFS, "statfs", path, NULL, -1,
-         uv_fs_statfs(loop, REQ, path, simple_done));
+  SIMPLE_PREPARED(K_STATFS, "statfs", path, NULL, -1,
+                  uv_fs_statfs(loop, REQ, path, simple_done));
 }
 
 future_t *future_fs_access(uv_loop_t *loop, const char *path, int mode) {

@@ -121,10 +121,11 @@ void future__fs_end(future__fs_base_t *b);
  * walks, a copy that removes only the file it made) runs as one job on
  * libuv's thread pool (uv_queue_work): `run` on a pool thread, which
  * leaves nothing open behind it and reports 0 or a UV_E* code in `code`;
- * then, on the loop's thread, `done` (unless the future was cancelled
- * meanwhile), which turns that into the operation's value or error, and
- * future__fs_end. A cancel sets `stop`, which `run` checks between its
- * steps, and takes the job off the pool's queue if it has not started. */
+ * then, on the loop's thread, `done` (only if `run` ran and the future was
+ * not cancelled meanwhile), which turns that into the operation's value
+ * or error, and future__fs_end. A cancel sets `stop`, which `run` checks
+ * between its steps (and then reports UV_ECANCELED), and takes the job off
+ * the pool's queue if it has not started. */
 
 typedef struct future__fs_job_s future__fs_job_t;
 

@@ -199,12 +199,7 @@ static void mkdir_p_done(future__fs_job_t *j) {
   mkdir_p_t *op = (mkdir_p_t *)j;
   future__fs_base_t *b = &j->b;
   if (j->code < 0) {
-    char saved;
-    if (op->err_op == NULL) { /* the job never ran */
-      b->err = FS_ERR(b, j->code, "mkdir", op->path, NULL);
-      return;
-    }
-    saved = op->path[op->err_len];
+    char saved = op->path[op->err_len];
     op->path[op->err_len] = '\0';
     b->err = future__fs_err(b, __FILE__, op->err_line, j->code, op->err_op,
                             op->path, NULL, -1, -1);
@@ -364,7 +359,8 @@ static int rm_room(rm_t *op, size_t n) {
   size_t cap;
   if (n <= op->pcap)
     return 0;
-  cap = op->pcap * 2 > n ? op->pcap * 2 : n + 256;
+  for (cap = op->pcap * 2; cap < n; cap *= 2)
+    ;
   p = future__realloc(op->path, cap);
   if (p == NULL)
     return -1;
@@ -590,8 +586,6 @@ static int rm_pop(rm_t *op) {
 static int rm_walk(rm_t *op) {
   size_t n = strlen(op->top), name = n;
   int rc;
-  if (rm_room(op, n + 258) != 0)
-    return UV_ENOMEM;
   memcpy(op->path, op->top, n + 1);
   op->plen = n;
   /* The directory that holds the top: what precedes its last component,
@@ -665,11 +659,8 @@ static void rm_run(future__fs_job_t *j) {
 static void rm_done(future__fs_job_t *j) {
   rm_t *op = (rm_t *)j;
   if (j->code < 0)
-    j->b.err = future__fs_err(&j->b, __FILE__,
-                              op->err_op != NULL ? op->err_line : __LINE__,
-                              j->code, op->err_op != NULL ? op->err_op : "rm",
-                              op->err_op != NULL ? op->err_path : op->top,
-                              NULL, -1, -1);
+    j->b.err = future__fs_err(&j->b, __FILE__, op->err_line, j->code,
+                              op->err_op, op->err_path, NULL, -1, -1);
 }
 
 /* Whether the last component of `path` (trailing slashes cut, `n` bytes
@@ -716,5 +707,14 @@ future_t *future_fs_rm_r(uv_loop_t *loop, const char *path,
   op->j.b.path = op->top;
   op->flags = flags;
   op->parent = -1;
+  /* The path buffer starts as the top and room for a name below it. */
+  op->pcap = n + 258;
+  op->path = future__malloc(op->pcap);
+  if (op->path == NULL) {
+    future_t *f = op->j.b.f;
+    op->j.b.err = FS_ERR(&op->j.b, UV_ENOMEM, "rm", op->top, NULL);
+    future__fs_end(&op->j.b);
+    return f;
+  }
   return future__fs_job_start(&op->j);
 }

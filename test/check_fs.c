@@ -260,6 +260,13 @@ START_TEST(test_fs_opendir_read_close) {
   }
   ck_assert_int_eq(seen, 0x1f);
   ck_assert_int_ge(batches, 3);
+  /* At the end, whatever the batch asked for. */
+  ck_assert_uint_eq(
+      ((future_fs_dirents_t *)expect_ok(future_fs_dir_read(&loop, dir, 1000),
+                                        &r))
+          ->count,
+      0);
+  future_result_release(&r);
   wait_done(future_fs_dir_close(&loop, dir));
   ck_assert_int_eq(fd_count(), fds);
   LOOP_CLOSE(&loop);
@@ -524,6 +531,104 @@ START_TEST(test_fs_null_arguments) {
 }
 END_TEST
 
+/* Every function, with no loop: NULL, nothing started (a buffer given
+ * with its destructor is freed all the same). */
+START_TEST(test_fs_null_loop_everywhere) {
+  uv_dir_t dir;
+  char b[4];
+  dtor_calls = 0;
+  ck_assert_ptr_null(future_fs_open(NULL, "x", 0, 0));
+  ck_assert_ptr_null(future_fs_close(NULL, 0));
+  ck_assert_ptr_null(future_fs_read(NULL, 0, 4, 0));
+  ck_assert_ptr_null(future_fs_read_into(NULL, 0, b, 4, 0));
+  ck_assert_ptr_null(future_fs_write(NULL, 0, strdup("x"), 1, 0, count_free));
+  ck_assert_ptr_null(future_fs_sendfile(NULL, 0, 0, 0, 1));
+  ck_assert_ptr_null(future_fs_fsync(NULL, 0));
+  ck_assert_ptr_null(future_fs_fdatasync(NULL, 0));
+  ck_assert_ptr_null(future_fs_ftruncate(NULL, 0, 0));
+  ck_assert_ptr_null(future_fs_stat(NULL, "x"));
+  ck_assert_ptr_null(future_fs_fstat(NULL, 0));
+  ck_assert_ptr_null(future_fs_lstat(NULL, "x"));
+  ck_assert_ptr_null(future_fs_statfs(NULL, "x"));
+  ck_assert_ptr_null(future_fs_access(NULL, "x", F_OK));
+  ck_assert_ptr_null(future_fs_chmod(NULL, "x", 0644));
+  ck_assert_ptr_null(future_fs_fchmod(NULL, 0, 0644));
+  ck_assert_ptr_null(future_fs_utime(NULL, "x", 1, 1));
+  ck_assert_ptr_null(future_fs_futime(NULL, 0, 1, 1));
+  ck_assert_ptr_null(future_fs_lutime(NULL, "x", 1, 1));
+  ck_assert_ptr_null(future_fs_chown(NULL, "x", 0, 0));
+  ck_assert_ptr_null(future_fs_fchown(NULL, 0, 0, 0));
+  ck_assert_ptr_null(future_fs_lchown(NULL, "x", 0, 0));
+  ck_assert_ptr_null(future_fs_unlink(NULL, "x"));
+  ck_assert_ptr_null(future_fs_rename(NULL, "x", "y"));
+  ck_assert_ptr_null(future_fs_copyfile(NULL, "x", "y", 0));
+  ck_assert_ptr_null(future_fs_link(NULL, "x", "y"));
+  ck_assert_ptr_null(future_fs_symlink(NULL, "x", "y", 0));
+  ck_assert_ptr_null(future_fs_readlink(NULL, "x"));
+  ck_assert_ptr_null(future_fs_realpath(NULL, "x"));
+  ck_assert_ptr_null(future_fs_mkstemp(NULL, "xXXXXXX"));
+  ck_assert_ptr_null(future_fs_mkdir(NULL, "x", 0755));
+  ck_assert_ptr_null(future_fs_mkdtemp(NULL, "xXXXXXX"));
+  ck_assert_ptr_null(future_fs_rmdir(NULL, "x"));
+  ck_assert_ptr_null(future_fs_scandir(NULL, "x"));
+  ck_assert_ptr_null(future_fs_opendir(NULL, "x"));
+  ck_assert_ptr_null(future_fs_dir_read(NULL, &dir, 1));
+  ck_assert_ptr_null(future_fs_dir_close(NULL, &dir));
+  ck_assert_ptr_null(future_fs_read_file(NULL, "x"));
+  ck_assert_ptr_null(
+      future_fs_append_file(NULL, "x", strdup("x"), 1, count_free));
+  ck_assert_ptr_null(future_fs_truncate(NULL, "x", 0));
+  ck_assert_ptr_null(future_fs_mkdir_p(NULL, "x", 0755));
+  ck_assert_ptr_null(future_fs_rm_r(NULL, "x", 0));
+  ck_assert_ptr_null(future_fs_readdir(NULL, "x"));
+  ck_assert_int_eq(dtor_calls, 2);
+  ck_assert_int_eq(dir_entries(root), 0);
+}
+END_TEST
+
+/* Every function that takes a path, with NULL for it: rejected with
+ * UV_EINVAL, and the message says which function and what is NULL. */
+START_TEST(test_fs_null_paths_everywhere) {
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+#define NULL_PATH(call, op)                                                    \
+  expect_err((call), UV_EINVAL, op ": NULL path: invalid argument (EINVAL)")
+  NULL_PATH(future_fs_lstat(&loop, NULL), "lstat");
+  NULL_PATH(future_fs_statfs(&loop, NULL), "statfs");
+  NULL_PATH(future_fs_access(&loop, NULL, F_OK), "access");
+  NULL_PATH(future_fs_chmod(&loop, NULL, 0644), "chmod");
+  NULL_PATH(future_fs_utime(&loop, NULL, 1, 1), "utime");
+  NULL_PATH(future_fs_lutime(&loop, NULL, 1, 1), "lutime");
+  NULL_PATH(future_fs_chown(&loop, NULL, 0, 0), "chown");
+  NULL_PATH(future_fs_lchown(&loop, NULL, 0, 0), "lchown");
+  NULL_PATH(future_fs_unlink(&loop, NULL), "unlink");
+  NULL_PATH(future_fs_rename(&loop, NULL, "y"), "rename");
+  NULL_PATH(future_fs_copyfile(&loop, "x", NULL, 0), "copyfile");
+  NULL_PATH(future_fs_copyfile(&loop, NULL, "y", 0), "copyfile");
+  NULL_PATH(future_fs_link(&loop, "x", NULL), "link");
+  NULL_PATH(future_fs_symlink(&loop, "x", NULL, 0), "symlink");
+  NULL_PATH(future_fs_readlink(&loop, NULL), "readlink");
+  NULL_PATH(future_fs_realpath(&loop, NULL), "realpath");
+  NULL_PATH(future_fs_mkdir(&loop, NULL, 0755), "mkdir");
+  NULL_PATH(future_fs_rmdir(&loop, NULL), "rmdir");
+  NULL_PATH(future_fs_scandir(&loop, NULL), "scandir");
+  NULL_PATH(future_fs_opendir(&loop, NULL), "opendir");
+  NULL_PATH(future_fs_truncate(&loop, NULL, 0), "truncate");
+  NULL_PATH(future_fs_mkdir_p(&loop, NULL, 0755), "mkdir");
+  NULL_PATH(future_fs_rm_r(&loop, NULL, 0), "rm");
+  NULL_PATH(future_fs_readdir(&loop, NULL), "readdir");
+  NULL_PATH(future_fs_read_file(&loop, NULL), "read_file");
+#undef NULL_PATH
+  expect_err(future_fs_mkstemp(&loop, NULL), UV_EINVAL,
+             "mkstemp: NULL template: invalid argument (EINVAL)");
+  expect_err(future_fs_dir_read(&loop, NULL, 0), UV_EINVAL,
+             "readdir: NULL directory: invalid argument (EINVAL)");
+  expect_err(future_fs_dir_close(&loop, NULL), UV_EINVAL,
+             "closedir: NULL directory: invalid argument (EINVAL)");
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 START_TEST(test_fs_error_origin) {
   uv_loop_t loop;
   future_result_t r;
@@ -630,7 +735,7 @@ START_TEST(test_fs_copyfile_behaviour) {
   future_result_t r;
   future_buf_t *buf;
   struct stat st;
-  char two[8192];
+  char two[8192], cwd[4096];
   int code;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   put_file(tp("a"), "content a");
@@ -683,8 +788,39 @@ START_TEST(test_fs_copyfile_behaviour) {
     ck_assert(!exists(tp("d")));
   }
 
+  /* A file shorter than its size says (as sysfs files are): copied as
+   * far as it goes. */
+  if (stat("/sys/devices/system/cpu/online", &st) == 0 && st.st_size > 8) {
+    wait_done(future_fs_copyfile(&loop, "/sys/devices/system/cpu/online",
+                                 tp("online"), 0));
+    ck_assert_int_eq(stat(tp("online"), &st), 0);
+    ck_assert_int_gt(st.st_size, 0);
+    ck_assert_int_lt(st.st_size, 4096);
+  }
+
+  /* Relative paths, from the working directory. */
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+  ck_assert_int_eq(chdir(root), 0);
+  wait_done(future_fs_copyfile(&loop, "a", "rel", 0));
+  ck_assert_int_eq(chdir(cwd), 0);
+  ck_assert(exists(tp("rel")));
+
   /* Errors name both paths. */
+  snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (EISDIR)", tp("a"),
+           tp("x/"), future_strerror(UV_EISDIR));
+  expect_err(future_fs_copyfile(&loop, tp("a"), tp("x/"), 0), UV_EISDIR,
+             two);
   ck_assert_int_eq(mkdir(tp("dir"), 0755), 0);
+  /* A directory is opened, but its bytes cannot be copied: the
+   * destination made for them is removed again. */
+  ck_assert_int_eq(stat(tp("dir"), &st), 0);
+  if (st.st_size > 0) {
+    snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (EISDIR)",
+             tp("dir"), tp("fromdir"), future_strerror(UV_EISDIR));
+    expect_err(future_fs_copyfile(&loop, tp("dir"), tp("fromdir"), 0),
+               UV_EISDIR, two);
+    ck_assert(!exists(tp("fromdir")));
+  }
   snprintf(two, sizeof(two), "copyfile '%s' -> '%s': %s (EISDIR)", tp("a"),
            tp("dir"), future_strerror(UV_EISDIR));
   expect_err(future_fs_copyfile(&loop, tp("a"), tp("dir"), 0), UV_EISDIR,
@@ -1304,6 +1440,8 @@ Suite *make_fs_suite(void) {
   tcase_add_test(errors, test_fs_ebadf);
   tcase_add_test(errors, test_fs_null_arguments);
   tcase_add_test(errors, test_fs_error_origin);
+  tcase_add_test(errors, test_fs_null_loop_everywhere);
+  tcase_add_test(errors, test_fs_null_paths_everywhere);
   tcase_add_test(errors, test_fs_prepared_value_freed_when_request_cannot_start);
 
   tcase_set_timeout(cancel, 60);
