@@ -2,10 +2,12 @@
  * libfuture: the file system as futures. Included by <future.h>; do not
  * include it directly.
  *
- * Every function here starts one libuv file-system request (uv_fs_*), or a
- * chain of them, on `loop` and returns a future for its outcome: a new
- * reference, or NULL only when `loop` is NULL or memory runs out. A NULL
- * path or buffer gives a future rejected with UV_EINVAL.
+ * Every function here starts one libuv file-system request (uv_fs_*), a
+ * chain of them, or, for what libuv has no request for (future_fs_copyfile,
+ * future_fs_mkdir_p, future_fs_rm_r), one job on libuv's thread pool, on
+ * `loop`, and returns a future for its outcome: a new reference, or NULL
+ * only when `loop` is NULL or memory runs out. A NULL path or buffer gives
+ * a future rejected with UV_EINVAL.
  *
  * ERRORS name the operation and the path(s), as in
  *
@@ -36,16 +38,36 @@
  * mkdtemp is removed again, a directory opened by a cancelled opendir is
  * closed, buffers and strings are freed. The chains (future_fs_read_file
  * and the other helpers) stop at the step in flight and close the file or
- * directory they had open. Whether an operation that changes the file
- * system (write, unlink, rename, ...) took place before the cancel is not
- * known: it may have. A close is never taken back: future_fs_close and
- * future_fs_dir_close close the descriptor even when cancelled.
+ * directory they had open. A job that has started notices the cancel at
+ * its next step and stops there: future_fs_copyfile between two chunks
+ * (and removes the copy), future_fs_mkdir_p before each component,
+ * future_fs_rm_r before each entry. Whether an operation that changes the
+ * file system (write, unlink, rename, ...) took place before the cancel
+ * is not known: it may have. A close is never taken back: future_fs_close
+ * and future_fs_dir_close close the descriptor even when cancelled.
  *
  * The cleanup after a cancel runs on the loop, so the loop stays alive
  * (uv_run keeps running) until it is complete. The same cleanup follows
  * when memory runs out to hand the value over (the future is then
  * rejected with UV_ENOMEM): a temporary file or directory is not left
  * behind, nor a descriptor open.
+ *
+ * PATHS AND LINKS. Each operation resolves a path once, as the system
+ * resolves any path, symbolic links included, and then works on what it
+ * opened, never on the path again: renaming a directory on the way, or
+ * swapping it for a link, while an operation runs cannot send it
+ * elsewhere half-way. future_fs_read_file, future_fs_write_file,
+ * future_fs_append_file and future_fs_truncate open `path` once (a link
+ * there is followed, as open follows it) and use that descriptor;
+ * future_fs_readdir opens its directory once; future_fs_copyfile opens
+ * the source, and the directory that holds the destination, once each;
+ * future_fs_mkdir_p goes down one component at a time from the directory
+ * opened before it, following links that already exist but never one in
+ * place of a directory it made; future_fs_rm_r follows only the links
+ * that lead to `path`, and removes the links in the tree instead of
+ * following them. The single requests (future_fs_stat, future_fs_unlink,
+ * ...) are one system call on the path each, with that call's own rules:
+ * stat follows a link, lstat does not.
  *
  * BUFFERS that you pass in (future_fs_read_into, future_fs_write,
  * future_fs_write_file, future_fs_append_file) are used by a thread of
@@ -488,10 +510,11 @@ FUTURE_EXTERN future_t *future_fs_dir_close(uv_loop_t *loop,
 /* whole files and trees, like Node's fs.promises */
 
 /**
- * The whole content of the file `path`, of any size: open, fstat for a
- * size hint, read until the end of the file (however short each read),
- * close. The file is closed on every path, error and cancel included.
- * Errors name the step: "open 'p'", "read 'p'", ...
+ * The whole content of the file `path`, of any size: open (following a
+ * link at `path`), fstat for a size hint, read until the end of the file
+ * (however short each read), close. The file is closed on every path,
+ * error and cancel included. Errors name the step: "open 'p'", "read
+ * 'p'", ...
  * @return a new reference; fulfilled with a future_buf_t * owned by the
  * future.
  * @since 0.1.0
@@ -529,7 +552,8 @@ FUTURE_EXTERN future_t *future_fs_append_file(uv_loop_t *loop,
     FUTURE_WARN_UNUSED;
 
 /**
- * Cut or extend the file `path` to `length` bytes: open, ftruncate, close.
+ * Cut or extend the file `path` to `length` bytes: open (following a link
+ * at `path`), ftruncate of that descriptor, close.
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
