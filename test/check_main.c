@@ -15,6 +15,8 @@ int main(void) {
   srunner_add_suite(sr, make_timer_suite());
   srunner_add_suite(sr, make_work_suite());
   srunner_add_suite(sr, make_fs_suite());
+  srunner_add_suite(sr, make_fs_file_suite());
+  srunner_add_suite(sr, make_fs_tree_suite());
   srunner_add_suite(sr, make_resolver_suite());
   srunner_add_suite(sr, make_combine_suite());
   srunner_add_suite(sr, make_map_suite());

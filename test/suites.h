@@ -12,6 +12,8 @@ Suite *make_combine_suite(void);
 Suite *make_debug_suite(void);
 Suite *make_error_suite(void);
 Suite *make_fs_suite(void);
+Suite *make_fs_file_suite(void);
+Suite *make_fs_tree_suite(void);
 Suite *make_future_suite(void);
 Suite *make_loop_suite(void);
 Suite *make_map_suite(void);

@@ -2,10 +2,12 @@
  * libfuture: the file system as futures. Included by <future.h>; do not
  * include it directly.
  *
- * Every function here starts one libuv file-system request (uv_fs_*), or a
- * chain of them, on `loop` and returns a future for its outcome: a new
- * reference, or NULL only when `loop` is NULL or memory runs out. A NULL
- * path or buffer gives a future rejected with UV_EINVAL.
+ * Every function here starts one libuv file-system request (uv_fs_*), a
+ * chain of them, or, for what libuv has no request for (future_fs_copyfile,
+ * future_fs_mkdir_p, future_fs_rm_r), one job on libuv's thread pool, on
+ * `loop`, and returns a future for its outcome: a new reference, or NULL
+ * only when `loop` is NULL or memory runs out. A NULL path or buffer gives
+ * a future rejected with UV_EINVAL.
  *
  * ERRORS name the operation and the path(s), as in
  *
@@ -36,13 +38,36 @@
  * mkdtemp is removed again, a directory opened by a cancelled opendir is
  * closed, buffers and strings are freed. The chains (future_fs_read_file
  * and the other helpers) stop at the step in flight and close the file or
- * directory they had open. Whether an operation that changes the file
- * system (write, unlink, rename, ...) took place before the cancel is not
- * known: it may have. A close is never taken back: future_fs_close and
- * future_fs_dir_close close the descriptor even when cancelled.
+ * directory they had open. A job that has started notices the cancel at
+ * its next step and stops there: future_fs_copyfile between two chunks
+ * (and removes the copy), future_fs_mkdir_p before each component,
+ * future_fs_rm_r before each entry. Whether an operation that changes the
+ * file system (write, unlink, rename, ...) took place before the cancel
+ * is not known: it may have. A close is never taken back: future_fs_close
+ * and future_fs_dir_close close the descriptor even when cancelled.
  *
  * The cleanup after a cancel runs on the loop, so the loop stays alive
- * (uv_run keeps running) until it is complete.
+ * (uv_run keeps running) until it is complete. The same cleanup follows
+ * when memory runs out to hand the value over (the future is then
+ * rejected with UV_ENOMEM): a temporary file or directory is not left
+ * behind, nor a descriptor open.
+ *
+ * PATHS AND LINKS. Each operation resolves a path once, as the system
+ * resolves any path, symbolic links included, and then works on what it
+ * opened, never on the path again: renaming a directory on the way, or
+ * swapping it for a link, while an operation runs cannot send it
+ * elsewhere half-way. future_fs_read_file, future_fs_write_file,
+ * future_fs_append_file and future_fs_truncate open `path` once (a link
+ * there is followed, as open follows it) and use that descriptor;
+ * future_fs_readdir opens its directory once; future_fs_copyfile opens
+ * the source, and the directory that holds the destination, once each;
+ * future_fs_mkdir_p goes down one component at a time from the directory
+ * opened before it, following links that already exist but never one in
+ * place of a directory it made; future_fs_rm_r follows only the links
+ * that lead to `path`, and removes the links in the tree instead of
+ * following them. The single requests (future_fs_stat, future_fs_unlink,
+ * ...) are one system call on the path each, with that call's own rules:
+ * stat follows a link, lstat does not.
  *
  * BUFFERS that you pass in (future_fs_read_into, future_fs_write,
  * future_fs_write_file, future_fs_append_file) are used by a thread of
@@ -344,10 +369,20 @@ FUTURE_EXTERN future_t *future_fs_rename(uv_loop_t *loop, const char *path,
     FUTURE_WARN_UNUSED;
 
 /**
- * Copy the file `path` to `new_path` (uv_fs_copyfile). `flags`:
+ * Copy the file `path` to `new_path`, its mode with it. `flags`:
  * UV_FS_COPYFILE_EXCL (fail with UV_EEXIST if `new_path` exists),
  * UV_FS_COPYFILE_FICLONE (copy-on-write if the file system can),
- * UV_FS_COPYFILE_FICLONE_FORCE (copy-on-write or fail), or 0.
+ * UV_FS_COPYFILE_FICLONE_FORCE (copy-on-write or fail), or 0. Both paths
+ * are resolved as any path is, once each: a link at `new_path` is written
+ * through, as cp does (EXCL refuses it); a copy onto the source itself
+ * does nothing.
+ *
+ * This is uv_fs_copyfile, done as one job on libuv's thread pool for one
+ * difference: a destination the copy could not fill is removed from the
+ * directory it was made in, and only while its name there still names the
+ * file the copy opened (uv_fs_copyfile removes whatever the path names by
+ * then, which may be elsewhere). A cancel is noticed between chunks of at
+ * most 2 MiB and fails the copy, which removes the destination so.
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
@@ -475,10 +510,11 @@ FUTURE_EXTERN future_t *future_fs_dir_close(uv_loop_t *loop,
 /* whole files and trees, like Node's fs.promises */
 
 /**
- * The whole content of the file `path`, of any size: open, fstat for a
- * size hint, read until the end of the file (however short each read),
- * close. The file is closed on every path, error and cancel included.
- * Errors name the step: "open 'p'", "read 'p'", ...
+ * The whole content of the file `path`, of any size: open (following a
+ * link at `path`), fstat for a size hint, read until the end of the file
+ * (however short each read), close. The file is closed on every path,
+ * error and cancel included. Errors name the step: "open 'p'", "read
+ * 'p'", ...
  * @return a new reference; fulfilled with a future_buf_t * owned by the
  * future.
  * @since 0.1.0
@@ -489,9 +525,12 @@ FUTURE_EXTERN future_t *future_fs_read_file(uv_loop_t *loop,
 
 /**
  * Replace the content of the file `path` (created with mode 0666 less the
- * umask if missing) with the `len` bytes of `data`: open with O_TRUNC,
- * write until everything is written, close. `data_dtor`, if not NULL,
- * takes ownership of `data` (see BUFFERS above).
+ * umask if missing) with the `len` bytes of `data`: open with O_TRUNC
+ * (following a link at `path`, as any open does), write until everything
+ * is written, close. The writes are sequential, at the descriptor's
+ * position, as Node's writeFile's are, so that `path` may also be a FIFO,
+ * a pipe or a terminal (/dev/stdout). `data_dtor`, if not NULL, takes
+ * ownership of `data` (see BUFFERS above).
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
@@ -513,7 +552,8 @@ FUTURE_EXTERN future_t *future_fs_append_file(uv_loop_t *loop,
     FUTURE_WARN_UNUSED;
 
 /**
- * Cut or extend the file `path` to `length` bytes: open, ftruncate, close.
+ * Cut or extend the file `path` to `length` bytes: open (following a link
+ * at `path`), ftruncate of that descriptor, close.
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
@@ -524,7 +564,21 @@ FUTURE_EXTERN future_t *future_fs_truncate(uv_loop_t *loop, const char *path,
  * Make the directory `path` and any missing parent (mkdir -p), each with
  * permissions `mode`. A directory that already exists is success; a file
  * in its place is an error (UV_EEXIST for `path` itself, UV_ENOTDIR for a
- * parent).
+ * parent). "/" always exists: its mkdir_p is fulfilled with NULL.
+ *
+ * Links are followed where they already exist, as mkdir -p follows them:
+ * a component of `path`, or `path` itself, that is a symbolic link to a
+ * directory is gone through; one to nothing is an error (UV_ENOENT). The
+ * directories mkdir_p makes, it enters without following links.
+ *
+ * The walk is one job on libuv's thread pool that goes down one component
+ * at a time from a directory descriptor (mkdirat, then openat): each
+ * component is resolved once, in the directory opened before it, and each
+ * directory is made in the one opened before it. Renaming a component, or
+ * swapping it for a link, while mkdir_p runs therefore cannot make it
+ * create directories elsewhere; a directory it made and that was swapped
+ * for a link before it went in is an error (UV_ELOOP). A cancel is noticed
+ * before each component.
  * @return a new reference; fulfilled with the first directory made, a
  * char * owned by the future, or NULL if every directory already existed.
  * @since 0.1.0
@@ -534,11 +588,34 @@ FUTURE_EXTERN future_t *future_fs_mkdir_p(uv_loop_t *loop, const char *path,
 
 /**
  * Remove `path` and, if it is a directory, everything in it (rm -r). A
- * symbolic link is removed, never followed. A missing `path` is an error
- * (UV_ENOENT) unless `flags` has FUTURE_FS_RM_FORCE; things that vanish
- * meanwhile inside the tree are not. The tree is walked with an explicit
- * stack, one request at a time; a cancel stops the walk, leaving what is
- * not yet removed.
+ * symbolic link is removed, never followed, at the top as inside the tree;
+ * only the directories that lead to `path` are followed, as in any path.
+ * "/" and a path whose last component is "." or ".." are refused, as rm -r
+ * refuses them: the future is rejected at once with UV_EINVAL ("rm '.':
+ * refusing to remove '.' or '..' directory") and nothing is removed. A
+ * missing `path` is an error (UV_ENOENT) unless `flags` has
+ * FUTURE_FS_RM_FORCE; things that vanish meanwhile inside the tree are
+ * not.
+ *
+ * The walk is one job on libuv's thread pool that starts from the
+ * directory holding `path` and goes down with directory descriptors
+ * (openat, fstatat, unlinkat): each directory is found by its name in its
+ * parent, never through a link, and checked (st_dev, st_ino) to be the
+ * directory it looked at, so that renaming a directory or swapping it for
+ * a link while the walk runs never leads it out of the tree. Its depth is
+ * not limited by PATH_MAX, and it holds at most 18 files open whatever the
+ * depth (it makes do with fewer when the process runs short). A directory
+ * that keeps changing under it, or a part of the tree moved away from
+ * under it, stops it with UV_EAGAIN.
+ *
+ * Errors name the step and the path, which starts with `path` as given:
+ * "rmdir 'a/b': directory not empty (ENOTEMPTY)". The steps are open (of
+ * the directory holding `path`, or of a directory of the tree), lstat,
+ * readdir, unlink and rmdir.
+ *
+ * A cancel is noticed before each entry: the walk stops before its next
+ * unlink or rmdir (only one in progress at the moment of the cancel still
+ * completes), closes what it had open and leaves the rest of the tree.
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */

@@ -1,0 +1,425 @@
+/* The whole-file helpers (src/fs_file.c): read_file, write_file,
+ * append_file and truncate, their cancellation midway, and scale. Each
+ * test works in a temporary directory of its own under /tmp
+ * (fs_helpers.h). */
+#define _GNU_SOURCE
+#include "fs_helpers.h"
+#include "suites.h"
+
+/* Whole files. */
+
+START_TEST(test_fs_write_read_append_truncate) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  wait_done(future_fs_write_file(&loop, tp("f"), "first", 5, NULL));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 5);
+  ck_assert_str_eq(buf->base, "first");
+  future_result_release(&r);
+
+  /* Replaced, not merged. */
+  wait_done(future_fs_write_file(&loop, tp("f"), "2nd", 3, NULL));
+  wait_done(future_fs_append_file(&loop, tp("f"), "+more", 5, NULL));
+  wait_done(future_fs_append_file(&loop, tp("new"), "created", 7, NULL));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_str_eq(buf->base, "2nd+more");
+  future_result_release(&r);
+  buf = expect_ok(future_fs_read_file(&loop, tp("new")), &r);
+  ck_assert_str_eq(buf->base, "created");
+  future_result_release(&r);
+
+  wait_done(future_fs_truncate(&loop, tp("f"), 2));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 2);
+  ck_assert_str_eq(buf->base, "2n");
+  future_result_release(&r);
+
+  /* Empty files both ways. */
+  wait_done(future_fs_write_file(&loop, tp("f"), NULL, 0, NULL));
+  buf = expect_ok(future_fs_read_file(&loop, tp("f")), &r);
+  ck_assert_uint_eq(buf->len, 0);
+  ck_assert_str_eq(buf->base, "");
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A byte pattern that differs at every offset of a large file. */
+static unsigned char pattern(size_t i) {
+  return (unsigned char)((i * 2654435761u) >> 13 ^ (i >> 20));
+}
+
+START_TEST(test_fs_read_file_64mib) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  const size_t n = ((size_t)64 << 20) + 4099; /* not a multiple of anything */
+  unsigned char *data = malloc(n);
+  size_t i;
+  int fds;
+  ck_assert_ptr_nonnull(data);
+  for (i = 0; i < n; i++)
+    data[i] = pattern(i);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  dtor_calls = 0;
+  wait_done(future_fs_write_file(&loop, tp("big"), data, n, count_free));
+  ck_assert_int_eq(dtor_calls, 1); /* the data went with the request */
+  buf = expect_ok(future_fs_read_file(&loop, tp("big")), &r);
+  ck_assert_uint_eq(buf->len, n);
+  for (i = 0; i < n; i++)
+    if ((unsigned char)buf->base[i] != pattern(i))
+      ck_abort_msg("byte %zu differs", i);
+  ck_assert_int_eq(buf->base[n], '\0');
+  future_result_release(&r);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A FIFO has no size and gives short reads: read_file must grow its
+ * buffer and read until the writer closes. */
+#define FIFO_BYTES (300 * 1000)
+static void fifo_writer(void *arg) {
+  const char *path = arg;
+  char chunk[1000];
+  int fd = open(path, O_WRONLY), i;
+  if (fd < 0)
+    return;
+  for (i = 0; i < FIFO_BYTES / 1000; i++) {
+    memset(chunk, 'a' + i % 26, sizeof(chunk));
+    if (write(fd, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
+      break;
+  }
+  close(fd);
+}
+
+START_TEST(test_fs_read_file_fifo_short_reads) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  uv_thread_t tid;
+  static char path[4096];
+  size_t i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  strcpy(path, tp("fifo"));
+  ck_assert_int_eq(mkfifo(path, 0600), 0);
+  ck_assert_int_eq(uv_thread_create(&tid, fifo_writer, path), 0);
+  buf = expect_ok(future_fs_read_file(&loop, path), &r);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(buf->len, FIFO_BYTES);
+  for (i = 0; i < FIFO_BYTES; i++)
+    if (buf->base[i] != 'a' + (char)(i / 1000 % 26))
+      ck_abort_msg("byte %zu differs", i);
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_read_file_proc) {
+  /* /proc files say they are empty; their content is not. */
+  uv_loop_t loop;
+  future_result_t r;
+  future_buf_t *buf;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  buf = expect_ok(future_fs_read_file(&loop, "/proc/self/status"), &r);
+  ck_assert_uint_gt(buf->len, 0);
+  ck_assert_ptr_nonnull(strstr(buf->base, "Name:"));
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+
+/* A reader of a FIFO or a pipe on a thread of its own: reads until the
+ * end of the file or `want` bytes, and checks them against pattern(). */
+typedef struct {
+  const char *path; /* a FIFO to open, or NULL to read `fd` */
+  int fd;
+  size_t want;
+  size_t got;
+  int bad; /* bytes that differ from the pattern */
+} reader_t;
+
+static void reader_run(void *arg) {
+  reader_t *rd = arg;
+  char b[8192];
+  int fd = rd->path != NULL ? open(rd->path, O_RDONLY) : rd->fd;
+  if (fd < 0)
+    return;
+  while (rd->got < rd->want) {
+    size_t room = rd->want - rd->got < sizeof(b) ? rd->want - rd->got
+                                                 : sizeof(b);
+    ssize_t n = read(fd, b, room), i;
+    if (n <= 0)
+      break;
+    for (i = 0; i < n; i++)
+      rd->bad += (unsigned char)b[i] != pattern(rd->got + (size_t)i);
+    rd->got += (size_t)n;
+  }
+  if (rd->path != NULL) {
+    /* To the end: nothing more may come. */
+    while (read(fd, b, sizeof(b)) > 0)
+      rd->bad++;
+    close(fd);
+  }
+}
+
+static char *pattern_block(size_t n) {
+  char *data = malloc(n);
+  size_t i;
+  ck_assert_ptr_nonnull(data);
+  for (i = 0; i < n; i++)
+    data[i] = (char)pattern(i);
+  return data;
+}
+
+/* A FIFO has no positions: write_file writes at the descriptor's position,
+ * as Node's writeFile does, and so does append_file. */
+START_TEST(test_fs_write_file_fifo) {
+  uv_loop_t loop;
+  uv_thread_t tid;
+  reader_t rd;
+  const size_t n = 300 * 1000; /* several times a pipe's buffer */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(mkfifo(tp("fifo"), 0600), 0);
+  memset(&rd, 0, sizeof(rd));
+  rd.path = tp("fifo");
+  rd.want = n;
+  ck_assert_int_eq(uv_thread_create(&tid, reader_run, &rd), 0);
+  wait_done(future_fs_write_file(&loop, rd.path, pattern_block(n), n, free));
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(rd.got, n);
+  ck_assert_int_eq(rd.bad, 0);
+
+  memset(&rd, 0, sizeof(rd));
+  rd.path = tp("fifo");
+  rd.want = n;
+  ck_assert_int_eq(uv_thread_create(&tid, reader_run, &rd), 0);
+  wait_done(future_fs_append_file(&loop, rd.path, pattern_block(n), n, free));
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(rd.got, n);
+  ck_assert_int_eq(rd.bad, 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A pipe, by its name in /proc/self/fd (as /dev/stdout is when the output
+ * is piped). */
+START_TEST(test_fs_write_file_pipe) {
+  uv_loop_t loop;
+  uv_thread_t tid;
+  reader_t rd;
+  char name[64];
+  int p[2];
+  const size_t n = 200 * 1000;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(pipe(p), 0);
+  memset(&rd, 0, sizeof(rd));
+  rd.fd = p[0];
+  rd.want = n;
+  ck_assert_int_eq(uv_thread_create(&tid, reader_run, &rd), 0);
+  snprintf(name, sizeof(name), "/proc/self/fd/%d", p[1]);
+  wait_done(future_fs_write_file(&loop, name, pattern_block(n), n, free));
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_uint_eq(rd.got, n);
+  ck_assert_int_eq(rd.bad, 0);
+  close(p[0]);
+  close(p[1]);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Out of memory: every helper, every allocation (fs_helpers.h). */
+
+static void prep_file(void) { put_file(tp("f"), "some content"); }
+static void post_file(void) { unlink(tp("f")); }
+
+static future_t *c_read_file(uv_loop_t *l) {
+  return future_fs_read_file(l, tp("f"));
+}
+static future_t *c_write_file(uv_loop_t *l) {
+  return future_fs_write_file(l, tp("f"), strdup("new content"), 11, free);
+}
+static future_t *c_append_file(uv_loop_t *l) {
+  return future_fs_append_file(l, tp("f"), strdup("+more"), 5, free);
+}
+static future_t *c_truncate(uv_loop_t *l) {
+  return future_fs_truncate(l, tp("f"), 4);
+}
+
+static const fs_op_t file_ops[] = {
+    {"read_file", prep_file, c_read_file, NULL, post_file},
+    {"write_file", NULL, c_write_file, NULL, post_file},
+    {"append_file", prep_file, c_append_file, NULL, post_file},
+    {"truncate", prep_file, c_truncate, NULL, post_file},
+};
+
+START_TEST(test_fs_file_out_of_memory_everywhere) {
+  sweep_ops(file_ops, sizeof(file_ops) / sizeof(file_ops[0]));
+}
+END_TEST
+
+/* Cancel. */
+
+/* A chain cancelled between its steps: the file it had open is closed,
+ * the buffer freed, nothing delivered. */
+START_TEST(test_fs_cancel_read_file_midway) {
+  uv_loop_t loop;
+  future_t *f, *watch;
+  const size_t n = (size_t)24 << 20;
+  int delivered = 0, fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  wait_done(future_fs_write_file(&loop, tp("big"), calloc(1, n), n, free));
+  fds = fd_count();
+  f = future_fs_read_file(&loop, tp("big"));
+  watch = future_then(f, count_delivery, NULL, &delivered);
+  /* Run until the file is open, then a little more. */
+  for (i = 0; i < 10000 && fd_count() == fds; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  uv_run(&loop, UV_RUN_ONCE);
+  /* Cancelling the continuation reaches the read_file under it. */
+  ck_assert_int_eq(future_cancel(watch), 0);
+  expect_err(watch, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(delivered, 0);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Cancelled while its read of a regular file waits in the pool's queue
+ * (behind sleepers, after the open and the fstat): the read never runs,
+ * the file is closed, nothing is delivered. */
+START_TEST(test_fs_cancel_read_file_read_queued) {
+  uv_loop_t loop;
+  future_t *f, *watch;
+  int delivered = 0, fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  put_file(tp("f"), "some content");
+  fds = fd_count();
+  f = future_fs_read_file(&loop, tp("f"));
+  watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
+  for (i = 0; i < 10000 && fd_count() == fds; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  /* The fstat is queued or running; the read will queue behind these. */
+  block_pool(&loop);
+  uv_run(&loop, UV_RUN_ONCE); /* the fstat's result: the read is queued */
+  ck_assert_int_eq(future_cancel(f), 0);
+  ck_assert_int_eq(future_state(f), FUTURE_REJECTED);
+  expect_err(watch, UV_ECANCELED, NULL);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(sleepers_done, pool_size());
+  ck_assert_int_eq(delivered, 0);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+START_TEST(test_fs_cancel_write_file_midway) {
+  uv_loop_t loop;
+  future_t *f;
+  const size_t n = (size_t)24 << 20;
+  int fds, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  dtor_calls = 0;
+  f = future_fs_write_file(&loop, tp("big"), calloc(1, n), n, count_free);
+  for (i = 0; i < 10000 && fd_count() == fds; i++)
+    uv_run(&loop, UV_RUN_ONCE);
+  ck_assert_int_eq(fd_count(), fds + 1);
+  ck_assert_int_eq(future_cancel(f), 0);
+  /* A write may still be using the buffer: not freed yet. */
+  ck_assert_int_eq(dtor_calls, 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(dtor_calls, 1);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+
+/* Scale. */
+
+#define MANY 10000
+
+static void fill_4k(char *b, int i) {
+  memset(b, 'a' + i % 26, 4096);
+  snprintf(b, 32, "file %05d", i);
+}
+
+START_TEST(test_fs_scale_10000_files) {
+  uv_loop_t loop;
+  future_t **fs = malloc(MANY * sizeof(*fs));
+  future_result_t r;
+  char expect[4096];
+  int i, fds;
+  raise_nofile();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  fds = fd_count();
+  for (i = 0; i < MANY; i++) {
+    char *b = malloc(4096);
+    fill_4k(b, i);
+    fs[i] = future_fs_write_file(&loop, tp("%05d", i), b, 4096, free);
+    ck_assert_ptr_nonnull(fs[i]);
+  }
+  for (i = 0; i < MANY; i++)
+    wait_done(fs[i]);
+  ck_assert_int_eq(dir_entries(root), MANY);
+  for (i = 0; i < MANY; i++)
+    fs[i] = future_fs_read_file(&loop, tp("%05d", i));
+  for (i = 0; i < MANY; i++) {
+    future_buf_t *buf = expect_ok(fs[i], &r);
+    fill_4k(expect, i);
+    ck_assert_uint_eq(buf->len, 4096);
+    ck_assert_int_eq(memcmp(buf->base, expect, 4096), 0);
+    future_result_release(&r);
+  }
+  ck_assert_int_eq(fd_count(), fds);
+  free(fs);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+
+Suite *make_fs_file_suite(void) {
+  Suite *s = suite_create("fs_file");
+  TCase *whole = tcase_create("Whole");
+  TCase *cancel = tcase_create("Cancel");
+  TCase *scale = tcase_create("Scale");
+  TCase *memory = tcase_create("Memory");
+  TCase *all[] = {whole, cancel, scale, memory};
+  size_t i;
+  for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+    tcase_add_checked_fixture(all[i], setup, teardown);
+
+  tcase_set_timeout(whole, 120);
+  tcase_add_test(whole, test_fs_write_read_append_truncate);
+  tcase_add_test(whole, test_fs_read_file_64mib);
+  tcase_add_test(whole, test_fs_read_file_fifo_short_reads);
+  tcase_add_test(whole, test_fs_read_file_proc);
+  tcase_add_test(whole, test_fs_write_file_fifo);
+  tcase_add_test(whole, test_fs_write_file_pipe);
+
+  tcase_set_timeout(cancel, 60);
+  tcase_add_test(cancel, test_fs_cancel_read_file_midway);
+  tcase_add_test(cancel, test_fs_cancel_read_file_read_queued);
+  tcase_add_test(cancel, test_fs_cancel_write_file_midway);
+
+  tcase_set_timeout(scale, 300);
+  tcase_add_test(scale, test_fs_scale_10000_files);
+
+  suite_add_tcase(s, whole);
+  suite_add_tcase(s, cancel);
+  tcase_add_test(memory, test_fs_file_out_of_memory_everywhere);
+
+  suite_add_tcase(s, scale);
+  suite_add_tcase(s, memory);
+  return s;
+}
