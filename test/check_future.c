@@ -46,6 +46,10 @@ START_TEST(test_future_null_arguments) {
   ck_assert_int_eq(future_reject(NULL, future_error_new(UV_EIO, "x")),
                    UV_EINVAL);
   ck_assert_int_eq(future_adopt(NULL, NULL), UV_EINVAL);
+  /* A source given with a NULL target is still consumed: released. */
+  ck_assert_int_eq(future_adopt(NULL, future_resolved(&loop, &v, count_dtor)),
+                   UV_EINVAL);
+  ck_assert_int_eq(dtor_calls, 3);
   ck_assert_ptr_null(future_ref(NULL));
   future_unref(NULL);
   ck_assert_int_eq(future_state(NULL), FUTURE_PENDING);

@@ -23,8 +23,8 @@
 # count as failures), builds it once, then for each mutant: applies it,
 # rebuilds (one object and the test runner), runs first the suites that
 # test the mutated file (fast), with the library's pool of futures, and
-# the whole runner only if they pass, without the pool (so that the
-# sanitizers see each future).
+# the whole runner only if they pass, as `make check` runs it (the pool
+# is then off under the sanitizers, which see each future).
 # Results go to mutation-work/results.txt; the score is
 # killed / (killed + survived), equivalent and stillborn (did not compile)
 # mutants aside. The script fails when the score is below MUTATION_MIN
@@ -257,8 +257,9 @@ while IFS= read -r spec; do
   else
     # The targeted suites run the library as users do, with its pool of
     # futures (which the sanitizers would otherwise switch off); the whole
-    # runner then runs without it, so that the sanitizers see every
-    # future.
+    # runner then runs as `make check` does in this build, without
+    # FUTURE_POOL: the library then leaves the pool off under the
+    # sanitizers, which see every future.
     for s in $(suites_for "$file"); do
       if ! (cd "$tree" && CK_RUN_SUITE=$s CK_VERBOSITY=silent FUTURE_POOL=1 \
             timeout "$limit" ./test/check_future) \
@@ -269,7 +270,7 @@ while IFS= read -r spec; do
       fi
     done
     if [ "$verdict" = survived ] &&
-       ! (cd "$tree" && CK_VERBOSITY=silent FUTURE_POOL=0 \
+       ! (cd "$tree" && unset FUTURE_POOL && CK_VERBOSITY=silent \
           timeout "$limit" ./test/check_future) \
          < /dev/null > /dev/null 2>&1; then
       verdict=killed
