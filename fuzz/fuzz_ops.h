@@ -1,0 +1,190 @@
+/*
+ * fuzz_ops.h: what the files of the fuzz harness share (fuzz_ops.c is the
+ * core and its top comment the overview; fuzz/README.md the encoding).
+ */
+#ifndef FUZZ_OPS_H
+#define FUZZ_OPS_H
+
+#include <future.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NSLOTS 16
+#define MAX_OPS 512
+#define MAX_CTX 1024
+#define MAX_UIDS 4096
+#define MAX_VALS 4096
+#define MAX_INPUTS 4
+#define MAX_KEPT 8192
+#define MAX_EDGES 16384
+
+#define FAIL(...)                                                              \
+  do {                                                                         \
+    fprintf(stderr, "fuzz_ops: invariant violated (%s:%d): ", __FILE__,       \
+            __LINE__);                                                         \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    abort();                                                                   \
+  } while (0)
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      FAIL(__VA_ARGS__);                                                       \
+  } while (0)
+
+/* Library calls that must not run callbacks are made inside NOCB. */
+#define NOCB(stmt)                                                             \
+  do {                                                                         \
+    S.nocb++;                                                                  \
+    stmt;                                                                      \
+    S.nocb--;                                                                  \
+  } while (0)
+
+/* How each future the harness holds was made. */
+enum kind {
+  K_NEW,
+  K_RESOLVED,
+  K_REJECTED,
+  K_THEN,
+  K_CATCH,
+  K_FINALLY,
+  K_ALL,
+  K_ALL_SETTLED,
+  K_ANY,
+  K_RACE,
+  K_DELAY,
+  K_TIMEOUT
+};
+
+enum op {
+  OP_NEW,
+  OP_RESOLVED,
+  OP_REJECTED,
+  OP_RESOLVE,
+  OP_REJECT,
+  OP_THEN,
+  OP_CATCH,
+  OP_FINALLY,
+  OP_REF,
+  OP_DROP,
+  OP_CANCEL,
+  OP_COMBINE,
+  OP_DELAY0,
+  OP_RUN,
+  OP_WAIT,
+  OP_ADOPT,
+  OP_TIMEOUT0,
+  OP_LOOP_CLOSE,
+  NOPS
+};
+
+/* What a callback returns (spec byte & 7). */
+enum ret {
+  R_PASS,       /* future_ref(settled) */
+  R_RESOLVED,   /* future_resolved with a counted value */
+  R_REJECTED,   /* future_rejected with a user error */
+  R_NULL,       /* NULL */
+  R_POOL,       /* future_ref of a pool slot; a new pending one if empty */
+  R_SELF,       /* future_ref of the future the callback is settling */
+  R_RESOLVED0,  /* future_resolved(loop, NULL, NULL) */
+  R_NOCB        /* no callback at all (NULL is passed when chaining) */
+};
+
+/* What a callback does first ((spec byte >> 3) & 7). */
+enum side {
+  S_NONE,
+  S_CANCEL,     /* future_cancel a pool slot */
+  S_RESOLVE,    /* future_resolve a pool slot with a counted value */
+  S_REJECT,     /* future_reject a pool slot */
+  S_DROP,       /* drop a pool slot */
+  S_NEW,        /* a new pending future into a pool slot */
+  S_LOOP_CLOSE, /* future_loop_close: must say FUTURE_EINCALLBACK */
+  S_NONE2
+};
+
+typedef struct {
+  int kind;
+  int adopting;          /* future_adopt succeeded on it while pending */
+  unsigned next_seq;     /* continuations attached so far */
+  unsigned last_run;     /* sequence number of the last one that ran */
+  size_t ninputs;        /* combinators: the inputs, in order */
+  future_t *inputs[MAX_INPUTS];
+} meta_t;
+
+typedef struct {
+  future_t *f;           /* one reference, or NULL */
+  int uid;               /* the future's identity in meta[] */
+  future_state_t st;     /* as last observed */
+  void *val;
+  const future_error_t *err;
+} slot_t;
+
+typedef struct {
+  uint8_t ret, side, ret_slot, side_slot;
+} spec_t;
+
+typedef struct {
+  int id;
+  int kind;              /* K_THEN, K_CATCH or K_FINALLY */
+  int src_uid;
+  future_t *src;         /* the future it is attached to */
+  future_t *self;        /* the future it settles */
+  int self_uid;
+  unsigned seq;          /* its rank among src's continuations */
+  int calls;
+  spec_t on_f, on_r;
+} ctx_t;
+
+typedef struct {
+  uint32_t magic;
+  int alive;
+} val_t;
+
+#define VAL_MAGIC 0xfa11fe11u
+
+/* FUZZ_OPS_TIDY: "1" or "all" for every habit, or a comma-separated list. */
+#define TIDY_SOURCES 1 /* keep and finally settle every source */
+#define TIDY_CYCLES 2  /* never build an indirect waiting cycle */
+#define TIDY_CANCEL 4  /* never cancel, from a callback, what it settles */
+
+typedef struct {
+  uv_loop_t loop;
+  slot_t pool[NSLOTS];
+  meta_t meta[MAX_UIDS];
+  int nuids;
+  val_t vals[MAX_VALS];
+  int nvals, vals_freed;
+  ctx_t ctx[MAX_CTX];
+  int nctx;
+  int nocb;              /* depth of calls that must not run callbacks */
+  int finishing;         /* dropping everything: callbacks add nothing */
+  long unhandled;
+  int trace;
+  int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
+  future_t *kept[MAX_KEPT];
+  int kept_uid[MAX_KEPT];
+  int nkept;
+  /* "x waits on y" edges between identities, for FUZZ_OPS_TIDY. */
+  int edge_head[MAX_UIDS], edge_next[MAX_EDGES], edge_to[MAX_EDGES];
+  int nedges;
+  unsigned mark[MAX_UIDS], mark_gen;
+  int stack[MAX_UIDS];
+  const uint8_t *data;
+  size_t size, pos;
+} fuzz_state_t;
+
+/* The state of the input being run. */
+extern fuzz_state_t S;
+
+#define TRACE(...)                                                             \
+  do {                                                                         \
+    if (S.trace)                                                               \
+      fprintf(stderr, __VA_ARGS__);                                            \
+  } while (0)
+
+#endif /* FUZZ_OPS_H */
