@@ -48,7 +48,7 @@ fuzz_state_t S;
 
 static char token; /* a value without destructor */
 
-static uint8_t next_byte(void) {
+uint8_t next_byte(void) {
   return S.pos < S.size ? S.data[S.pos++] : 0;
 }
 
@@ -58,17 +58,17 @@ static void val_dtor(void *p) {
   val_t *v = p;
   CHECK(v >= S.vals && v < S.vals + S.nvals, "destructor on a foreign value");
   CHECK(v->magic == VAL_MAGIC, "destructor on a corrupted value");
-  CHECK(v->alive, "value destructor ran twice (value %d)", (int)(v - S.vals));
-  v->alive = 0;
+  CHECK(atomic_exchange(&v->alive, 0), "value destructor ran twice (value %d)",
+        (int)(v - S.vals));
   S.vals_freed++;
 }
 
-static int is_val(const void *p) {
+int is_val(const void *p) {
   const val_t *v = p;
   return v >= S.vals && v < S.vals + S.nvals;
 }
 
-static void check_value(const void *p) {
+void check_value(const void *p) {
   if (is_val(p)) {
     const val_t *v = p;
     CHECK(v->alive, "a value is in use after its destructor ran (value %d)",
@@ -77,7 +77,7 @@ static void check_value(const void *p) {
 }
 
 /* A value and its destructor per value byte. */
-static void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
+void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
   *value = NULL;
   *dtor = NULL;
   switch (b % 4) {
@@ -100,7 +100,7 @@ static void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
 }
 
 /* An error per error byte (NULL is allowed: it means UV_EINVAL). */
-static future_error_t *make_error(uint8_t b) {
+future_error_t *make_error(uint8_t b) {
   switch (b % 4) {
   case 0:
     return future_error_new(FUTURE_EUSER(b >> 2), "fuzz error %d", b >> 2);
@@ -115,7 +115,7 @@ static future_error_t *make_error(uint8_t b) {
 
 /* The pool. */
 
-static int new_uid(int kind) {
+int new_uid(int kind) {
   meta_t *m;
   if (S.nuids >= MAX_UIDS)
     return -1;
@@ -127,7 +127,7 @@ static int new_uid(int kind) {
 }
 
 /* Record that `x` waits on `y`; 0 if the edge table is full. */
-static int add_edge(int x, int y) {
+int add_edge(int x, int y) {
   if (x < 0 || y < 0)
     return 1;
   if (S.nedges >= MAX_EDGES)
@@ -139,7 +139,7 @@ static int add_edge(int x, int y) {
 }
 
 /* Whether `from` waits, directly or not, on `to` (or is it). */
-static int reaches(int from, int to) {
+int reaches(int from, int to) {
   int sp = 0;
   if (from < 0 || to < 0)
     return 0;
@@ -167,13 +167,13 @@ static int reaches(int from, int to) {
 /* FUZZ_OPS_TIDY: whether making `x` wait on `y` would close a cycle (or
  * cannot be tracked any more). `x` == `y` is left to the library, which
  * answers it with FUTURE_ECYCLE. */
-static int tidy_refuses(int x, int y) {
+int tidy_refuses(int x, int y) {
   if (!(S.tidy & TIDY_CYCLES) || x == y)
     return 0;
   return reaches(y, x) || S.nedges >= MAX_EDGES;
 }
 
-static void observe(slot_t *s) {
+void observe(slot_t *s) {
   s->st = future_state(s->f);
   s->val = future_value(s->f);
   s->err = future_error(s->f);
@@ -197,7 +197,7 @@ static int keep_last(int i) {
   return 1;
 }
 
-static void drop(int i) {
+void drop(int i) {
   future_t *f;
   if (keep_last(i))
     return;
@@ -208,10 +208,11 @@ static void drop(int i) {
 }
 
 /* Put `f` (a reference handed over) in slot i, dropping what was there. */
-static void put(int i, future_t *f, int uid) {
+void put(int i, future_t *f, int uid) {
   drop(i);
   if (f == NULL)
     return;
+  S.loop_state = 1;
   if (uid < 0) { /* out of identities: let it go */
     NOCB(future_unref(f));
     return;
@@ -223,7 +224,7 @@ static void put(int i, future_t *f, int uid) {
 
 /* The reference an op passes on for a source byte: the slot's own
  * (consume: the slot empties) or a new one. NULL for an empty slot. */
-static future_t *take(uint8_t b) {
+future_t *take(uint8_t b) {
   slot_t *s = &S.pool[b % NSLOTS];
   future_t *f = s->f;
   if (f == NULL)
@@ -254,7 +255,7 @@ static void check_list(const slot_t *s, const meta_t *m) {
 
 /* Every held future: a settled one never changes; what is observed is
  * consistent. */
-static void check_pool(const char *where) {
+void check_pool(const char *where) {
   for (int i = 0; i < NSLOTS; i++) {
     slot_t *s = &S.pool[i];
     future_state_t st;
@@ -294,13 +295,15 @@ static void check_pool(const char *where) {
       CHECK(future_error_code(e) < 0, "%s: slot %d: error code %d", where, i,
             future_error_code(e));
       if (m->kind == K_DELAY)
-        CHECK(future_error_code(e) == UV_ECANCELED,
+        CHECK(future_error_code(e) == UV_ECANCELED ||
+                  ENOMEM_OK(future_error_code(e)),
               "%s: slot %d: a delay rejected with %d", where, i,
               future_error_code(e));
       /* Cancelled, or an input was released unsettled (FUTURE_ESTALLED). */
       if (m->kind == K_ALL_SETTLED)
         CHECK(future_error_code(e) == UV_ECANCELED ||
-                  future_error_code(e) == FUTURE_ESTALLED,
+                  future_error_code(e) == FUTURE_ESTALLED ||
+                  ENOMEM_OK(future_error_code(e)),
               "%s: slot %d: future_all_settled rejected with %d", where, i,
               future_error_code(e));
       break;
@@ -321,21 +324,22 @@ static void on_unhandled(const future_error_t *err, void *data) {
 
 /* Ops, shared by the top level and by callbacks' side effects. */
 
-static int settleable(int i) {
+int settleable(int i) {
   const slot_t *s = &S.pool[i];
   return s->f != NULL && S.meta[s->uid].kind == K_NEW &&
          !S.meta[s->uid].adopting && future_state(s->f) == FUTURE_PENDING;
 }
 
-static void op_new(int dst) {
+void op_new(int dst) {
   future_t *f;
   NOCB(f = future_new(&S.loop));
-  CHECK(f != NULL, "future_new failed");
-  CHECK(future_state(f) == FUTURE_PENDING, "future_new is not pending");
+  CHECK(f != NULL || OOM(), "future_new failed");
+  CHECK(f == NULL || future_state(f) == FUTURE_PENDING,
+        "future_new is not pending");
   put(dst, f, new_uid(K_NEW));
 }
 
-static void op_resolve(int i, uint8_t vb) {
+void op_resolve(int i, uint8_t vb) {
   void *value;
   future_dtor_cb dtor;
   int expect, rc;
@@ -344,6 +348,15 @@ static void op_resolve(int i, uint8_t vb) {
   expect = settleable(i) ? 0 : FUTURE_ESETTLED;
   make_value(vb, &value, &dtor);
   NOCB(rc = future_resolve(S.pool[i].f, value, dtor));
+  if (expect == 0 && ENOMEM_OK(rc)) {
+    /* No holder for the value: rejected with UV_ENOMEM instead. */
+    const future_error_t *e = future_error(S.pool[i].f);
+    CHECK(e != NULL && future_error_code(e) == UV_ENOMEM,
+          "future_resolve returned UV_ENOMEM but did not reject so");
+    CHECK(dtor == NULL || !((val_t *)value)->alive,
+          "future_resolve out of memory did not run the destructor");
+    return;
+  }
   CHECK(rc == expect, "future_resolve returned %d, expected %d", rc, expect);
   if (rc == 0) {
     CHECK(future_state(S.pool[i].f) == FUTURE_FULFILLED &&
@@ -355,7 +368,7 @@ static void op_resolve(int i, uint8_t vb) {
   }
 }
 
-static void op_reject(int i, uint8_t eb) {
+void op_reject(int i, uint8_t eb) {
   future_error_t *err;
   int expect, rc, code;
   if (S.pool[i].f == NULL)
@@ -368,13 +381,14 @@ static void op_reject(int i, uint8_t eb) {
   if (rc == 0) {
     const future_error_t *e = future_error(S.pool[i].f);
     CHECK(future_state(S.pool[i].f) == FUTURE_REJECTED && e != NULL &&
-              future_error_code(e) == code,
+              (future_error_code(e) == code ||
+               (err == NULL && ENOMEM_OK(future_error_code(e)))),
           "future_reject did not reject with the error");
     CHECK(err == NULL || e == err, "future_reject stored another error");
   }
 }
 
-static void op_cancel(int i) {
+void op_cancel(int i) {
   int pending, rc;
   if (S.pool[i].f == NULL)
     return;
@@ -385,7 +399,8 @@ static void op_cancel(int i) {
   if (pending) {
     const future_error_t *e = future_error(S.pool[i].f);
     CHECK(future_state(S.pool[i].f) == FUTURE_REJECTED && e != NULL &&
-              future_error_code(e) == UV_ECANCELED,
+              (future_error_code(e) == UV_ECANCELED ||
+               ENOMEM_OK(future_error_code(e))),
           "future_cancel did not reject with UV_ECANCELED");
   }
 }
@@ -560,7 +575,10 @@ static void op_chain(int kind, uint8_t sb, int dst, spec_t on_f,
     NOCB(out = future_finally(in, f_cb, c));
     break;
   }
-  CHECK(out != NULL, "chaining failed");
+  if (out == NULL) {
+    CHECK(OOM(), "chaining failed");
+    return;
+  }
   CHECK(future_state(out) == FUTURE_PENDING,
         "a chained future settled inside the chaining call");
   uid = new_uid(kind);
@@ -602,20 +620,26 @@ static void op_combine(uint8_t mb, int dst) {
     NOCB(out = future_race(&S.loop, inputs, n));
     break;
   }
-  CHECK(out != NULL, "combining failed");
+  if (out == NULL) {
+    CHECK(OOM(), "combining failed");
+    return;
+  }
   if (n > 0) {
-    CHECK(future_state(out) == FUTURE_PENDING,
+    CHECK(future_state(out) == FUTURE_PENDING || ENOMEM_FUTURE(out),
           "a combined future settled inside the combining call");
   } else if (kind == K_ALL || kind == K_ALL_SETTLED) {
     const future_list_t *list = future_value(out);
-    CHECK(future_state(out) == FUTURE_FULFILLED && list != NULL &&
-              list->count == 0,
+    CHECK((future_state(out) == FUTURE_FULFILLED && list != NULL &&
+           list->count == 0) ||
+              (future_error(out) != NULL &&
+               ENOMEM_OK(future_error_code(future_error(out)))),
           "all/all_settled of nothing is not an empty list");
   } else {
     const future_error_t *e = future_error(out);
     CHECK(future_state(out) == FUTURE_REJECTED && e != NULL &&
-              future_error_code(e) ==
-                  (kind == K_ANY ? FUTURE_EAGGREGATE : UV_EINVAL),
+              (future_error_code(e) ==
+                   (kind == K_ANY ? FUTURE_EAGGREGATE : UV_EINVAL) ||
+               ENOMEM_OK(future_error_code(e))),
           "any/race of nothing did not reject as documented");
   }
   uid = new_uid(kind);
@@ -655,8 +679,9 @@ static void op_wait(uint8_t sb) {
   else if (pre.st == FUTURE_REJECTED)
     CHECK(r.error == pre.err,
           "future_wait on a rejected future returned another error");
-  if (S.pool[i].f != NULL && S.pool[i].uid == uid) {
-    /* Still held: its state agrees with what was reported. */
+  if (S.pool[i].f != NULL && S.pool[i].uid == uid && !ENOMEM_OK(rc)) {
+    /* Still held: its state agrees with what was reported (unless the
+     * report itself could not be made, out of memory). */
     future_state_t st = future_state(S.pool[i].f);
     if (rc == FUTURE_ESTALLED && st != FUTURE_REJECTED)
       /* Either the wait stalled, or the future itself was rejected with
@@ -700,14 +725,16 @@ static void op_adopt(int i, uint8_t sb) {
     return;
   if (same) {
     const future_error_t *e = future_error(af);
-    CHECK(e != NULL && future_error_code(e) == FUTURE_ECYCLE,
+    CHECK(e != NULL && (future_error_code(e) == FUTURE_ECYCLE ||
+                        ENOMEM_OK(future_error_code(e))),
           "future_adopt of itself did not reject with FUTURE_ECYCLE");
   } else if (src_st == FUTURE_PENDING &&
              future_state(af) == FUTURE_REJECTED) {
     /* The pending source waits, through what it follows, on `a`: the
      * library refuses the cycle. */
     const future_error_t *e = future_error(af);
-    CHECK(future_error_code(e) == FUTURE_ECYCLE,
+    CHECK(future_error_code(e) == FUTURE_ECYCLE ||
+              ENOMEM_OK(future_error_code(e)),
           "future_adopt of a pending future rejected at once, not as a "
           "cycle");
   } else if (src_st == FUTURE_PENDING) {
@@ -731,18 +758,21 @@ static void op_loop_close(void) {
     CHECK(S.nkept == 0,
           "future_loop_close tore down a loop whose futures are held");
     CHECK(future_loop_live(&S.loop) == 0, "torn down with live futures");
+    S.loop_state = 0;
   } else {
     CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
   }
 }
 
-static const char *const op_names[NOPS] = {
+static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
-    "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close"};
+    "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
+    "alloc",  "misc"};
 
 static void run_op(uint8_t opb) {
-  int op = opb % NOPS;
+  int op = opb < NEW_OP_BASE ? opb % NOPS
+                             : NOPS + (opb - NEW_OP_BASE) % NNEWOPS;
   TRACE("op %s @%zu\n", op_names[op], S.pos - 1);
   switch (op) {
   case OP_NEW:
@@ -755,9 +785,18 @@ static void run_op(uint8_t opb) {
     future_t *f;
     make_value(next_byte(), &value, &dtor);
     NOCB(f = future_resolved(&S.loop, value, dtor));
-    CHECK(f != NULL && future_state(f) == FUTURE_FULFILLED &&
-              future_value(f) == value,
-          "future_resolved is not fulfilled with its value");
+    if (OOM() && (f == NULL || future_state(f) == FUTURE_REJECTED)) {
+      /* No future, or no holder for the value: the destructor ran. */
+      CHECK(dtor == NULL || !((val_t *)value)->alive,
+            "future_resolved out of memory did not run the destructor");
+      CHECK(f == NULL ||
+                future_error_code(future_error(f)) == UV_ENOMEM,
+            "future_resolved rejected, not with UV_ENOMEM");
+    } else {
+      CHECK(f != NULL && future_state(f) == FUTURE_FULFILLED &&
+                future_value(f) == value,
+            "future_resolved is not fulfilled with its value");
+    }
     put(dst, f, new_uid(K_RESOLVED));
     break;
   }
@@ -766,8 +805,9 @@ static void run_op(uint8_t opb) {
     future_error_t *err = make_error(next_byte());
     future_t *f;
     NOCB(f = future_rejected(&S.loop, err));
-    CHECK(f != NULL && future_state(f) == FUTURE_REJECTED &&
-              (err == NULL || future_error(f) == err),
+    CHECK((f == NULL && OOM()) ||
+              (f != NULL && future_state(f) == FUTURE_REJECTED &&
+               (err == NULL || future_error(f) == err)),
           "future_rejected is not rejected with its error");
     put(dst, f, new_uid(K_REJECTED));
     break;
@@ -826,7 +866,7 @@ static void run_op(uint8_t opb) {
     int dst = next_byte() % NSLOTS;
     future_t *f;
     NOCB(f = future_delay(&S.loop, 0));
-    CHECK(f != NULL && future_state(f) == FUTURE_PENDING,
+    CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
           "future_delay is not pending");
     put(dst, f, new_uid(K_DELAY));
     break;
@@ -852,7 +892,7 @@ static void run_op(uint8_t opb) {
     if (in == NULL)
       break;
     NOCB(out = future_timeout(in, 0));
-    CHECK(out != NULL && future_state(out) == FUTURE_PENDING,
+    CHECK(ENOMEM_FUTURE(out) || future_state(out) == FUTURE_PENDING,
           "future_timeout is not pending");
     uid = new_uid(K_TIMEOUT);
     add_edge(uid, in_uid);
@@ -862,9 +902,45 @@ static void run_op(uint8_t opb) {
   case OP_LOOP_CLOSE:
     op_loop_close();
     break;
+  case OP_ALLOC:
+    op_alloc();
+    break;
+  case OP_MISC:
+    op_misc();
+    break;
   }
   check_pool(op_names[op]);
 }
+
+/* A switch of the environment: unset, empty or "0" for none, "1" or
+ * "all" for every bit, else the bits whose names appear in it. */
+typedef struct {
+  const char *name;
+  int bit;
+} flag_name_t;
+
+static int env_flags(const char *var, const flag_name_t *names) {
+  const char *t = getenv(var);
+  int bits = 0, all = 0;
+  for (const flag_name_t *n = names; n->name != NULL; n++)
+    all |= n->bit;
+  if (t == NULL || *t == '\0' || strcmp(t, "0") == 0)
+    return 0;
+  if (strcmp(t, "1") == 0 || strstr(t, "all") != NULL)
+    return all;
+  for (const flag_name_t *n = names; n->name != NULL; n++)
+    if (strstr(t, n->name) != NULL)
+      bits |= n->bit;
+  return bits;
+}
+
+static const flag_name_t tidy_names[] = {{"sources", TIDY_SOURCES},
+                                         {"cycles", TIDY_CYCLES},
+                                         {"cancel", TIDY_CANCEL},
+                                         {NULL, 0}};
+
+static const flag_name_t avoid_names[] = {{"wait-null", AVOID_WAIT_NULL},
+                                          {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int initialised;
@@ -873,25 +949,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!initialised) {
     const char *t = getenv("FUZZ_OPS_TRACE");
     S.trace = t != NULL && *t != '\0' && *t != '0';
-    t = getenv("FUZZ_OPS_TIDY");
-    if (t == NULL || *t == '\0' || strcmp(t, "0") == 0)
-      S.tidy = 0;
-    else if (strcmp(t, "1") == 0 || strstr(t, "all") != NULL)
-      S.tidy = TIDY_SOURCES | TIDY_CYCLES | TIDY_CANCEL;
-    else
-      S.tidy = (strstr(t, "sources") ? TIDY_SOURCES : 0) |
-               (strstr(t, "cycles") ? TIDY_CYCLES : 0) |
-               (strstr(t, "cancel") ? TIDY_CANCEL : 0);
+    S.tidy = env_flags("FUZZ_OPS_TIDY", tidy_names);
+    S.avoid = env_flags("FUZZ_OPS_AVOID", avoid_names);
     future_set_unhandled_hook(on_unhandled, NULL, NULL);
     initialised = 1;
   }
   memset(S.pool, 0, sizeof(S.pool));
-  S.nuids = S.nvals = S.vals_freed = S.nctx = 0;
+  S.nuids = S.nvals = S.nctx = 0;
+  S.vals_freed = 0;
   S.nocb = S.finishing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
+  S.loop_state = 0;
   S.data = data;
   S.size = size;
   S.pos = 0;
+  hooks_begin();
   CHECK(uv_loop_init(&S.loop) == 0, "uv_loop_init failed");
 
   while (S.pos < S.size && ops++ < MAX_OPS)
@@ -935,6 +1007,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         S.vals_freed, S.nvals);
   for (int i = 0; i < S.nvals; i++)
     CHECK(!S.vals[i].alive, "value %d was never destroyed", i);
+  hooks_end();
   TRACE("ok: %d ops, %d futures, %d values, %d callbacks, %ld unhandled\n",
         ops, S.nuids, S.nvals, S.nctx, S.unhandled);
   return 0;

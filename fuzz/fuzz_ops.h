@@ -7,6 +7,7 @@
 
 #include <future.h>
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +81,15 @@ enum op {
   OP_ADOPT,
   OP_TIMEOUT0,
   OP_LOOP_CLOSE,
-  NOPS
+  NOPS, /* op bytes below NEW_OP_BASE: byte % NOPS, the ops above */
+  /* Op bytes from NEW_OP_BASE on: NOPS + (byte - NEW_OP_BASE) % NNEWOPS. */
+  OP_ALLOC = NOPS,
+  OP_MISC,
+  OP_END
 };
+
+#define NEW_OP_BASE 216
+#define NNEWOPS (OP_END - NOPS)
 
 /* What a callback returns (spec byte & 7). */
 enum ret {
@@ -142,7 +150,7 @@ typedef struct {
 
 typedef struct {
   uint32_t magic;
-  int alive;
+  atomic_int alive;      /* destructors may run on other threads */
 } val_t;
 
 #define VAL_MAGIC 0xfa11fe11u
@@ -152,13 +160,19 @@ typedef struct {
 #define TIDY_CYCLES 2  /* never build an indirect waiting cycle */
 #define TIDY_CANCEL 4  /* never cancel, from a callback, what it settles */
 
+/* FUZZ_OPS_AVOID: steer around known defects of the library (fuzz/README.md,
+ * "Known bugs"), each named after its input in fuzz/known-bugs. "1" or
+ * "all" for every one, or a comma-separated list. */
+#define AVOID_WAIT_NULL 1 /* future_wait(NULL, NULL) leaks its error */
+
 typedef struct {
   uv_loop_t loop;
   slot_t pool[NSLOTS];
   meta_t meta[MAX_UIDS];
   int nuids;
   val_t vals[MAX_VALS];
-  int nvals, vals_freed;
+  int nvals;
+  atomic_int vals_freed;
   ctx_t ctx[MAX_CTX];
   int nctx;
   int nocb;              /* depth of calls that must not run callbacks */
@@ -166,6 +180,9 @@ typedef struct {
   long unhandled;
   int trace;
   int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
+  int avoid;             /* FUZZ_OPS_AVOID: AVOID_* bits */
+  int loop_state;        /* a future was made since the loop was last torn
+                            down: the library has state for it */
   future_t *kept[MAX_KEPT];
   int kept_uid[MAX_KEPT];
   int nkept;
@@ -186,5 +203,43 @@ extern fuzz_state_t S;
     if (S.trace)                                                               \
       fprintf(stderr, __VA_ARGS__);                                            \
   } while (0)
+
+/* Out of memory: an allocation of the library has failed during this input,
+ * so that NULL returns and UV_ENOMEM outcomes are expected anywhere. */
+#define OOM() (alloc_failed())
+#define ENOMEM_OK(code) (OOM() && (code) == UV_ENOMEM)
+/* A future that gave up at once for lack of memory, or none at all. */
+#define ENOMEM_FUTURE(f)                                                       \
+  (OOM() && ((f) == NULL || (future_error(f) != NULL &&                        \
+                             future_error_code(future_error(f)) == UV_ENOMEM)))
+
+/* fuzz_ops.c: the pool of references, values, the core ops. */
+uint8_t next_byte(void);
+void make_value(uint8_t b, void **value, future_dtor_cb *dtor);
+future_error_t *make_error(uint8_t b);
+int is_val(const void *p);
+void check_value(const void *p);
+int new_uid(int kind);
+int add_edge(int x, int y);
+int reaches(int from, int to);
+int tidy_refuses(int x, int y);
+void observe(slot_t *s);
+void drop(int i);
+void put(int i, future_t *f, int uid);
+future_t *take(uint8_t b);
+int settleable(int i);
+void op_new(int dst);
+void op_resolve(int i, uint8_t vb);
+void op_reject(int i, uint8_t eb);
+void op_cancel(int i);
+void check_pool(const char *where);
+
+/* fuzz_hooks.c: the process-wide hooks (the allocator) and calls at the
+ * edges of the API. */
+void hooks_begin(void);
+void hooks_end(void);
+int alloc_failed(void);
+void op_alloc(void);
+void op_misc(void);
 
 #endif /* FUZZ_OPS_H */

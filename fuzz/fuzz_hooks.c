@@ -1,0 +1,228 @@
+/*
+ * fuzz_hooks.c: the process-wide hooks of the library, as the fuzz harness
+ * uses them, and calls at the edges of the API.
+ *
+ * The allocator. Every input starts with future_set_allocator (which must
+ * succeed: the previous input tore its loop down) installing a counting
+ * allocator, so that every allocation the library makes is seen:
+ *   - at the end of the input, every block handed out has been freed (the
+ *     count of blocks outstanding is back where it started);
+ *   - each block carries a header, so that freeing a block the hook never
+ *     handed out (or one already freed) is caught;
+ *   - OP_ALLOC makes it fail the n-th allocation from now, or every one
+ *     from the n-th on, chosen by the input; from then on OOM() is true
+ *     and the harness accepts NULL returns and UV_ENOMEM outcomes, but
+ *     nothing else (a settled future still never changes, destructors
+ *     still run exactly once, nothing leaks, the loop still closes).
+ * The counters are atomic: the library may allocate and free on the
+ * threads of libuv's pool and on the harness's helper threads.
+ */
+#include "fuzz_ops.h"
+
+#include <stdatomic.h>
+
+/* The header in front of each block; 16 bytes keep malloc's alignment. */
+#define HDR 16
+#define ALLOC_MAGIC 0xa110c8edu
+#define FREED_MAGIC 0xf4eedb10u
+
+static atomic_long outstanding;   /* blocks handed out and not freed */
+static long outstanding_at_start;
+static atomic_ulong nallocs;      /* allocations asked for so far */
+static atomic_ulong fail_nth;     /* 0, or the allocation that fails */
+static atomic_ulong fail_from;    /* 0, or where failing every one starts */
+static atomic_int failed;         /* one has failed during this input */
+
+int alloc_failed(void) { return atomic_load(&failed); }
+
+static int should_fail(void) {
+  unsigned long n = atomic_fetch_add(&nallocs, 1) + 1;
+  unsigned long nth = atomic_load(&fail_nth), from = atomic_load(&fail_from);
+  if ((nth != 0 && n == nth) || (from != 0 && n >= from)) {
+    atomic_store(&failed, 1);
+    return 1;
+  }
+  return 0;
+}
+
+static void *hand_out(char *block) {
+  if (block == NULL)
+    return NULL;
+  *(uint32_t *)block = ALLOC_MAGIC;
+  atomic_fetch_add(&outstanding, 1);
+  return block + HDR;
+}
+
+/* The block behind `p`, which must be one the hook handed out. */
+static char *block_of(void *p) {
+  char *block = (char *)p - HDR;
+  uint32_t magic = *(uint32_t *)block;
+  CHECK(magic != FREED_MAGIC, "the library freed a block twice");
+  CHECK(magic == ALLOC_MAGIC,
+        "the library freed, through the allocator hook, a block that the "
+        "hook never handed out");
+  return block;
+}
+
+static void *fz_malloc(size_t n) {
+  if (n > SIZE_MAX - HDR || should_fail())
+    return NULL;
+  return hand_out(malloc(n + HDR));
+}
+
+static void *fz_calloc(size_t count, size_t n) {
+  if ((n != 0 && count > (SIZE_MAX - HDR) / n) || should_fail())
+    return NULL;
+  return hand_out(calloc(1, count * n + HDR));
+}
+
+static void *fz_realloc(void *p, size_t n) {
+  char *block, *grown;
+  if (p == NULL)
+    return fz_malloc(n);
+  block = block_of(p);
+  if (n > SIZE_MAX - HDR || should_fail())
+    return NULL;
+  grown = realloc(block, n + HDR);
+  return grown != NULL ? grown + HDR : NULL;
+}
+
+static void fz_free(void *p) {
+  char *block;
+  if (p == NULL)
+    return;
+  block = block_of(p);
+  *(uint32_t *)block = FREED_MAGIC;
+  atomic_fetch_sub(&outstanding, 1);
+  free(block);
+}
+
+void hooks_begin(void) {
+  int rc = future_set_allocator(fz_malloc, fz_realloc, fz_calloc, fz_free);
+  CHECK(rc == 0, "future_set_allocator at the start of an input returned %d",
+        rc);
+  atomic_store(&fail_nth, 0);
+  atomic_store(&fail_from, 0);
+  atomic_store(&failed, 0);
+  outstanding_at_start = atomic_load(&outstanding);
+}
+
+/* After the loop is closed and every thread joined. */
+void hooks_end(void) {
+  long now = atomic_load(&outstanding);
+  CHECK(now == outstanding_at_start,
+        "%ld blocks of the library were allocated and never freed",
+        now - outstanding_at_start);
+}
+
+/* OP_ALLOC: mode byte m, count byte k. m % 4: 0 fail the n-th allocation
+ * from now, 1 fail every one from the n-th on, 2 stop failing, 3 call
+ * future_set_allocator now (n = 1 + k + 256 * ((m >> 2) & 3)). */
+void op_alloc(void) {
+  uint8_t m = next_byte(), k = next_byte();
+  unsigned long n = 1 + k + 256ul * ((m >> 2) & 3);
+  unsigned long now = atomic_load(&nallocs);
+  int rc;
+  switch (m % 4) {
+  case 0:
+    TRACE("  fail allocation %lu from now\n", n);
+    atomic_store(&fail_nth, now + n);
+    break;
+  case 1:
+    TRACE("  fail every allocation from the %lu-th from now\n", n);
+    atomic_store(&fail_from, now + n);
+    break;
+  case 2:
+    TRACE("  stop failing allocations\n");
+    atomic_store(&fail_nth, 0);
+    atomic_store(&fail_from, 0);
+    break;
+  default:
+    rc = future_set_allocator(NULL, fz_realloc, fz_calloc, fz_free);
+    CHECK(rc == UV_EINVAL, "future_set_allocator(NULL, ...) returned %d",
+          rc);
+    /* The same functions again: 0 if no loop has state (nothing can mix
+     * allocators then), UV_EBUSY when one has. */
+    rc = future_set_allocator(fz_malloc, fz_realloc, fz_calloc, fz_free);
+    CHECK(rc == 0 || rc == UV_EBUSY, "future_set_allocator returned %d", rc);
+    CHECK(rc == UV_EBUSY || !S.loop_state,
+          "future_set_allocator succeeded while the loop has futures");
+    break;
+  }
+}
+
+/* OP_MISC: the calls at the edges of the API, sub-op byte % 4. */
+void op_misc(void) {
+  uint8_t sub = next_byte();
+  int rc;
+  TRACE("  misc %d\n", sub % 4);
+  switch (sub % 4) {
+  case 0:
+    if (S.avoid & AVOID_WAIT_NULL)
+      break;
+    rc = future_wait(NULL, NULL);
+    CHECK(rc == UV_EINVAL || ENOMEM_OK(rc), "future_wait(NULL, NULL) = %d",
+          rc);
+    break;
+  case 1: {
+    future_result_t r;
+    rc = future_wait(NULL, &r);
+    CHECK(rc == r.status, "future_wait(NULL) returned %d, status %d", rc,
+          r.status);
+    CHECK((rc == UV_EINVAL || ENOMEM_OK(rc)) && r.error != NULL &&
+              future_error_code(r.error) == rc && r.value == NULL,
+          "future_wait(NULL, &r) = %d", rc);
+    future_result_release(&r);
+    CHECK(r.error == NULL && r.status == 0,
+          "future_result_release did not zero the result");
+    future_result_release(&r);
+    break;
+  }
+  case 2: {
+    /* NULL futures and loops: refused, and whatever was handed over is
+     * still released (a destructor runs, an error is consumed). */
+    void *value;
+    future_dtor_cb dtor;
+    future_t *f;
+    CHECK(future_cancel(NULL) == UV_EINVAL, "future_cancel(NULL)");
+    NOCB(future_unref(NULL));
+    CHECK(future_ref(NULL) == NULL && future_state(NULL) == FUTURE_PENDING &&
+              future_value(NULL) == NULL && future_error(NULL) == NULL &&
+              future_loop(NULL) == NULL && future_loop_live(NULL) == 0,
+          "an accessor on NULL");
+    CHECK(future_loop_close(NULL) == UV_EINVAL, "future_loop_close(NULL)");
+    make_value(0, &value, &dtor);
+    rc = future_resolve(NULL, value, dtor);
+    CHECK(rc == UV_EINVAL, "future_resolve(NULL) returned %d", rc);
+    CHECK(value == NULL || !is_val(value) ||
+              !atomic_load(&((val_t *)value)->alive),
+          "future_resolve(NULL) did not run the destructor");
+    rc = future_reject(NULL, make_error(sub >> 2));
+    CHECK(rc == UV_EINVAL, "future_reject(NULL) returned %d", rc);
+    make_value(0, &value, &dtor);
+    NOCB(f = future_resolved(NULL, value, dtor));
+    CHECK(f == NULL, "future_resolved(NULL loop) made a future");
+    CHECK(value == NULL || !is_val(value) ||
+              !atomic_load(&((val_t *)value)->alive),
+          "future_resolved(NULL loop) did not run the destructor");
+    NOCB(f = future_rejected(NULL, make_error(sub >> 2)));
+    CHECK(f == NULL && future_new(NULL) == NULL &&
+              future_delay(NULL, 1) == NULL && future_timeout(NULL, 1) == NULL &&
+              future_then(NULL, NULL, NULL, NULL) == NULL &&
+              future_all(NULL, NULL, 0) == NULL,
+          "a call on a NULL loop or future made a future");
+    break;
+  }
+  default: {
+    /* future_adopt with a NULL side consumes the other. */
+    int i = (sub >> 2) % NSLOTS;
+    if (S.pool[i].f == NULL)
+      break;
+    NOCB(rc = future_adopt(S.pool[i].f, NULL));
+    CHECK(rc == UV_EINVAL, "future_adopt(f, NULL) returned %d", rc);
+    NOCB(rc = future_adopt(NULL, future_ref(S.pool[i].f)));
+    CHECK(rc == UV_EINVAL, "future_adopt(NULL, f) returned %d", rc);
+    break;
+  }
+  }
+}
