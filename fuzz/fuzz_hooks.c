@@ -16,9 +16,16 @@
  *     still run exactly once, nothing leaks, the loop still closes).
  * The counters are atomic: the library may allocate and free on the
  * threads of libuv's pool and on the harness's helper threads.
+ *
+ * Tracing. OP_TRACE starts and stops future_trace_start/stop to a file in
+ * the scratch directory (fuzz_fs.c); every trace written must be JSON,
+ * one object, starting with '{'. While every allocation fails, starting a
+ * trace must fail with UV_ENOMEM: it needs a copy of the path, and the
+ * library promises that all its memory comes from the hook.
  */
 #include "fuzz_ops.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 
 /* The header in front of each block; 16 bytes keep malloc's alignment. */
@@ -225,4 +232,236 @@ void op_misc(void) {
     break;
   }
   }
+}
+
+/* Tracing: process-wide, started and stopped by OP_TRACE, stopped at the
+ * end of every input; each trace written must be JSON (one object). */
+
+static int tracing;        /* started and not stopped */
+static int trace_nodir;    /* to a path whose directory does not exist */
+
+/* A small JSON syntax checker: enough to say the file is well formed. */
+typedef struct {
+  const char *p, *end;
+  int depth;
+} json_t;
+
+static void json_ws(json_t *j) {
+  while (j->p < j->end &&
+         (*j->p == ' ' || *j->p == '\n' || *j->p == '\t' || *j->p == '\r'))
+    j->p++;
+}
+
+static int json_lit(json_t *j, const char *lit) {
+  size_t n = strlen(lit);
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+    return 0;
+  j->p += n;
+  return 1;
+}
+
+static int json_string(json_t *j) {
+  if (j->p >= j->end || *j->p != '"')
+    return 0;
+  for (j->p++; j->p < j->end && *j->p != '"'; j->p++) {
+    if ((unsigned char)*j->p < 0x20)
+      return 0;
+    if (*j->p == '\\') {
+      if (++j->p >= j->end)
+        return 0;
+      if (*j->p == 'u') {
+        for (int k = 0; k < 4; k++)
+          if (++j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p))
+            return 0;
+      } else if (!strchr("\"\\/bfnrt", *j->p)) {
+        return 0;
+      }
+    }
+  }
+  if (j->p >= j->end)
+    return 0;
+  j->p++;
+  return 1;
+}
+
+static int json_digits(json_t *j) {
+  const char *start = j->p;
+  while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+    j->p++;
+  return j->p > start;
+}
+
+static int json_number(json_t *j) {
+  if (j->p < j->end && *j->p == '-')
+    j->p++;
+  if (j->p < j->end && *j->p == '0')
+    j->p++;
+  else if (!json_digits(j))
+    return 0;
+  if (j->p < j->end && *j->p == '.') {
+    j->p++;
+    if (!json_digits(j))
+      return 0;
+  }
+  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+    j->p++;
+    if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+      j->p++;
+    if (!json_digits(j))
+      return 0;
+  }
+  return 1;
+}
+
+static int json_value(json_t *j) {
+  int ok = 1;
+  json_ws(j);
+  if (j->p >= j->end || ++j->depth > 64)
+    return 0;
+  switch (*j->p) {
+  case '{':
+  case '[': {
+    char close = *j->p == '{' ? '}' : ']';
+    int object = close == '}';
+    j->p++;
+    json_ws(j);
+    if (j->p < j->end && *j->p == close) {
+      j->p++;
+      break;
+    }
+    for (;;) {
+      if (object) {
+        json_ws(j);
+        if (!json_string(j))
+          return 0;
+        json_ws(j);
+        if (j->p >= j->end || *j->p++ != ':')
+          return 0;
+      }
+      if (!json_value(j))
+        return 0;
+      json_ws(j);
+      if (j->p >= j->end)
+        return 0;
+      if (*j->p == close) {
+        j->p++;
+        break;
+      }
+      if (*j->p++ != ',')
+        return 0;
+    }
+    break;
+  }
+  case '"':
+    ok = json_string(j);
+    break;
+  case 't':
+    ok = json_lit(j, "true");
+    break;
+  case 'f':
+    ok = json_lit(j, "false");
+    break;
+  case 'n':
+    ok = json_lit(j, "null");
+    break;
+  default:
+    ok = json_number(j);
+    break;
+  }
+  j->depth--;
+  return ok;
+}
+
+static void check_trace_file(const char *path) {
+  FILE *fp = fopen(path, "rb");
+  char *text;
+  long len;
+  json_t j;
+  CHECK(fp != NULL, "future_trace_stop returned 0 but wrote no %s", path);
+  fseek(fp, 0, SEEK_END);
+  len = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  text = malloc(len > 0 ? (size_t)len : 1);
+  CHECK(text != NULL, "out of memory reading the trace");
+  CHECK(fread(text, 1, (size_t)len, fp) == (size_t)len, "reading the trace");
+  fclose(fp);
+  CHECK(len > 0 && text[0] == '{', "the trace does not start with '{'");
+  j.p = text;
+  j.end = text + len;
+  j.depth = 0;
+  CHECK(json_value(&j), "the trace is not JSON (at byte %ld)",
+        (long)(j.p - text));
+  json_ws(&j);
+  CHECK(j.p == j.end, "the trace has more after its JSON (at byte %ld)",
+        (long)(j.p - text));
+  free(text);
+  TRACE("  trace of %ld bytes is JSON\n", len);
+}
+
+static void trace_stop(void) {
+  int rc = future_trace_stop();
+  char path[PATH_MAX];
+  CHECK(rc == (trace_nodir ? UV_EIO : 0), "future_trace_stop returned %d",
+        rc);
+  tracing = 0;
+  if (rc == 0) {
+    scratch_path(path, "trace.json");
+    check_trace_file(path);
+  }
+}
+
+/* Every allocation from the next one on fails. */
+static int failing_all(void) {
+  unsigned long from = atomic_load(&fail_from);
+  return from != 0 && atomic_load(&nallocs) + 1 >= from;
+}
+
+/* OP_TRACE: sub-op byte % 4: 0 start, 1 stop, 2 start with a NULL or
+ * empty path (UV_EINVAL), 3 start to a path whose directory does not
+ * exist (stopping it then says UV_EIO). */
+void op_trace(void) {
+  uint8_t sub = next_byte();
+  char path[PATH_MAX];
+  int rc;
+  switch (sub % 4) {
+  case 0:
+  case 3:
+    scratch_path(path, sub % 4 == 0 ? "trace.json" : "nodir/trace.json");
+    rc = future_trace_start(path);
+    TRACE("  trace_start %s: %d\n", path, rc);
+    if (tracing) {
+      CHECK(rc == UV_EBUSY, "future_trace_start while tracing returned %d",
+            rc);
+      break;
+    }
+    if (failing_all() && !(S.avoid & AVOID_TRACE_ALLOC))
+      CHECK(rc == UV_ENOMEM,
+            "future_trace_start returned %d while every allocation fails "
+            "(does tracing allocate past the allocator hook?)",
+            rc);
+    CHECK(rc == 0 || ENOMEM_OK(rc), "future_trace_start returned %d", rc);
+    tracing = rc == 0;
+    trace_nodir = sub % 4 == 3;
+    break;
+  case 1:
+    if (tracing) {
+      trace_stop();
+    } else {
+      rc = future_trace_stop();
+      CHECK(rc == UV_EINVAL, "future_trace_stop when not tracing: %d", rc);
+    }
+    break;
+  default:
+    rc = future_trace_start(NULL);
+    CHECK(rc == UV_EINVAL, "future_trace_start(NULL) returned %d", rc);
+    rc = future_trace_start("");
+    CHECK(rc == UV_EINVAL, "future_trace_start(\"\") returned %d", rc);
+    break;
+  }
+}
+
+/* The end of the input: a trace still recording is written now. */
+void trace_end(void) {
+  if (tracing)
+    trace_stop();
 }

@@ -768,7 +768,7 @@ static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
-    "alloc",  "misc"};
+    "alloc",  "misc",     "trace"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -908,8 +908,12 @@ static void run_op(uint8_t opb) {
   case OP_MISC:
     op_misc();
     break;
+  case OP_TRACE:
+    op_trace();
+    break;
   }
   check_pool(op_names[op]);
+  scratch_check(op_names[op]);
 }
 
 /* A switch of the environment: unset, empty or "0" for none, "1" or
@@ -939,8 +943,10 @@ static const flag_name_t tidy_names[] = {{"sources", TIDY_SOURCES},
                                          {"cancel", TIDY_CANCEL},
                                          {NULL, 0}};
 
-static const flag_name_t avoid_names[] = {{"wait-null", AVOID_WAIT_NULL},
-                                          {NULL, 0}};
+static const flag_name_t avoid_names[] = {
+    {"wait-null", AVOID_WAIT_NULL},
+    {"trace-alloc", AVOID_TRACE_ALLOC},
+    {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int initialised;
@@ -1003,6 +1009,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(rc == 0, "future_loop_close returned %d", rc);
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
+  trace_end();
+  scratch_end();
   CHECK(S.vals_freed == S.nvals, "%d of %d value destructors ran",
         S.vals_freed, S.nvals);
   for (int i = 0; i < S.nvals; i++)

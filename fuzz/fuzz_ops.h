@@ -85,6 +85,7 @@ enum op {
   /* Op bytes from NEW_OP_BASE on: NOPS + (byte - NEW_OP_BASE) % NNEWOPS. */
   OP_ALLOC = NOPS,
   OP_MISC,
+  OP_TRACE,
   OP_END
 };
 
@@ -164,6 +165,7 @@ typedef struct {
  * "Known bugs"), each named after its input in fuzz/known-bugs. "1" or
  * "all" for every one, or a comma-separated list. */
 #define AVOID_WAIT_NULL 1 /* future_wait(NULL, NULL) leaks its error */
+#define AVOID_TRACE_ALLOC 2 /* tracing allocates past the allocator hook */
 
 typedef struct {
   uv_loop_t loop;
@@ -241,5 +243,14 @@ void hooks_end(void);
 int alloc_failed(void);
 void op_alloc(void);
 void op_misc(void);
+void op_trace(void);
+void trace_end(void);
+
+/* fuzz_fs.c: the scratch directory of the input, and the file system. */
+const char *scratch_root(void);
+void scratch_path(char *out, const char *rel);
+int scratch_exists(void);
+void scratch_check(const char *where);
+void scratch_end(void);
 
 #endif /* FUZZ_OPS_H */
