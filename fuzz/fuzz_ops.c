@@ -46,7 +46,7 @@
 
 fuzz_state_t S;
 
-static char token; /* a value without destructor */
+char token; /* a value without destructor */
 
 uint8_t next_byte(void) {
   return S.pos < S.size ? S.data[S.pos++] : 0;
@@ -54,7 +54,7 @@ uint8_t next_byte(void) {
 
 /* Values. */
 
-static void val_dtor(void *p) {
+void val_dtor(void *p) {
   val_t *v = p;
   CHECK(v >= S.vals && v < S.vals + S.nvals, "destructor on a foreign value");
   CHECK(v->magic == VAL_MAGIC, "destructor on a corrupted value");
@@ -87,6 +87,7 @@ void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
       val_t *v = &S.vals[S.nvals++];
       v->magic = VAL_MAGIC;
       v->alive = 1;
+      S.vals_born++;
       *value = v;
       *dtor = val_dtor;
     }
@@ -220,6 +221,7 @@ void put(int i, future_t *f, int uid) {
   S.pool[i].f = f;
   S.pool[i].uid = uid;
   observe(&S.pool[i]);
+  seen_outcome(uid, S.pool[i].st, S.pool[i].val, S.pool[i].err);
 }
 
 /* The reference an op passes on for a source byte: the slot's own
@@ -310,7 +312,29 @@ void check_pool(const char *where) {
     default:
       FAIL("%s: slot %d: unknown state %d", where, i, st);
     }
+    if (s->st == FUTURE_PENDING)
+      seen_outcome(s->uid, st, v, e);
     observe(s);
+  }
+}
+
+/* The outcome of the future `uid` is seen (in the pool, by a callback, by
+ * future_wait): the checks of its kind, once. */
+void seen_outcome(int uid, future_state_t st, void *value,
+                  const future_error_t *err) {
+  meta_t *m;
+  if (uid < 0 || st == FUTURE_PENDING)
+    return;
+  m = &S.meta[uid];
+  if (m->seen)
+    return;
+  m->seen = 1;
+  switch (m->kind) {
+  case K_WORK:
+    work_seen(uid, st, value, err);
+    break;
+  default:
+    break;
   }
 }
 
@@ -471,6 +495,7 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
   check_value(future_value(settled));
   TRACE("  callback %d (%s) of future %d, #%u\n", c->id, name, c->src_uid,
         c->seq);
+  seen_outcome(c->src_uid, st, future_value(settled), future_error(settled));
   check_pool("callback entry");
 
   switch (sp->side) {
@@ -749,7 +774,9 @@ static void op_adopt(int i, uint8_t sb) {
 }
 
 static void op_loop_close(void) {
-  int rc = future_loop_close(&S.loop);
+  int rc;
+  pool_unblock();
+  rc = future_loop_close(&S.loop);
   CHECK(rc == 0 || rc == UV_EBUSY, "future_loop_close returned %d", rc);
   if (rc == 0) {
     for (int i = 0; i < NSLOTS; i++)
@@ -768,7 +795,7 @@ static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
-    "alloc",  "misc",     "trace"};
+    "alloc",  "misc",     "trace",   "pool",    "work"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -873,12 +900,17 @@ static void run_op(uint8_t opb) {
   }
   case OP_RUN: {
     int n = (next_byte() & 3) + 1;
-    while (n-- > 0)
+    while (n-- > 0) {
+      pool_barrier();
       uv_run(&S.loop, UV_RUN_NOWAIT);
+    }
+    pool_barrier();
     break;
   }
   case OP_WAIT:
+    pool_unblock();
     op_wait(next_byte());
+    pool_barrier();
     break;
   case OP_ADOPT: {
     int i = next_byte() % NSLOTS;
@@ -910,6 +942,12 @@ static void run_op(uint8_t opb) {
     break;
   case OP_TRACE:
     op_trace();
+    break;
+  case OP_POOL:
+    op_pool();
+    break;
+  case OP_WORK:
+    op_work();
     break;
   }
   check_pool(op_names[op]);
@@ -958,11 +996,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     S.tidy = env_flags("FUZZ_OPS_TIDY", tidy_names);
     S.avoid = env_flags("FUZZ_OPS_AVOID", avoid_names);
     future_set_unhandled_hook(on_unhandled, NULL, NULL);
+    pool_init();
     initialised = 1;
   }
   memset(S.pool, 0, sizeof(S.pool));
   S.nuids = S.nvals = S.nctx = 0;
-  S.vals_freed = 0;
+  S.vals_born = S.vals_freed = 0;
+  S.pool_used = 0;
   S.nocb = S.finishing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
   S.loop_state = 0;
@@ -999,6 +1039,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int k = 0; k < S.nkept; k++)
     NOCB(future_unref(S.kept[k]));
   S.nkept = 0;
+  pool_unblock();
   uv_run(&S.loop, UV_RUN_DEFAULT);
   for (int i = 0; i < NSLOTS; i++)
     CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");
@@ -1010,9 +1051,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
   trace_end();
+  work_end();
   scratch_end();
-  CHECK(S.vals_freed == S.nvals, "%d of %d value destructors ran",
-        S.vals_freed, S.nvals);
+  CHECK(S.vals_freed == S.vals_born, "%d of %d value destructors ran",
+        (int)S.vals_freed, (int)S.vals_born);
   for (int i = 0; i < S.nvals; i++)
     CHECK(!S.vals[i].alive, "value %d was never destroyed", i);
   hooks_end();

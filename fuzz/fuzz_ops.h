@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_INPUTS 4
 #define MAX_KEPT 8192
 #define MAX_EDGES 16384
+#define MAX_JOBS 256
 
 #define FAIL(...)                                                              \
   do {                                                                         \
@@ -59,7 +60,8 @@ enum kind {
   K_ANY,
   K_RACE,
   K_DELAY,
-  K_TIMEOUT
+  K_TIMEOUT,
+  K_WORK
 };
 
 enum op {
@@ -86,6 +88,8 @@ enum op {
   OP_ALLOC = NOPS,
   OP_MISC,
   OP_TRACE,
+  OP_POOL,
+  OP_WORK,
   OP_END
 };
 
@@ -123,6 +127,8 @@ typedef struct {
   unsigned last_run;     /* sequence number of the last one that ran */
   size_t ninputs;        /* combinators: the inputs, in order */
   future_t *inputs[MAX_INPUTS];
+  int aux;               /* K_WORK: its job */
+  int seen;              /* its outcome has been checked */
 } meta_t;
 
 typedef struct {
@@ -152,7 +158,20 @@ typedef struct {
 typedef struct {
   uint32_t magic;
   atomic_int alive;      /* destructors may run on other threads */
+  uint32_t sum;          /* what a future_work job computed */
 } val_t;
+
+/* A future_work job (fuzz_threads.c). */
+typedef struct {
+  int kind;
+  uint8_t data;
+  unsigned gen;          /* the poll generation when it was queued */
+  val_t *val;            /* its value, alive once the job delivers it */
+  future_error_t *err;   /* made beforehand; the job returns or frees it */
+  atomic_int ran, started;
+  int saw_cancel;
+  uint32_t result;
+} job_t;
 
 #define VAL_MAGIC 0xfa11fe11u
 
@@ -174,7 +193,7 @@ typedef struct {
   int nuids;
   val_t vals[MAX_VALS];
   int nvals;
-  atomic_int vals_freed;
+  atomic_int vals_born, vals_freed; /* made alive, destroyed */
   ctx_t ctx[MAX_CTX];
   int nctx;
   int nocb;              /* depth of calls that must not run callbacks */
@@ -185,6 +204,9 @@ typedef struct {
   int avoid;             /* FUZZ_OPS_AVOID: AVOID_* bits */
   int loop_state;        /* a future was made since the loop was last torn
                             down: the library has state for it */
+  int pool_used;         /* requests went to libuv's pool */
+  job_t jobs[MAX_JOBS];
+  int njobs;
   future_t *kept[MAX_KEPT];
   int kept_uid[MAX_KEPT];
   int nkept;
@@ -216,7 +238,9 @@ extern fuzz_state_t S;
                              future_error_code(future_error(f)) == UV_ENOMEM)))
 
 /* fuzz_ops.c: the pool of references, values, the core ops. */
+extern char token; /* a value without destructor */
 uint8_t next_byte(void);
+void val_dtor(void *p);
 void make_value(uint8_t b, void **value, future_dtor_cb *dtor);
 future_error_t *make_error(uint8_t b);
 int is_val(const void *p);
@@ -235,6 +259,8 @@ void op_resolve(int i, uint8_t vb);
 void op_reject(int i, uint8_t eb);
 void op_cancel(int i);
 void check_pool(const char *where);
+void seen_outcome(int uid, future_state_t st, void *value,
+                  const future_error_t *err);
 
 /* fuzz_hooks.c: the process-wide hooks (the allocator) and calls at the
  * edges of the API. */
@@ -252,5 +278,15 @@ void scratch_path(char *out, const char *rel);
 int scratch_exists(void);
 void scratch_check(const char *where);
 void scratch_end(void);
+
+/* fuzz_threads.c: libuv's pool, future_work, resolvers, helper threads. */
+void pool_init(void);
+void pool_barrier(void);
+void pool_unblock(void);
+void op_pool(void);
+void op_work(void);
+void work_seen(int uid, future_state_t st, void *value,
+               const future_error_t *err);
+void work_end(void);
 
 #endif /* FUZZ_OPS_H */
