@@ -9,12 +9,31 @@
  *     ROOT/out/canary  the outside: a sibling of in/ that no generated path
  *     ROOT/out/keep/canary2   names, which must survive every input
  *
+ *     ROOT/fifo/p      a FIFO, which the harness holds open for reading
+ *
  * Both canaries are checked after every op once the scratch exists: the
  * library may only ever remove what it was asked to.
+ *
+ * OP_FS starts one operation of <future/fs.h> on a generated path (or on
+ * a descriptor from an open the harness saw fulfilled). The harness
+ * writes only letters (a-z), so that whatever is read back is letters or
+ * the zeros of a hole, never stray bytes. Checked, besides the core's
+ * checks on every future:
+ *   - each value has the shape the header promises (a descriptor, a byte
+ *     count no larger than asked, a NUL-terminated buffer, sorted
+ *     entries without "." or "..", the first directory mkdir_p made);
+ *   - a buffer handed over with a destructor is destroyed exactly once
+ *     (and really freed, so that a use after that is a use after free);
+ *   - at the end, with the loop closed, no descriptor into the scratch is
+ *     open but those the harness was given: every cancelled open, every
+ *     read_file, readdir and write_file closed its own (checked when the
+ *     harness saw the outcome of every open it made);
+ *   - write_file and append_file to a FIFO with a reader succeed.
  */
 #define _GNU_SOURCE /* nftw, mkdtemp, realpath */
 #include "fuzz_ops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -23,6 +42,42 @@
 #include <unistd.h>
 
 static char root[PATH_MAX]; /* empty: no scratch for this input yet */
+
+/* Memory that lives until the end of the input: paths, borrowed buffers. */
+typedef struct arena_s {
+  struct arena_s *next;
+  char data[];
+} arena_t;
+static arena_t *arena;
+
+static void *arena_alloc(size_t n) {
+  arena_t *a = malloc(sizeof(*a) + n);
+  CHECK(a != NULL, "out of memory");
+  a->next = arena;
+  arena = a;
+  return a->data;
+}
+
+static char *arena_strdup(const char *s) {
+  return strcpy(arena_alloc(strlen(s) + 1), s);
+}
+
+/* Each file system future the harness made (meta.aux). */
+#define MAX_FSOPS 1024
+#define NFDS 16
+typedef struct {
+  int sub;            /* FS_* */
+  const char *path;
+  int sorted;         /* readdir: scandir, whose entries come sorted */
+  size_t len;         /* asked to read or write */
+  char *buf;          /* read_into: the harness's buffer */
+} fsop_t;
+static fsop_t fsops[MAX_FSOPS];
+static int nfsops;
+static int fds[NFDS];            /* descriptors given to the harness */
+static int opens_made, opens_seen;
+static int fifo_rd = -1, fifo_writes;
+static atomic_int bufs_given, bufs_freed;
 
 static void write_small_file(const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -92,11 +147,388 @@ static int remove_one(const char *path, const struct stat *st, int flag,
   return 0;
 }
 
-/* The end of the input: once every request is done. */
-void scratch_end(void) {
-  if (root[0] == '\0')
+/* The file system ops. */
+
+enum {
+  FS_OPEN,
+  FS_CLOSE,
+  FS_READ,
+  FS_READ_INTO,
+  FS_WRITE,
+  FS_STAT,
+  FS_READDIR,
+  FS_READ_FILE,
+  FS_WRITE_FILE,
+  FS_MKDIR_P,
+  FS_RM_R,
+  FS_UNLINK,
+  FS_FIFO,
+  NFS
+};
+
+static const char *const fs_names[NFS] = {
+    "open",       "close",   "read",  "read_into", "write",
+    "stat",       "readdir", "read_file", "write_file", "mkdir_p",
+    "rm_r",       "unlink",  "fifo"};
+
+/* A path under in/ from a byte: 0xff is in/ itself, any other byte one to
+ * three components named a, b, c or d. */
+static const char *gen_path(uint8_t b) {
+  static const char *const names[4] = {"a", "b", "c", "d"};
+  char rel[32] = "in", p[PATH_MAX];
+  if (b != 0xff) {
+    int depth = 1 + (b >> 6) % 3;
+    for (int k = 0; k < depth; k++) {
+      strcat(rel, "/");
+      strcat(rel, names[(b >> (2 * k)) & 3]);
+    }
+  }
+  scratch_path(p, rel);
+  return arena_strdup(p);
+}
+
+static void fill(char *data, size_t len, uint8_t content) {
+  for (size_t i = 0; i < len; i++)
+    data[i] = (char)('a' + (content + i) % 26);
+}
+
+/* A buffer handed over with a destructor: malloc'ed, freed by it. */
+#define FBUF_MAGIC 0xb0ffe4edu
+typedef struct {
+  uint32_t magic;
+  char data[];
+} fbuf_t;
+
+static void fbuf_dtor(void *data) {
+  fbuf_t *b = (fbuf_t *)((char *)data - offsetof(fbuf_t, data));
+  CHECK(b->magic == FBUF_MAGIC, "a buffer's destructor ran twice");
+  b->magic = 0;
+  bufs_freed++;
+  free(b);
+}
+
+/* `len` bytes of letters, handed over (owned) or borrowed. */
+static char *make_buf(size_t len, uint8_t content, int owned,
+                      future_dtor_cb *dtor) {
+  char *data;
+  if (owned) {
+    fbuf_t *b = malloc(sizeof(*b) + len + 1);
+    CHECK(b != NULL, "out of memory");
+    b->magic = FBUF_MAGIC;
+    bufs_given++;
+    data = b->data;
+    *dtor = fbuf_dtor;
+  } else {
+    data = arena_alloc(len + 1);
+    *dtor = NULL;
+  }
+  fill(data, len, content);
+  return data;
+}
+
+static void check_letters(const char *what, const char *data, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    CHECK((data[i] >= 'a' && data[i] <= 'z') || data[i] == '\0',
+          "%s brought byte %d at %zu, which nobody wrote", what,
+          (unsigned char)data[i], i);
+}
+
+static void keep_fd(int fd) {
+  for (int i = 0; i < NFDS; i++)
+    if (fds[i] < 0) {
+      fds[i] = fd;
+      return;
+    }
+  close(fd); /* no room: the harness closes it itself */
+}
+
+static void fifo_open(void) {
+  char p[PATH_MAX];
+  if (fifo_rd >= 0)
     return;
-  scratch_check("end");
-  nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-  root[0] = '\0';
+  scratch_path(p, "fifo");
+  CHECK(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
+  scratch_path(p, "fifo/p");
+  CHECK(mkfifo(p, 0644) == 0, "mkfifo %s: %s", p, strerror(errno));
+  /* A reader from the start, so that no open for writing blocks. */
+  fifo_rd = open(p, O_RDONLY | O_NONBLOCK);
+  CHECK(fifo_rd >= 0, "opening %s: %s", p, strerror(errno));
+}
+
+/* OP_FS: sub-op byte, then its operands (fuzz/README.md). */
+void op_fs(void) {
+  static const int open_flags[8] = {
+      UV_FS_O_RDONLY,
+      UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_TRUNC,
+      UV_FS_O_RDWR | UV_FS_O_CREAT,
+      UV_FS_O_WRONLY | UV_FS_O_APPEND | UV_FS_O_CREAT,
+      UV_FS_O_RDONLY | UV_FS_O_DIRECTORY,
+      UV_FS_O_RDWR,
+      UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL,
+      UV_FS_O_RDONLY | UV_FS_O_NOFOLLOW};
+  static const int modes[4] = {0755, 0700, 0777, 0750};
+  static const int64_t offsets[4] = {-1, 0, 3, 1000};
+  uint8_t sub = next_byte() % NFS, b1 = next_byte(), b2 = next_byte();
+  int dst = next_byte() % NSLOTS, uid;
+  fsop_t *op;
+  future_t *f = NULL;
+  future_dtor_cb dtor;
+  char *data;
+
+  if (nfsops >= MAX_FSOPS)
+    return;
+  scratch_root();
+  op = &fsops[nfsops];
+  memset(op, 0, sizeof(*op));
+  op->sub = sub;
+  switch (sub) {
+  case FS_OPEN:
+    op->path = gen_path(b1);
+    NOCB(f = future_fs_open(&S.loop, op->path, open_flags[b2 % 8], 0644));
+    opens_made += f != NULL;
+    break;
+  case FS_CLOSE:
+  case FS_READ:
+  case FS_READ_INTO:
+  case FS_WRITE: {
+    int fd = fds[b1 % NFDS];
+    uint8_t b3 = next_byte();
+    if (fd < 0)
+      return;
+    op->len = b2;
+    if (sub == FS_CLOSE) {
+      fds[b1 % NFDS] = -1; /* a close is never taken back */
+      NOCB(f = future_fs_close(&S.loop, fd));
+    } else if (sub == FS_READ) {
+      NOCB(f = future_fs_read(&S.loop, fd, op->len, offsets[b3 % 4]));
+    } else if (sub == FS_READ_INTO) {
+      op->buf = arena_alloc(op->len + 1);
+      NOCB(f = future_fs_read_into(&S.loop, fd, op->buf, op->len,
+                                   offsets[b3 % 4]));
+    } else {
+      /* At 0 or the descriptor's position (which may be past the end,
+       * after a truncation: a hole reads as zeros). */
+      data = make_buf(op->len, b3 >> 2, b3 & 1, &dtor);
+      NOCB(f = future_fs_write(&S.loop, fd, data, op->len,
+                               (b3 & 2) ? 0 : -1, dtor));
+    }
+    break;
+  }
+  case FS_STAT:
+    op->path = gen_path(b1);
+    if (b2 & 1)
+      NOCB(f = future_fs_lstat(&S.loop, op->path));
+    else
+      NOCB(f = future_fs_stat(&S.loop, op->path));
+    break;
+  case FS_READDIR:
+    op->path = gen_path(b1);
+    op->sorted = b2 & 1;
+    if (op->sorted)
+      NOCB(f = future_fs_scandir(&S.loop, op->path));
+    else
+      NOCB(f = future_fs_readdir(&S.loop, op->path));
+    break;
+  case FS_READ_FILE:
+    op->path = gen_path(b1);
+    NOCB(f = future_fs_read_file(&S.loop, op->path));
+    break;
+  case FS_WRITE_FILE:
+  case FS_FIFO: {
+    uint8_t b3 = next_byte();
+    if (sub == FS_FIFO) {
+      char p[PATH_MAX];
+      /* Never more than the pipe holds: a write must not block. */
+      if ((S.avoid & AVOID_FIFO) || fifo_writes >= 64)
+        return;
+      fifo_writes++;
+      fifo_open();
+      scratch_path(p, "fifo/p");
+      op->path = arena_strdup(p);
+    } else {
+      op->path = gen_path(b1);
+    }
+    op->len = b2;
+    data = make_buf(op->len, b3 >> 2, b3 & 1, &dtor);
+    if (b3 & 2)
+      NOCB(f = future_fs_append_file(&S.loop, op->path, data, op->len,
+                                     dtor));
+    else
+      NOCB(f = future_fs_write_file(&S.loop, op->path, data, op->len,
+                                    dtor));
+    break;
+  }
+  case FS_MKDIR_P:
+    op->path = gen_path(b1);
+    NOCB(f = future_fs_mkdir_p(&S.loop, op->path, modes[b2 % 4]));
+    break;
+  case FS_RM_R:
+    op->path = gen_path(b1);
+    NOCB(f = future_fs_rm_r(&S.loop, op->path,
+                            (b2 & 1) ? FUTURE_FS_RM_FORCE : 0));
+    break;
+  default:
+    op->path = gen_path(b1);
+    NOCB(f = future_fs_unlink(&S.loop, op->path));
+    break;
+  }
+  TRACE("  fs %s %s -> %d\n", fs_names[sub],
+        op->path != NULL ? op->path + strlen(root) : "(fd)", nfsops);
+  S.pool_used = 1;
+  if (f == NULL) {
+    CHECK(OOM(), "future_fs_%s returned NULL", fs_names[sub]);
+    return;
+  }
+  CHECK(future_state(f) == FUTURE_PENDING || ENOMEM_FUTURE(f),
+        "future_fs_%s settled at once", fs_names[sub]);
+  uid = new_uid(K_FS);
+  if (uid >= 0)
+    S.meta[uid].aux = nfsops;
+  nfsops++;
+  pool_barrier();
+  put(dst, f, uid);
+}
+
+static void check_dirents(const fsop_t *op, const future_fs_dirents_t *d) {
+  CHECK(d != NULL, "%s fulfilled without entries", fs_names[op->sub]);
+  CHECK(d->count == 0 || d->entries != NULL, "entries without a list");
+  for (size_t i = 0; i < d->count; i++) {
+    const char *n = d->entries[i].name;
+    CHECK(n != NULL && *n != '\0' && strchr(n, '/') == NULL &&
+              strcmp(n, ".") != 0 && strcmp(n, "..") != 0,
+          "a bad directory entry");
+    CHECK(!op->sorted || i == 0 || strcmp(d->entries[i - 1].name, n) < 0,
+          "scandir's entries are not sorted");
+  }
+}
+
+/* The outcome of a file system future, once seen. */
+void fs_seen(int uid, future_state_t st, void *value,
+             const future_error_t *err) {
+  const fsop_t *op = &fsops[S.meta[uid].aux];
+  const char *name = fs_names[op->sub];
+  TRACE("  fs %d (%s) %s\n", S.meta[uid].aux, name,
+        st == FUTURE_FULFILLED ? "fulfilled"
+                               : future_err_name(future_error_code(err)));
+  if (op->sub == FS_OPEN)
+    opens_seen++;
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    /* A FIFO with a reader takes writes whatever their offset. */
+    if (op->sub == FS_FIFO)
+      CHECK(code == UV_ECANCELED || ENOMEM_OK(code),
+            "write_file or append_file to a FIFO failed with %s",
+            future_err_name(code));
+    return;
+  }
+  switch (op->sub) {
+  case FS_OPEN:
+    CHECK((intptr_t)value >= 0, "open fulfilled with %ld", (long)(intptr_t)value);
+    keep_fd((int)(intptr_t)value);
+    break;
+  case FS_READ:
+  case FS_READ_FILE: {
+    const future_buf_t *b = value;
+    CHECK(b != NULL && b->base != NULL, "%s fulfilled without a buffer",
+          name);
+    CHECK(op->sub == FS_READ_FILE || b->len <= op->len,
+          "read of %zu bytes brought %zu", op->len, b->len);
+    CHECK(b->base[b->len] == '\0', "%s: the buffer is not NUL-terminated",
+          name);
+    check_letters(name, b->base, b->len);
+    break;
+  }
+  case FS_READ_INTO:
+  case FS_WRITE: {
+    intptr_t n = (intptr_t)value;
+    CHECK(n >= 0 && (size_t)n <= op->len, "%s of %zu bytes says %ld", name,
+          op->len, (long)n);
+    if (op->sub == FS_READ_INTO)
+      check_letters(name, op->buf, (size_t)n);
+    break;
+  }
+  case FS_STAT: {
+    const uv_stat_t *sb = value;
+    CHECK(sb != NULL, "stat fulfilled without a uv_stat_t");
+    CHECK(S_ISREG(sb->st_mode) || S_ISDIR(sb->st_mode) ||
+              S_ISLNK(sb->st_mode),
+          "stat of %s: mode %o", op->path, (unsigned)sb->st_mode);
+    break;
+  }
+  case FS_READDIR:
+    check_dirents(op, value);
+    break;
+  case FS_MKDIR_P: {
+    const char *made = value;
+    size_t n = made != NULL ? strlen(made) : 0;
+    CHECK(made == NULL || (strncmp(made, op->path, n) == 0 &&
+                           (op->path[n] == '\0' || op->path[n] == '/')),
+          "mkdir_p %s says it made %s", op->path, made);
+    break;
+  }
+  default:
+    CHECK(value == NULL, "%s fulfilled with a value", name);
+    break;
+  }
+}
+
+/* Descriptors open into the scratch that the harness was not given. */
+static void close_strays(void) {
+  char link[PATH_MAX], fdpath[64];
+  size_t rlen = strlen(root);
+  int checked = opens_made == opens_seen, open_fds[256], n = 0;
+  DIR *dir = opendir("/proc/self/fd");
+  struct dirent *e;
+  if (dir == NULL)
+    return;
+  while ((e = readdir(dir)) != NULL && n < 256)
+    if (e->d_name[0] != '.')
+      open_fds[n++] = atoi(e->d_name);
+  closedir(dir);
+  for (int i = 0; i < n; i++) {
+    ssize_t len;
+    if (open_fds[i] == fifo_rd)
+      continue;
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", open_fds[i]);
+    len = readlink(fdpath, link, sizeof(link) - 1);
+    if (len < 0)
+      continue;
+    link[len] = '\0';
+    if (strncmp(link, root, rlen) != 0 || link[rlen] != '/')
+      continue;
+    CHECK(!checked,
+          "descriptor %d on %s is still open: the library did not close it",
+          open_fds[i], link + rlen);
+    close(open_fds[i]);
+  }
+}
+
+void fs_begin(void) {
+  nfsops = opens_made = opens_seen = fifo_writes = 0;
+  bufs_given = bufs_freed = 0;
+  for (int i = 0; i < NFDS; i++)
+    fds[i] = -1;
+}
+
+/* The end of the input: once the loop is closed. */
+void scratch_end(void) {
+  for (int i = 0; i < NFDS; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  CHECK(bufs_freed == bufs_given, "%d of %d buffers handed over were "
+        "destroyed", (int)bufs_freed, (int)bufs_given);
+  if (root[0] != '\0') {
+    scratch_check("end");
+    close_strays();
+    if (fifo_rd >= 0)
+      close(fifo_rd);
+    fifo_rd = -1;
+    nftw(root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    root[0] = '\0';
+  }
+  while (arena != NULL) {
+    arena_t *next = arena->next;
+    free(arena);
+    arena = next;
+  }
 }

@@ -333,6 +333,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_WORK:
     work_seen(uid, st, value, err);
     break;
+  case K_FS:
+    fs_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -795,7 +798,7 @@ static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
-    "alloc",  "misc",     "trace",   "pool",    "work"};
+    "alloc",  "misc",     "trace",   "pool",    "work",     "fs"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -949,6 +952,9 @@ static void run_op(uint8_t opb) {
   case OP_WORK:
     op_work();
     break;
+  case OP_FS:
+    op_fs();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -984,6 +990,7 @@ static const flag_name_t tidy_names[] = {{"sources", TIDY_SOURCES},
 static const flag_name_t avoid_names[] = {
     {"wait-null", AVOID_WAIT_NULL},
     {"trace-alloc", AVOID_TRACE_ALLOC},
+    {"fifo", AVOID_FIFO},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1003,6 +1010,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   S.nuids = S.nvals = S.nctx = 0;
   S.vals_born = S.vals_freed = 0;
   S.pool_used = 0;
+  fs_begin();
   S.nocb = S.finishing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
   S.loop_state = 0;

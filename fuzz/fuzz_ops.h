@@ -61,7 +61,8 @@ enum kind {
   K_RACE,
   K_DELAY,
   K_TIMEOUT,
-  K_WORK
+  K_WORK,
+  K_FS
 };
 
 enum op {
@@ -90,6 +91,7 @@ enum op {
   OP_TRACE,
   OP_POOL,
   OP_WORK,
+  OP_FS,
   OP_END
 };
 
@@ -127,7 +129,7 @@ typedef struct {
   unsigned last_run;     /* sequence number of the last one that ran */
   size_t ninputs;        /* combinators: the inputs, in order */
   future_t *inputs[MAX_INPUTS];
-  int aux;               /* K_WORK: its job */
+  int aux;               /* K_WORK: its job; K_FS: its operation */
   int seen;              /* its outcome has been checked */
 } meta_t;
 
@@ -185,6 +187,7 @@ typedef struct {
  * "all" for every one, or a comma-separated list. */
 #define AVOID_WAIT_NULL 1 /* future_wait(NULL, NULL) leaks its error */
 #define AVOID_TRACE_ALLOC 2 /* tracing allocates past the allocator hook */
+#define AVOID_FIFO 4        /* write_file to a FIFO fails with ESPIPE */
 
 typedef struct {
   uv_loop_t loop;
@@ -278,6 +281,10 @@ void scratch_path(char *out, const char *rel);
 int scratch_exists(void);
 void scratch_check(const char *where);
 void scratch_end(void);
+void fs_begin(void);
+void op_fs(void);
+void fs_seen(int uid, future_state_t st, void *value,
+             const future_error_t *err);
 
 /* fuzz_threads.c: libuv's pool, future_work, resolvers, helper threads. */
 void pool_init(void);
