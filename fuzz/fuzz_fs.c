@@ -29,6 +29,20 @@
  *     read_file, readdir and write_file closed its own (checked when the
  *     harness saw the outcome of every open it made);
  *   - write_file and append_file to a FIFO with a reader succeed.
+ *
+ * OP_TREE changes the scratch directly, with plain system calls: it makes
+ * small trees of files, directories and symbolic links (named l, m and n,
+ * which no generated path names, pointing inside in/, at the outside, at
+ * the canaries, at their own directory, at nothing), or swaps a directory
+ * for a symbolic link (the directory moves to ROOT/attic). rm_r must never
+ * remove anything outside the tree it was given: at each rm_r the harness
+ * notes every entry of in/ and out/ that is not in that tree, and once the
+ * rm_r has settled (or at the end, if the harness never saw it settle or
+ * it was cancelled) each of them must still be there, unless another
+ * removal (rm_r, unlink, a swap) that could have taken it was in flight or
+ * started since. Physical paths are compared (a generated path may go
+ * through a swapped link); when a swap happened while a removal was in
+ * flight the comparison is left to the canaries.
  */
 #define _GNU_SOURCE /* nftw, mkdtemp, realpath */
 #include "fuzz_ops.h"
@@ -69,6 +83,7 @@ typedef struct {
   int sub;            /* FS_* */
   const char *path;
   int sorted;         /* readdir: scandir, whose entries come sorted */
+  int removal;        /* rm_r, unlink: its entry in removals[], or -1 */
   size_t len;         /* asked to read or write */
   char *buf;          /* read_into: the harness's buffer */
 } fsop_t;
@@ -78,6 +93,21 @@ static int fds[NFDS];            /* descriptors given to the harness */
 static int opens_made, opens_seen;
 static int fifo_rd = -1, fifo_writes;
 static atomic_int bufs_given, bufs_freed;
+static char rroot[PATH_MAX];     /* the scratch's real path */
+
+/* Removals (rm_r, unlink, swaps), for the rm_r check. */
+#define MAX_REMOVALS 256
+#define MAX_SNAP 256
+typedef struct {
+  const char *phys;   /* the physical path of what it may remove */
+  int issued, done;   /* sequence numbers; done 0: in flight, or unknown */
+  int rm;             /* an rm_r, with a snapshot to check */
+  int checked;
+  const char **snap;  /* rm_r: the entries outside its tree */
+  int nsnap;          /* -1: too many to note */
+} removal_t;
+static removal_t removals[MAX_REMOVALS];
+static int nremovals, seq, last_swap, nattic;
 
 static void write_small_file(const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -106,6 +136,7 @@ const char *scratch_root(void) {
     tmp = "/tmp";
   join(root, tmp, "fuzz_ops.XXXXXX");
   CHECK(mkdtemp(root) != NULL, "mkdtemp %s: %s", root, strerror(errno));
+  CHECK(realpath(root, rroot) != NULL, "realpath %s", root);
   TRACE("  scratch %s\n", root);
   join(p, root, "in");
   CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
@@ -145,6 +176,113 @@ static int remove_one(const char *path, const struct stat *st, int flag,
   if (remove(path) != 0 && errno != ENOENT)
     FAIL("removing %s: %s", path, strerror(errno));
   return 0;
+}
+
+/* Physical paths. */
+
+/* The physical path of `path` (under the scratch), its last component not
+ * followed: the part that exists is resolved, the rest appended. */
+static const char *phys_of(const char *path) {
+  char out[PATH_MAX], cand[PATH_MAX], comp[PATH_MAX];
+  const char *p = path + strlen(root), *last = strrchr(path, '/');
+  int missing = 0;
+  strcpy(out, rroot);
+  while (*p == '/' && p < last) {
+    const char *e = strchr(p + 1, '/');
+    size_t n = (size_t)((e != NULL ? e : p + strlen(p)) - (p + 1));
+    struct stat st;
+    memcpy(comp, p + 1, n);
+    comp[n] = '\0';
+    join(cand, out, comp);
+    if (!missing && lstat(cand, &st) == 0) {
+      if (S_ISLNK(st.st_mode) && realpath(cand, out) != NULL)
+        ; /* followed */
+      else
+        strcpy(out, cand);
+    } else {
+      missing = 1;
+      strcpy(out, cand);
+    }
+    p = e;
+  }
+  join(cand, out, last + 1);
+  return arena_strdup(cand);
+}
+
+static int under(const char *path, const char *prefix) {
+  size_t n = strlen(prefix);
+  return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static removal_t *removal_add(const char *path, int rm) {
+  removal_t *r;
+  if (nremovals >= MAX_REMOVALS)
+    return NULL;
+  r = &removals[nremovals++];
+  memset(r, 0, sizeof(*r));
+  r->phys = phys_of(path);
+  r->issued = ++seq;
+  r->rm = rm;
+  return r;
+}
+
+/* The snapshot of an rm_r: what is outside its tree. */
+static removal_t *snap_target;
+static int snap_one(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw) {
+  removal_t *r = snap_target;
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  if (r->nsnap < 0 || under(path, r->phys))
+    return 0;
+  if (r->nsnap >= MAX_SNAP) {
+    r->nsnap = -1;
+    return 0;
+  }
+  r->snap[r->nsnap++] = arena_strdup(path);
+  return 0;
+}
+
+static void snapshot(removal_t *r) {
+  char p[PATH_MAX];
+  r->snap = arena_alloc(MAX_SNAP * sizeof(*r->snap));
+  snap_target = r;
+  join(p, rroot, "in");
+  nftw(p, snap_one, 16, FTW_PHYS);
+  join(p, rroot, "out");
+  nftw(p, snap_one, 16, FTW_PHYS);
+}
+
+/* rm_r `r` has settled (or the input ends): nothing outside its tree may
+ * be gone, but what another removal may have taken. */
+static void rm_check(removal_t *r) {
+  int first = r->issued;
+  if (r->checked || r->nsnap < 0)
+    return;
+  r->checked = 1;
+  for (int k = 0; k < nremovals; k++) {
+    const removal_t *o = &removals[k];
+    if (o->issued < r->issued && (o->done == 0 || o->done > r->issued) &&
+        o->issued < first)
+      first = o->issued;
+  }
+  if (last_swap > first)
+    return; /* paths changed meaning meanwhile: the canaries tell */
+  for (int i = 0; i < r->nsnap; i++) {
+    struct stat st;
+    int excused = 0;
+    if (lstat(r->snap[i], &st) == 0)
+      continue;
+    for (int k = 0; k < nremovals && !excused; k++) {
+      const removal_t *o = &removals[k];
+      excused = o != r && (o->issued > r->issued || o->done == 0 ||
+                           o->done > r->issued) &&
+                under(r->snap[i], o->phys);
+    }
+    CHECK(excused, "rm_r of %s removed %s, outside the tree it was given",
+          r->phys + strlen(rroot), r->snap[i] + strlen(rroot));
+  }
 }
 
 /* The file system ops. */
@@ -281,6 +419,7 @@ void op_fs(void) {
   op = &fsops[nfsops];
   memset(op, 0, sizeof(*op));
   op->sub = sub;
+  op->removal = -1;
   switch (sub) {
   case FS_OPEN:
     op->path = gen_path(b1);
@@ -363,14 +502,20 @@ void op_fs(void) {
     NOCB(f = future_fs_mkdir_p(&S.loop, op->path, modes[b2 % 4]));
     break;
   case FS_RM_R:
+  default: {
+    removal_t *r;
     op->path = gen_path(b1);
-    NOCB(f = future_fs_rm_r(&S.loop, op->path,
-                            (b2 & 1) ? FUTURE_FS_RM_FORCE : 0));
+    r = removal_add(op->path, sub == FS_RM_R);
+    op->removal = r != NULL ? (int)(r - removals) : -1;
+    if (r != NULL && r->rm)
+      snapshot(r);
+    if (sub == FS_RM_R)
+      NOCB(f = future_fs_rm_r(&S.loop, op->path,
+                              (b2 & 1) ? FUTURE_FS_RM_FORCE : 0));
+    else
+      NOCB(f = future_fs_unlink(&S.loop, op->path));
     break;
-  default:
-    op->path = gen_path(b1);
-    NOCB(f = future_fs_unlink(&S.loop, op->path));
-    break;
+  }
   }
   TRACE("  fs %s %s -> %d\n", fs_names[sub],
         op->path != NULL ? op->path + strlen(root) : "(fd)", nfsops);
@@ -387,6 +532,141 @@ void op_fs(void) {
   nfsops++;
   pool_barrier();
   put(dst, f, uid);
+}
+
+/* OP_TREE: the scratch changed directly. */
+
+/* Where the symbolic links of OP_TREE point. */
+static const char *link_target(uint8_t t, char *buf) {
+  switch (t % 8) {
+  case 0:
+    join(buf, rroot, "out");
+    return buf;
+  case 1:
+    join(buf, rroot, "out/keep");
+    return buf;
+  case 2:
+    join(buf, rroot, "out/canary");
+    return buf;
+  case 3:
+    join(buf, rroot, "in");
+    return buf;
+  case 4:
+    return "..";
+  case 5:
+    return ".";
+  case 6:
+    return "nowhere";
+  default:
+    join(buf, rroot, "in/a");
+    return buf;
+  }
+}
+
+/* mkdir -p, quietly: what cannot be made is left alone. */
+static void mkdirs(const char *path) {
+  char p[PATH_MAX];
+  size_t n = strlen(root) + 1;
+  strcpy(p, path);
+  for (char *c = p + n; *c != '\0'; c++)
+    if (*c == '/') {
+      *c = '\0';
+      mkdir(p, 0755);
+      *c = '/';
+    }
+  mkdir(p, 0755);
+}
+
+static void tree_file(const char *dir, const char *name, uint8_t content) {
+  char p[PATH_MAX], data[32];
+  int fd;
+  join(p, dir, name);
+  fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return;
+  fill(data, sizeof(data), content);
+  if (write(fd, data, 1 + content % sizeof(data)) < 0)
+    FAIL("writing %s: %s", p, strerror(errno));
+  close(fd);
+}
+
+static void tree_link(const char *dir, const char *name, uint8_t t) {
+  char p[PATH_MAX], target[PATH_MAX];
+  join(p, dir, name);
+  symlink(link_target(t, target), p);
+}
+
+/* Whether an rm_r may be walking now. */
+static int rm_in_flight(void) {
+  for (int k = 0; k < nremovals; k++)
+    if (removals[k].rm && removals[k].done == 0)
+      return 1;
+  return 0;
+}
+
+/* OP_TREE: sub-op byte % 3, path byte, then: 0 a tree (shape byte, link
+ * byte), 1 a swap of a directory for a link (link byte), 2 one link (name
+ * and link byte). */
+void op_tree(void) {
+  uint8_t sub = next_byte() % 3, pb = next_byte(), b2 = next_byte(), b3;
+  const char *path;
+  char p[PATH_MAX], attic[PATH_MAX], num[16];
+  struct stat st;
+  scratch_root();
+  path = gen_path(pb);
+  switch (sub) {
+  case 0:
+    b3 = next_byte();
+    TRACE("  tree %s shape %02x links %02x\n", path + strlen(root), b2, b3);
+    mkdirs(path);
+    if (b2 & 1)
+      tree_file(path, "a", b3);
+    if (b2 & 2) {
+      join(p, path, "b");
+      mkdir(p, 0755);
+      tree_file(p, "c", b3 + 1);
+      if (b2 & 8)
+        tree_link(p, "m", b3 >> 3);
+    }
+    if (b2 & 4)
+      tree_link(path, "l", b3);
+    if (b2 & 16) {
+      join(p, path, "c/d");
+      mkdirs(p);
+      tree_file(p, "a", b3 + 2);
+    }
+    if (b2 & 32)
+      tree_file(path, "d", b3 + 3);
+    if (b2 & 64)
+      tree_link(path, "n", b3 >> 5);
+    break;
+  case 1: {
+    removal_t *r;
+    /* A directory under in/, not in/ itself, and not through a link. */
+    if (pb == 0xff || lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+      break;
+    if ((S.avoid & AVOID_RM_SWAP) && rm_in_flight())
+      break;
+    TRACE("  swap %s for a link\n", path + strlen(root));
+    join(p, rroot, "attic");
+    mkdir(p, 0755);
+    snprintf(num, sizeof(num), "%d", nattic++);
+    join(attic, p, num);
+    r = removal_add(path, 0);
+    CHECK(rename(path, attic) == 0, "rename %s: %s", path, strerror(errno));
+    last_swap = seq;
+    if (r != NULL)
+      r->done = ++seq;
+    symlink(link_target(b2, p), path);
+    break;
+  }
+  default:
+    b3 = next_byte();
+    TRACE("  link %s/%c\n", path + strlen(root), "lmn"[b2 % 3]);
+    tree_link(path, b2 % 3 == 0 ? "l" : b2 % 3 == 1 ? "m" : "n", b3);
+    break;
+  }
+  seq++;
 }
 
 static void check_dirents(const fsop_t *op, const future_fs_dirents_t *d) {
@@ -412,6 +692,16 @@ void fs_seen(int uid, future_state_t st, void *value,
                                : future_err_name(future_error_code(err)));
   if (op->sub == FS_OPEN)
     opens_seen++;
+  if (op->removal >= 0) {
+    removal_t *r = &removals[op->removal];
+    /* A cancelled removal may still take one more entry. */
+    if (st == FUTURE_FULFILLED ||
+        future_error_code(err) != UV_ECANCELED) {
+      r->done = ++seq;
+      if (r->rm)
+        rm_check(r);
+    }
+  }
   if (st == FUTURE_REJECTED) {
     int code = future_error_code(err);
     /* A FIFO with a reader takes writes whatever their offset. */
@@ -505,6 +795,7 @@ static void close_strays(void) {
 
 void fs_begin(void) {
   nfsops = opens_made = opens_seen = fifo_writes = 0;
+  nremovals = seq = last_swap = nattic = 0;
   bufs_given = bufs_freed = 0;
   for (int i = 0; i < NFDS; i++)
     fds[i] = -1;
@@ -519,6 +810,9 @@ void scratch_end(void) {
         "destroyed", (int)bufs_freed, (int)bufs_given);
   if (root[0] != '\0') {
     scratch_check("end");
+    for (int k = 0; k < nremovals; k++)
+      if (removals[k].rm)
+        rm_check(&removals[k]);
     close_strays();
     if (fifo_rd >= 0)
       close(fifo_rd);

@@ -798,7 +798,8 @@ static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
-    "alloc",  "misc",     "trace",   "pool",    "work",     "fs"};
+    "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
+    "tree"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -955,6 +956,9 @@ static void run_op(uint8_t opb) {
   case OP_FS:
     op_fs();
     break;
+  case OP_TREE:
+    op_tree();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -991,6 +995,7 @@ static const flag_name_t avoid_names[] = {
     {"wait-null", AVOID_WAIT_NULL},
     {"trace-alloc", AVOID_TRACE_ALLOC},
     {"fifo", AVOID_FIFO},
+    {"rm-swap", AVOID_RM_SWAP},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

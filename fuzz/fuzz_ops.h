@@ -92,6 +92,7 @@ enum op {
   OP_POOL,
   OP_WORK,
   OP_FS,
+  OP_TREE,
   OP_END
 };
 
@@ -188,6 +189,7 @@ typedef struct {
 #define AVOID_WAIT_NULL 1 /* future_wait(NULL, NULL) leaks its error */
 #define AVOID_TRACE_ALLOC 2 /* tracing allocates past the allocator hook */
 #define AVOID_FIFO 4        /* write_file to a FIFO fails with ESPIPE */
+#define AVOID_RM_SWAP 8     /* rm_r follows a directory swapped for a link */
 
 typedef struct {
   uv_loop_t loop;
@@ -283,6 +285,7 @@ void scratch_check(const char *where);
 void scratch_end(void);
 void fs_begin(void);
 void op_fs(void);
+void op_tree(void);
 void fs_seen(int uid, future_state_t st, void *value,
              const future_error_t *err);
 
