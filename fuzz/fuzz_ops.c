@@ -336,6 +336,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_FS:
     fs_seen(uid, st, value, err);
     break;
+  case K_THREADSAFE:
+    resolver_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -781,6 +784,8 @@ static void op_loop_close(void) {
   pool_unblock();
   rc = future_loop_close(&S.loop);
   CHECK(rc == 0 || rc == UV_EBUSY, "future_loop_close returned %d", rc);
+  CHECK(rc == UV_EBUSY || !resolvers_outstanding(),
+        "future_loop_close tore down a loop with a resolver not yet used");
   if (rc == 0) {
     for (int i = 0; i < NSLOTS; i++)
       CHECK(S.pool[i].f == NULL,
@@ -799,7 +804,7 @@ static const char *const op_names[OP_END] = {
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
-    "tree"};
+    "tree",   "threadsafe", "deliver", "helper_wait"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -911,11 +916,17 @@ static void run_op(uint8_t opb) {
     pool_barrier();
     break;
   }
-  case OP_WAIT:
+  case OP_WAIT: {
+    uint8_t sb = next_byte();
+    /* Not while something outside the loop holds it alive (a resolver not
+     * yet used, a wait from another thread): that would block for ever. */
+    if (resolvers_outstanding() || helper_waits_issued())
+      break;
     pool_unblock();
-    op_wait(next_byte());
+    op_wait(sb);
     pool_barrier();
     break;
+  }
   case OP_ADOPT: {
     int i = next_byte() % NSLOTS;
     op_adopt(i, next_byte());
@@ -959,6 +970,15 @@ static void run_op(uint8_t opb) {
   case OP_TREE:
     op_tree();
     break;
+  case OP_THREADSAFE:
+    op_threadsafe();
+    break;
+  case OP_DELIVER:
+    op_deliver();
+    break;
+  case OP_HELPER_WAIT:
+    op_helper_wait();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -996,6 +1016,8 @@ static const flag_name_t avoid_names[] = {
     {"trace-alloc", AVOID_TRACE_ALLOC},
     {"fifo", AVOID_FIFO},
     {"rm-swap", AVOID_RM_SWAP},
+    {"foreign-release", AVOID_FOREIGN_RELEASE},
+    {"foreign-wait", AVOID_FOREIGN_WAIT},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1053,7 +1075,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     NOCB(future_unref(S.kept[k]));
   S.nkept = 0;
   pool_unblock();
+  threads_finish();
   uv_run(&S.loop, UV_RUN_DEFAULT);
+  threads_end();
   for (int i = 0; i < NSLOTS; i++)
     CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");
   CHECK(future_loop_live(&S.loop) == 0,

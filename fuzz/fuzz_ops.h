@@ -62,7 +62,8 @@ enum kind {
   K_DELAY,
   K_TIMEOUT,
   K_WORK,
-  K_FS
+  K_FS,
+  K_THREADSAFE
 };
 
 enum op {
@@ -93,6 +94,9 @@ enum op {
   OP_WORK,
   OP_FS,
   OP_TREE,
+  OP_THREADSAFE,
+  OP_DELIVER,
+  OP_HELPER_WAIT,
   OP_END
 };
 
@@ -130,7 +134,8 @@ typedef struct {
   unsigned last_run;     /* sequence number of the last one that ran */
   size_t ninputs;        /* combinators: the inputs, in order */
   future_t *inputs[MAX_INPUTS];
-  int aux;               /* K_WORK: its job; K_FS: its operation */
+  int aux;               /* K_WORK: its job; K_FS: its operation;
+                            K_THREADSAFE: its resolver */
   int seen;              /* its outcome has been checked */
 } meta_t;
 
@@ -190,6 +195,9 @@ typedef struct {
 #define AVOID_TRACE_ALLOC 2 /* tracing allocates past the allocator hook */
 #define AVOID_FIFO 4        /* write_file to a FIFO fails with ESPIPE */
 #define AVOID_RM_SWAP 8     /* rm_r follows a directory swapped for a link */
+#define AVOID_FOREIGN_RELEASE 16 /* a list released on another thread */
+#define AVOID_FOREIGN_WAIT 32    /* a wait from another thread does not keep
+                                    the loop alive */
 
 typedef struct {
   uv_loop_t loop;
@@ -298,5 +306,14 @@ void op_work(void);
 void work_seen(int uid, future_state_t st, void *value,
                const future_error_t *err);
 void work_end(void);
+int resolvers_outstanding(void);
+int helper_waits_issued(void);
+void op_threadsafe(void);
+void op_deliver(void);
+void op_helper_wait(void);
+void resolver_seen(int uid, future_state_t st, void *value,
+                   const future_error_t *err);
+void threads_finish(void);
+void threads_end(void);
 
 #endif /* FUZZ_OPS_H */
