@@ -339,6 +339,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_THREADSAFE:
     resolver_seen(uid, st, value, err);
     break;
+  case K_TIMEOUT:
+    timeout_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -804,7 +807,8 @@ static const char *const op_names[OP_END] = {
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
-    "tree",   "threadsafe", "deliver", "helper_wait"};
+    "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
+    "run_timers"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -934,16 +938,7 @@ static void run_op(uint8_t opb) {
   }
   case OP_TIMEOUT0: {
     uint8_t sb = next_byte();
-    int dst = next_byte() % NSLOTS, in_uid = S.pool[sb % NSLOTS].uid, uid;
-    future_t *in = take(sb), *out;
-    if (in == NULL)
-      break;
-    NOCB(out = future_timeout(in, 0));
-    CHECK(ENOMEM_FUTURE(out) || future_state(out) == FUTURE_PENDING,
-          "future_timeout is not pending");
-    uid = new_uid(K_TIMEOUT);
-    add_edge(uid, in_uid);
-    put(dst, out, uid);
+    make_timeout(sb, next_byte() % NSLOTS, 0);
     break;
   }
   case OP_LOOP_CLOSE:
@@ -978,6 +973,15 @@ static void run_op(uint8_t opb) {
     break;
   case OP_HELPER_WAIT:
     op_helper_wait();
+    break;
+  case OP_DELAY:
+    op_delay();
+    break;
+  case OP_TIMEOUT:
+    op_timeout();
+    break;
+  case OP_RUN_TIMERS:
+    op_run_timers();
     break;
   }
   check_pool(op_names[op]);
@@ -1018,6 +1022,7 @@ static const flag_name_t avoid_names[] = {
     {"rm-swap", AVOID_RM_SWAP},
     {"foreign-release", AVOID_FOREIGN_RELEASE},
     {"foreign-wait", AVOID_FOREIGN_WAIT},
+    {"timeout-settled", AVOID_TIMEOUT_SETTLED},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1038,6 +1043,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   S.vals_born = S.vals_freed = 0;
   S.pool_used = 0;
   fs_begin();
+  compose_begin();
   S.nocb = S.finishing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
   S.loop_state = 0;
@@ -1076,7 +1082,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   S.nkept = 0;
   pool_unblock();
   threads_finish();
-  uv_run(&S.loop, UV_RUN_DEFAULT);
+  drain_loop();
   threads_end();
   for (int i = 0; i < NSLOTS; i++)
     CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");

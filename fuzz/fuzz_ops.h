@@ -97,6 +97,9 @@ enum op {
   OP_THREADSAFE,
   OP_DELIVER,
   OP_HELPER_WAIT,
+  OP_DELAY,
+  OP_TIMEOUT,
+  OP_RUN_TIMERS,
   OP_END
 };
 
@@ -136,6 +139,10 @@ typedef struct {
   future_t *inputs[MAX_INPUTS];
   int aux;               /* K_WORK: its job; K_FS: its operation;
                             K_THREADSAFE: its resolver */
+  int in_uid;            /* K_TIMEOUT: its input, as it was when made */
+  future_state_t in_st;
+  void *in_val;
+  int in_code;
   int seen;              /* its outcome has been checked */
 } meta_t;
 
@@ -198,6 +205,7 @@ typedef struct {
 #define AVOID_FOREIGN_RELEASE 16 /* a list released on another thread */
 #define AVOID_FOREIGN_WAIT 32    /* a wait from another thread does not keep
                                     the loop alive */
+#define AVOID_TIMEOUT_SETTLED 64 /* a timeout of a settled future times out */
 
 typedef struct {
   uv_loop_t loop;
@@ -315,5 +323,15 @@ void resolver_seen(int uid, future_state_t st, void *value,
                    const future_error_t *err);
 void threads_finish(void);
 void threads_end(void);
+
+/* fuzz_compose.c: delays, timeouts, the loop's last run. */
+void compose_begin(void);
+void op_delay(void);
+void make_timeout(uint8_t sb, int dst, uint64_t ms);
+void op_timeout(void);
+void timeout_seen(int uid, future_state_t st, void *value,
+                  const future_error_t *err);
+void op_run_timers(void);
+void drain_loop(void);
 
 #endif /* FUZZ_OPS_H */

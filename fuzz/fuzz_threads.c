@@ -566,9 +566,9 @@ void op_helper_wait(void) {
   w = &waits[nwaits];
   memset(w, 0, sizeof(*w));
   w->uid = s->uid;
-  w->pre_st = s->st;
-  w->pre_val = s->val;
-  w->pre_err = s->err;
+  w->pre_st = future_state(s->f);
+  w->pre_val = future_value(s->f);
+  w->pre_err = future_error(s->f);
   w->f = take(sb);
   memset(&a, 0, sizeof(a));
   a.kind = ACT_WAIT;
@@ -579,13 +579,18 @@ void op_helper_wait(void) {
 
 /* Run the loop for one turn even if nothing keeps it alive, so that what
  * other threads posted is taken in. */
-static void poke_cb(uv_timer_t *t) { uv_close((uv_handle_t *)t, NULL); }
+static void poke_closed(uv_handle_t *h) { *(int *)h->data = 1; }
+
+static void poke_cb(uv_timer_t *t) { uv_close((uv_handle_t *)t, poke_closed); }
 
 static void poke_loop(void) {
   uv_timer_t t;
+  int closed = 0;
   CHECK(uv_timer_init(&S.loop, &t) == 0, "uv_timer_init");
+  t.data = &closed;
   CHECK(uv_timer_start(&t, poke_cb, 0, 0) == 0, "uv_timer_start");
-  uv_run(&S.loop, UV_RUN_DEFAULT);
+  while (!closed)
+    uv_run(&S.loop, UV_RUN_ONCE);
 }
 
 /* The end, before the loop's last run: every resolver is used. Waits
