@@ -249,8 +249,9 @@ static void check_list(const slot_t *s, const meta_t *m) {
     CHECK(list->items[i] == m->inputs[i], "list item %zu is not input %zu",
           i, i);
     CHECK(st != FUTURE_PENDING, "list item %zu is pending", i);
-    if (m->kind == K_ALL)
-      CHECK(st == FUTURE_FULFILLED, "future_all fulfilled with a rejection");
+    if (m->kind == K_ALL || m->kind == K_MAP)
+      CHECK(st == FUTURE_FULFILLED, "future_all or future_map fulfilled with "
+            "a rejection");
     check_value(future_value(list->items[i]));
   }
 }
@@ -287,7 +288,7 @@ void check_pool(const char *where) {
       if (m->kind == K_DELAY)
         CHECK(v == NULL, "%s: slot %d: a delay fulfilled with a value", where,
               i);
-      if (m->kind == K_ALL || m->kind == K_ALL_SETTLED) {
+      if (m->kind == K_ALL || m->kind == K_ALL_SETTLED || m->kind == K_MAP) {
         s->val = v;
         check_list(s, m);
       }
@@ -341,6 +342,12 @@ void seen_outcome(int uid, future_state_t st, void *value,
     break;
   case K_TIMEOUT:
     timeout_seen(uid, st, value, err);
+    break;
+  case K_MAP:
+    map_seen(uid, st, value, err);
+    break;
+  case K_RETRY:
+    retry_seen(uid, st, value, err);
     break;
   default:
     break;
@@ -808,7 +815,7 @@ static const char *const op_names[OP_END] = {
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
-    "run_timers"};
+    "run_timers", "map",  "retry"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -924,7 +931,8 @@ static void run_op(uint8_t opb) {
     uint8_t sb = next_byte();
     /* Not while something outside the loop holds it alive (a resolver not
      * yet used, a wait from another thread): that would block for ever. */
-    if (resolvers_outstanding() || helper_waits_issued())
+    if (resolvers_outstanding() || helper_waits_issued() ||
+        long_retry_pending())
       break;
     pool_unblock();
     op_wait(sb);
@@ -983,6 +991,12 @@ static void run_op(uint8_t opb) {
   case OP_RUN_TIMERS:
     op_run_timers();
     break;
+  case OP_MAP:
+    op_map();
+    break;
+  case OP_RETRY:
+    op_retry();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -1023,6 +1037,9 @@ static const flag_name_t avoid_names[] = {
     {"foreign-release", AVOID_FOREIGN_RELEASE},
     {"foreign-wait", AVOID_FOREIGN_WAIT},
     {"timeout-settled", AVOID_TIMEOUT_SETTLED},
+    {"factory-cancel", AVOID_FACTORY_CANCEL},
+    {"nan-retry", AVOID_NAN_RETRY},
+    {"huge-delay", AVOID_HUGE_DELAY},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1080,6 +1097,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int k = 0; k < S.nkept; k++)
     NOCB(future_unref(S.kept[k]));
   S.nkept = 0;
+  compose_finish();
   pool_unblock();
   threads_finish();
   drain_loop();

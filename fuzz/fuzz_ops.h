@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_CTX 1024
 #define MAX_UIDS 4096
 #define MAX_VALS 4096
-#define MAX_INPUTS 4
+#define MAX_INPUTS 4 /* of a combinator */
+#define MAX_ITEMS 8  /* of a combinator or a map */
 #define MAX_KEPT 8192
 #define MAX_EDGES 16384
 #define MAX_JOBS 256
@@ -63,7 +64,9 @@ enum kind {
   K_TIMEOUT,
   K_WORK,
   K_FS,
-  K_THREADSAFE
+  K_THREADSAFE,
+  K_MAP,
+  K_RETRY
 };
 
 enum op {
@@ -100,6 +103,8 @@ enum op {
   OP_DELAY,
   OP_TIMEOUT,
   OP_RUN_TIMERS,
+  OP_MAP,
+  OP_RETRY,
   OP_END
 };
 
@@ -136,9 +141,10 @@ typedef struct {
   unsigned next_seq;     /* continuations attached so far */
   unsigned last_run;     /* sequence number of the last one that ran */
   size_t ninputs;        /* combinators: the inputs, in order */
-  future_t *inputs[MAX_INPUTS];
+  future_t *inputs[MAX_ITEMS];
   int aux;               /* K_WORK: its job; K_FS: its operation;
-                            K_THREADSAFE: its resolver */
+                            K_THREADSAFE: its resolver; K_MAP, K_RETRY:
+                            its context */
   int in_uid;            /* K_TIMEOUT: its input, as it was when made */
   future_state_t in_st;
   void *in_val;
@@ -206,6 +212,9 @@ typedef struct {
 #define AVOID_FOREIGN_WAIT 32    /* a wait from another thread does not keep
                                     the loop alive */
 #define AVOID_TIMEOUT_SETTLED 64 /* a timeout of a settled future times out */
+#define AVOID_FACTORY_CANCEL 128 /* a map or retry cancelled by its factory */
+#define AVOID_NAN_RETRY 256      /* a NaN multiplier never settles */
+#define AVOID_HUGE_DELAY 512     /* a delay of UINT64_MAX ms overflows */
 
 typedef struct {
   uv_loop_t loop;
@@ -333,5 +342,13 @@ void timeout_seen(int uid, future_state_t st, void *value,
                   const future_error_t *err);
 void op_run_timers(void);
 void drain_loop(void);
+void op_map(void);
+void map_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err);
+void op_retry(void);
+void retry_seen(int uid, future_state_t st, void *value,
+                const future_error_t *err);
+int long_retry_pending(void);
+void compose_finish(void);
 
 #endif /* FUZZ_OPS_H */
