@@ -304,7 +304,15 @@ static future_t *fspec_ret(const fspec_t *sp, int self) {
   case 7: /* always a new pending future, left in the slot */
     if (!S.finishing && (sp->ret == 7 || s->f == NULL))
       op_new(sp->slot);
-    if (s->f != NULL && !tidy_refuses(self, s->uid)) {
+    /* Returning the result itself, or a future that waits on it, makes
+     * it wait on itself: the library does not refuse that today (nor
+     * does the header promise it), so a tidy user does not do it
+     * (FUZZ_OPS_AVOID=map-cycle steers around it too). */
+    if (s->f != NULL && self >= 0 &&
+        (s->uid == self || reaches(s->uid, self)) &&
+        ((S.tidy & TIDY_CYCLES) || (S.avoid & AVOID_MAP_CYCLE))) {
+      NOCB(f = future_resolved(&S.loop, NULL, NULL));
+    } else if (s->f != NULL && !tidy_refuses(self, s->uid)) {
       add_edge(self, s->uid);
       NOCB(f = future_ref(s->f));
     } else {

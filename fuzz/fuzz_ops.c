@@ -1040,6 +1040,7 @@ static const flag_name_t avoid_names[] = {
     {"factory-cancel", AVOID_FACTORY_CANCEL},
     {"nan-retry", AVOID_NAN_RETRY},
     {"huge-delay", AVOID_HUGE_DELAY},
+    {"map-cycle", AVOID_MAP_CYCLE},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -215,6 +215,7 @@ typedef struct {
 #define AVOID_FACTORY_CANCEL 128 /* a map or retry cancelled by its factory */
 #define AVOID_NAN_RETRY 256      /* a NaN multiplier never settles */
 #define AVOID_HUGE_DELAY 512     /* a delay of UINT64_MAX ms overflows */
+#define AVOID_MAP_CYCLE 1024     /* a map or retry that waits on itself */
 
 typedef struct {
   uv_loop_t loop;
