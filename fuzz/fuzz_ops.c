@@ -29,6 +29,15 @@
  *   - at the end, with everything dropped and the loop run to completion,
  *     future_loop_live() == 0, and future_loop_close() and uv_loop_close()
  *     both return 0.
+ * This file holds the core ops (op bytes below 216) and the end of an
+ * input. The ops from 216 on, each with its own checks, live by area:
+ * fuzz_hooks.c (the allocator hook, which also checks that every block
+ * the library allocated is freed by the end; tracing; the API's edges),
+ * fuzz_fs.c (the file system, in a scratch directory per input),
+ * fuzz_threads.c (libuv's pool, future_work, resolvers, helper threads),
+ * fuzz_compose.c (timers, future_map, future_retry). The outcome of each
+ * future is checked once by its kind's own rules, when the harness first
+ * sees it (in the pool, in a callback, from future_wait): seen_outcome.
  *
  * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
  * look past known bugs: it never lets go of its last reference to a
@@ -38,9 +47,14 @@
  * already waits on it, an indirect cycle ("cycles"); and never cancels,
  * from a callback, the future that callback is settling, nor one that
  * waits on it, since cancelling travels up ("cancel"). A comma-separated
- * list of these names picks some of the habits. By default it does all of these, which the
- * header does not forbid ("a pending future that nobody references any
- * more ... is freed along with the continuations that hang from it").
+ * list of these names picks some of the habits. By default it does all of
+ * these, which the header does not forbid ("a pending future that nobody
+ * references any more ... is freed along with the continuations that
+ * hang from it").
+ *
+ * FUZZ_OPS_AVOID (same syntax) steers around known defects of the
+ * library, by the names of fuzz/README.md's "Known bugs", so that fuzzing
+ * finds new ones instead of the same one again.
  */
 #include "fuzz_ops.h"
 
