@@ -498,6 +498,10 @@ void op_fs(void) {
     break;
   }
   case FS_MKDIR_P:
+    /* A swap may have left a link to nothing on the way, and mkdir_p
+     * then goes up and down for ever (FUZZ_OPS_AVOID=mkdir-p-dangling). */
+    if ((S.avoid & AVOID_MKDIR_P_DANGLING) && nattic > 0)
+      return;
     op->path = gen_path(b1);
     NOCB(f = future_fs_mkdir_p(&S.loop, op->path, modes[b2 % 4]));
     break;

@@ -1055,6 +1055,7 @@ static const flag_name_t avoid_names[] = {
     {"nan-retry", AVOID_NAN_RETRY},
     {"huge-delay", AVOID_HUGE_DELAY},
     {"map-cycle", AVOID_MAP_CYCLE},
+    {"mkdir-p-dangling", AVOID_MKDIR_P_DANGLING},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

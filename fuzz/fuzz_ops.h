@@ -216,6 +216,7 @@ typedef struct {
 #define AVOID_NAN_RETRY 256      /* a NaN multiplier never settles */
 #define AVOID_HUGE_DELAY 512     /* a delay of UINT64_MAX ms overflows */
 #define AVOID_MAP_CYCLE 1024     /* a map or retry that waits on itself */
+#define AVOID_MKDIR_P_DANGLING 2048 /* mkdir_p under a link to nothing */
 
 typedef struct {
   uv_loop_t loop;
