@@ -158,7 +158,10 @@ void op_alloc(void) {
   }
 }
 
-/* OP_MISC: the calls at the edges of the API, sub-op byte % 4. */
+/* OP_MISC: the calls at the edges of the API, sub-op byte % 4: 0
+ * future_wait(NULL, NULL); 1 future_wait(f, NULL) on a settled future of
+ * slot sub >> 2, and future_wait(NULL, &r); 2 NULL futures, loops and
+ * resolvers everywhere; 3 future_adopt with a NULL side. */
 void op_misc(void) {
   uint8_t sub = next_byte();
   int rc;
@@ -172,7 +175,18 @@ void op_misc(void) {
           rc);
     break;
   case 1: {
+    /* Without a result: the status alone, of a settled future in slot
+     * sub >> 2 (a pending one could make it run the loop). */
+    const slot_t *s = &S.pool[(sub >> 2) % NSLOTS];
     future_result_t r;
+    if (s->f != NULL && future_state(s->f) != FUTURE_PENDING) {
+      int want = future_state(s->f) == FUTURE_FULFILLED
+                     ? 0
+                     : future_error_code(future_error(s->f));
+      rc = future_wait(future_ref(s->f), NULL);
+      CHECK(rc == want, "future_wait(f, NULL) returned %d, not %d", rc,
+            want);
+    }
     rc = future_wait(NULL, &r);
     CHECK(rc == r.status, "future_wait(NULL) returned %d, status %d", rc,
           r.status);
@@ -206,6 +220,16 @@ void op_misc(void) {
           "future_resolve(NULL) did not run the destructor");
     rc = future_reject(NULL, make_error(sub >> 2));
     CHECK(rc == UV_EINVAL, "future_reject(NULL) returned %d", rc);
+    make_value(0, &value, &dtor);
+    rc = future_resolver_resolve(NULL, value, dtor);
+    CHECK(rc == UV_EINVAL, "future_resolver_resolve(NULL) returned %d", rc);
+    CHECK(value == NULL || !is_val(value) ||
+              !atomic_load(&((val_t *)value)->alive),
+          "future_resolver_resolve(NULL) did not run the destructor");
+    rc = future_resolver_reject(NULL, make_error(sub >> 2));
+    CHECK(rc == UV_EINVAL, "future_resolver_reject(NULL) returned %d", rc);
+    CHECK(future_new_threadsafe(&S.loop, NULL) == NULL,
+          "future_new_threadsafe without a resolver made a future");
     make_value(0, &value, &dtor);
     NOCB(f = future_resolved(NULL, value, dtor));
     CHECK(f == NULL, "future_resolved(NULL loop) made a future");
