@@ -29,6 +29,15 @@
  *   - at the end, with everything dropped and the loop run to completion,
  *     future_loop_live() == 0, and future_loop_close() and uv_loop_close()
  *     both return 0.
+ * This file holds the core ops (op bytes below 216) and the end of an
+ * input. The ops from 216 on, each with its own checks, live by area:
+ * fuzz_hooks.c (the allocator hook, which also checks that every block
+ * the library allocated is freed by the end; tracing; the API's edges),
+ * fuzz_fs.c (the file system, in a scratch directory per input),
+ * fuzz_threads.c (libuv's pool, future_work, resolvers, helper threads),
+ * fuzz_compose.c (timers, future_map, future_retry). The outcome of each
+ * future is checked once by its kind's own rules, when the harness first
+ * sees it (in the pool, in a callback, from future_wait): seen_outcome.
  *
  * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
  * look past known bugs: it never lets go of its last reference to a
@@ -38,212 +47,42 @@
  * already waits on it, an indirect cycle ("cycles"); and never cancels,
  * from a callback, the future that callback is settling, nor one that
  * waits on it, since cancelling travels up ("cancel"). A comma-separated
- * list of these names picks some of the habits. By default it does all of these, which the
- * header does not forbid ("a pending future that nobody references any
- * more ... is freed along with the continuations that hang from it").
+ * list of these names picks some of the habits. By default it does all of
+ * these, which the header does not forbid ("a pending future that nobody
+ * references any more ... is freed along with the continuations that
+ * hang from it").
+ *
+ * FUZZ_OPS_AVOID (same syntax) steers around known defects of the
+ * library, by the names of fuzz/README.md's "Known bugs", so that fuzzing
+ * finds new ones instead of the same one again.
  */
-#include <future.h>
+#include "fuzz_ops.h"
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+fuzz_state_t S;
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+char token; /* a value without destructor */
 
-#define NSLOTS 16
-#define MAX_OPS 512
-#define MAX_CTX 1024
-#define MAX_UIDS 4096
-#define MAX_VALS 4096
-#define MAX_INPUTS 4
-#define MAX_KEPT 8192
-#define MAX_EDGES 16384
-
-#define FAIL(...)                                                              \
-  do {                                                                         \
-    fprintf(stderr, "fuzz_ops: invariant violated (%s:%d): ", __FILE__,       \
-            __LINE__);                                                         \
-    fprintf(stderr, __VA_ARGS__);                                              \
-    fputc('\n', stderr);                                                       \
-    abort();                                                                   \
-  } while (0)
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      FAIL(__VA_ARGS__);                                                       \
-  } while (0)
-
-/* Library calls that must not run callbacks are made inside NOCB. */
-#define NOCB(stmt)                                                             \
-  do {                                                                         \
-    S.nocb++;                                                                  \
-    stmt;                                                                      \
-    S.nocb--;                                                                  \
-  } while (0)
-
-/* How each future the harness holds was made. */
-enum kind {
-  K_NEW,
-  K_RESOLVED,
-  K_REJECTED,
-  K_THEN,
-  K_CATCH,
-  K_FINALLY,
-  K_ALL,
-  K_ALL_SETTLED,
-  K_ANY,
-  K_RACE,
-  K_DELAY,
-  K_TIMEOUT
-};
-
-enum op {
-  OP_NEW,
-  OP_RESOLVED,
-  OP_REJECTED,
-  OP_RESOLVE,
-  OP_REJECT,
-  OP_THEN,
-  OP_CATCH,
-  OP_FINALLY,
-  OP_REF,
-  OP_DROP,
-  OP_CANCEL,
-  OP_COMBINE,
-  OP_DELAY0,
-  OP_RUN,
-  OP_WAIT,
-  OP_ADOPT,
-  OP_TIMEOUT0,
-  OP_LOOP_CLOSE,
-  NOPS
-};
-
-/* What a callback returns (spec byte & 7). */
-enum ret {
-  R_PASS,       /* future_ref(settled) */
-  R_RESOLVED,   /* future_resolved with a counted value */
-  R_REJECTED,   /* future_rejected with a user error */
-  R_NULL,       /* NULL */
-  R_POOL,       /* future_ref of a pool slot; a new pending one if empty */
-  R_SELF,       /* future_ref of the future the callback is settling */
-  R_RESOLVED0,  /* future_resolved(loop, NULL, NULL) */
-  R_NOCB        /* no callback at all (NULL is passed when chaining) */
-};
-
-/* What a callback does first ((spec byte >> 3) & 7). */
-enum side {
-  S_NONE,
-  S_CANCEL,     /* future_cancel a pool slot */
-  S_RESOLVE,    /* future_resolve a pool slot with a counted value */
-  S_REJECT,     /* future_reject a pool slot */
-  S_DROP,       /* drop a pool slot */
-  S_NEW,        /* a new pending future into a pool slot */
-  S_LOOP_CLOSE, /* future_loop_close: must say FUTURE_EINCALLBACK */
-  S_NONE2
-};
-
-typedef struct {
-  int kind;
-  int adopting;          /* future_adopt succeeded on it while pending */
-  unsigned next_seq;     /* continuations attached so far */
-  unsigned last_run;     /* sequence number of the last one that ran */
-  size_t ninputs;        /* combinators: the inputs, in order */
-  future_t *inputs[MAX_INPUTS];
-} meta_t;
-
-typedef struct {
-  future_t *f;           /* one reference, or NULL */
-  int uid;               /* the future's identity in meta[] */
-  future_state_t st;     /* as last observed */
-  void *val;
-  const future_error_t *err;
-} slot_t;
-
-typedef struct {
-  uint8_t ret, side, ret_slot, side_slot;
-} spec_t;
-
-typedef struct {
-  int id;
-  int kind;              /* K_THEN, K_CATCH or K_FINALLY */
-  int src_uid;
-  future_t *src;         /* the future it is attached to */
-  future_t *self;        /* the future it settles */
-  int self_uid;
-  unsigned seq;          /* its rank among src's continuations */
-  int calls;
-  spec_t on_f, on_r;
-} ctx_t;
-
-typedef struct {
-  uint32_t magic;
-  int alive;
-} val_t;
-
-#define VAL_MAGIC 0xfa11fe11u
-
-/* FUZZ_OPS_TIDY: "1" or "all" for every habit, or a comma-separated list. */
-#define TIDY_SOURCES 1 /* keep and finally settle every source */
-#define TIDY_CYCLES 2  /* never build an indirect waiting cycle */
-#define TIDY_CANCEL 4  /* never cancel, from a callback, what it settles */
-
-static struct {
-  uv_loop_t loop;
-  slot_t pool[NSLOTS];
-  meta_t meta[MAX_UIDS];
-  int nuids;
-  val_t vals[MAX_VALS];
-  int nvals, vals_freed;
-  ctx_t ctx[MAX_CTX];
-  int nctx;
-  int nocb;              /* depth of calls that must not run callbacks */
-  int finishing;         /* dropping everything: callbacks add nothing */
-  long unhandled;
-  int trace;
-  int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
-  future_t *kept[MAX_KEPT];
-  int kept_uid[MAX_KEPT];
-  int nkept;
-  /* "x waits on y" edges between identities, for FUZZ_OPS_TIDY. */
-  int edge_head[MAX_UIDS], edge_next[MAX_EDGES], edge_to[MAX_EDGES];
-  int nedges;
-  unsigned mark[MAX_UIDS], mark_gen;
-  int stack[MAX_UIDS];
-  const uint8_t *data;
-  size_t size, pos;
-} S;
-
-static char token; /* a value without destructor */
-
-static uint8_t next_byte(void) {
+uint8_t next_byte(void) {
   return S.pos < S.size ? S.data[S.pos++] : 0;
 }
 
-#define TRACE(...)                                                             \
-  do {                                                                         \
-    if (S.trace)                                                               \
-      fprintf(stderr, __VA_ARGS__);                                            \
-  } while (0)
-
 /* Values. */
 
-static void val_dtor(void *p) {
+void val_dtor(void *p) {
   val_t *v = p;
   CHECK(v >= S.vals && v < S.vals + S.nvals, "destructor on a foreign value");
   CHECK(v->magic == VAL_MAGIC, "destructor on a corrupted value");
-  CHECK(v->alive, "value destructor ran twice (value %d)", (int)(v - S.vals));
-  v->alive = 0;
+  CHECK(atomic_exchange(&v->alive, 0), "value destructor ran twice (value %d)",
+        (int)(v - S.vals));
   S.vals_freed++;
 }
 
-static int is_val(const void *p) {
+int is_val(const void *p) {
   const val_t *v = p;
   return v >= S.vals && v < S.vals + S.nvals;
 }
 
-static void check_value(const void *p) {
+void check_value(const void *p) {
   if (is_val(p)) {
     const val_t *v = p;
     CHECK(v->alive, "a value is in use after its destructor ran (value %d)",
@@ -252,7 +91,7 @@ static void check_value(const void *p) {
 }
 
 /* A value and its destructor per value byte. */
-static void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
+void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
   *value = NULL;
   *dtor = NULL;
   switch (b % 4) {
@@ -262,6 +101,7 @@ static void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
       val_t *v = &S.vals[S.nvals++];
       v->magic = VAL_MAGIC;
       v->alive = 1;
+      S.vals_born++;
       *value = v;
       *dtor = val_dtor;
     }
@@ -275,7 +115,7 @@ static void make_value(uint8_t b, void **value, future_dtor_cb *dtor) {
 }
 
 /* An error per error byte (NULL is allowed: it means UV_EINVAL). */
-static future_error_t *make_error(uint8_t b) {
+future_error_t *make_error(uint8_t b) {
   switch (b % 4) {
   case 0:
     return future_error_new(FUTURE_EUSER(b >> 2), "fuzz error %d", b >> 2);
@@ -290,7 +130,7 @@ static future_error_t *make_error(uint8_t b) {
 
 /* The pool. */
 
-static int new_uid(int kind) {
+int new_uid(int kind) {
   meta_t *m;
   if (S.nuids >= MAX_UIDS)
     return -1;
@@ -302,7 +142,7 @@ static int new_uid(int kind) {
 }
 
 /* Record that `x` waits on `y`; 0 if the edge table is full. */
-static int add_edge(int x, int y) {
+int add_edge(int x, int y) {
   if (x < 0 || y < 0)
     return 1;
   if (S.nedges >= MAX_EDGES)
@@ -314,7 +154,7 @@ static int add_edge(int x, int y) {
 }
 
 /* Whether `from` waits, directly or not, on `to` (or is it). */
-static int reaches(int from, int to) {
+int reaches(int from, int to) {
   int sp = 0;
   if (from < 0 || to < 0)
     return 0;
@@ -342,13 +182,13 @@ static int reaches(int from, int to) {
 /* FUZZ_OPS_TIDY: whether making `x` wait on `y` would close a cycle (or
  * cannot be tracked any more). `x` == `y` is left to the library, which
  * answers it with FUTURE_ECYCLE. */
-static int tidy_refuses(int x, int y) {
+int tidy_refuses(int x, int y) {
   if (!(S.tidy & TIDY_CYCLES) || x == y)
     return 0;
   return reaches(y, x) || S.nedges >= MAX_EDGES;
 }
 
-static void observe(slot_t *s) {
+void observe(slot_t *s) {
   s->st = future_state(s->f);
   s->val = future_value(s->f);
   s->err = future_error(s->f);
@@ -372,7 +212,7 @@ static int keep_last(int i) {
   return 1;
 }
 
-static void drop(int i) {
+void drop(int i) {
   future_t *f;
   if (keep_last(i))
     return;
@@ -383,10 +223,11 @@ static void drop(int i) {
 }
 
 /* Put `f` (a reference handed over) in slot i, dropping what was there. */
-static void put(int i, future_t *f, int uid) {
+void put(int i, future_t *f, int uid) {
   drop(i);
   if (f == NULL)
     return;
+  S.loop_state = 1;
   if (uid < 0) { /* out of identities: let it go */
     NOCB(future_unref(f));
     return;
@@ -394,11 +235,12 @@ static void put(int i, future_t *f, int uid) {
   S.pool[i].f = f;
   S.pool[i].uid = uid;
   observe(&S.pool[i]);
+  seen_outcome(uid, S.pool[i].st, S.pool[i].val, S.pool[i].err);
 }
 
 /* The reference an op passes on for a source byte: the slot's own
  * (consume: the slot empties) or a new one. NULL for an empty slot. */
-static future_t *take(uint8_t b) {
+future_t *take(uint8_t b) {
   slot_t *s = &S.pool[b % NSLOTS];
   future_t *f = s->f;
   if (f == NULL)
@@ -421,15 +263,16 @@ static void check_list(const slot_t *s, const meta_t *m) {
     CHECK(list->items[i] == m->inputs[i], "list item %zu is not input %zu",
           i, i);
     CHECK(st != FUTURE_PENDING, "list item %zu is pending", i);
-    if (m->kind == K_ALL)
-      CHECK(st == FUTURE_FULFILLED, "future_all fulfilled with a rejection");
+    if (m->kind == K_ALL || m->kind == K_MAP)
+      CHECK(st == FUTURE_FULFILLED, "future_all or future_map fulfilled with "
+            "a rejection");
     check_value(future_value(list->items[i]));
   }
 }
 
 /* Every held future: a settled one never changes; what is observed is
  * consistent. */
-static void check_pool(const char *where) {
+void check_pool(const char *where) {
   for (int i = 0; i < NSLOTS; i++) {
     slot_t *s = &S.pool[i];
     future_state_t st;
@@ -459,7 +302,7 @@ static void check_pool(const char *where) {
       if (m->kind == K_DELAY)
         CHECK(v == NULL, "%s: slot %d: a delay fulfilled with a value", where,
               i);
-      if (m->kind == K_ALL || m->kind == K_ALL_SETTLED) {
+      if (m->kind == K_ALL || m->kind == K_ALL_SETTLED || m->kind == K_MAP) {
         s->val = v;
         check_list(s, m);
       }
@@ -469,20 +312,59 @@ static void check_pool(const char *where) {
       CHECK(future_error_code(e) < 0, "%s: slot %d: error code %d", where, i,
             future_error_code(e));
       if (m->kind == K_DELAY)
-        CHECK(future_error_code(e) == UV_ECANCELED,
+        CHECK(future_error_code(e) == UV_ECANCELED ||
+                  ENOMEM_OK(future_error_code(e)),
               "%s: slot %d: a delay rejected with %d", where, i,
               future_error_code(e));
       /* Cancelled, or an input was released unsettled (FUTURE_ESTALLED). */
       if (m->kind == K_ALL_SETTLED)
         CHECK(future_error_code(e) == UV_ECANCELED ||
-                  future_error_code(e) == FUTURE_ESTALLED,
+                  future_error_code(e) == FUTURE_ESTALLED ||
+                  ENOMEM_OK(future_error_code(e)),
               "%s: slot %d: future_all_settled rejected with %d", where, i,
               future_error_code(e));
       break;
     default:
       FAIL("%s: slot %d: unknown state %d", where, i, st);
     }
+    if (s->st == FUTURE_PENDING)
+      seen_outcome(s->uid, st, v, e);
     observe(s);
+  }
+}
+
+/* The outcome of the future `uid` is seen (in the pool, by a callback, by
+ * future_wait): the checks of its kind, once. */
+void seen_outcome(int uid, future_state_t st, void *value,
+                  const future_error_t *err) {
+  meta_t *m;
+  if (uid < 0 || st == FUTURE_PENDING)
+    return;
+  m = &S.meta[uid];
+  if (m->seen)
+    return;
+  m->seen = 1;
+  switch (m->kind) {
+  case K_WORK:
+    work_seen(uid, st, value, err);
+    break;
+  case K_FS:
+    fs_seen(uid, st, value, err);
+    break;
+  case K_THREADSAFE:
+    resolver_seen(uid, st, value, err);
+    break;
+  case K_TIMEOUT:
+    timeout_seen(uid, st, value, err);
+    break;
+  case K_MAP:
+    map_seen(uid, st, value, err);
+    break;
+  case K_RETRY:
+    retry_seen(uid, st, value, err);
+    break;
+  default:
+    break;
   }
 }
 
@@ -496,21 +378,22 @@ static void on_unhandled(const future_error_t *err, void *data) {
 
 /* Ops, shared by the top level and by callbacks' side effects. */
 
-static int settleable(int i) {
+int settleable(int i) {
   const slot_t *s = &S.pool[i];
   return s->f != NULL && S.meta[s->uid].kind == K_NEW &&
          !S.meta[s->uid].adopting && future_state(s->f) == FUTURE_PENDING;
 }
 
-static void op_new(int dst) {
+void op_new(int dst) {
   future_t *f;
   NOCB(f = future_new(&S.loop));
-  CHECK(f != NULL, "future_new failed");
-  CHECK(future_state(f) == FUTURE_PENDING, "future_new is not pending");
+  CHECK(f != NULL || OOM(), "future_new failed");
+  CHECK(f == NULL || future_state(f) == FUTURE_PENDING,
+        "future_new is not pending");
   put(dst, f, new_uid(K_NEW));
 }
 
-static void op_resolve(int i, uint8_t vb) {
+void op_resolve(int i, uint8_t vb) {
   void *value;
   future_dtor_cb dtor;
   int expect, rc;
@@ -519,6 +402,15 @@ static void op_resolve(int i, uint8_t vb) {
   expect = settleable(i) ? 0 : FUTURE_ESETTLED;
   make_value(vb, &value, &dtor);
   NOCB(rc = future_resolve(S.pool[i].f, value, dtor));
+  if (expect == 0 && ENOMEM_OK(rc)) {
+    /* No holder for the value: rejected with UV_ENOMEM instead. */
+    const future_error_t *e = future_error(S.pool[i].f);
+    CHECK(e != NULL && future_error_code(e) == UV_ENOMEM,
+          "future_resolve returned UV_ENOMEM but did not reject so");
+    CHECK(dtor == NULL || !((val_t *)value)->alive,
+          "future_resolve out of memory did not run the destructor");
+    return;
+  }
   CHECK(rc == expect, "future_resolve returned %d, expected %d", rc, expect);
   if (rc == 0) {
     CHECK(future_state(S.pool[i].f) == FUTURE_FULFILLED &&
@@ -530,7 +422,7 @@ static void op_resolve(int i, uint8_t vb) {
   }
 }
 
-static void op_reject(int i, uint8_t eb) {
+void op_reject(int i, uint8_t eb) {
   future_error_t *err;
   int expect, rc, code;
   if (S.pool[i].f == NULL)
@@ -543,13 +435,14 @@ static void op_reject(int i, uint8_t eb) {
   if (rc == 0) {
     const future_error_t *e = future_error(S.pool[i].f);
     CHECK(future_state(S.pool[i].f) == FUTURE_REJECTED && e != NULL &&
-              future_error_code(e) == code,
+              (future_error_code(e) == code ||
+               (err == NULL && ENOMEM_OK(future_error_code(e)))),
           "future_reject did not reject with the error");
     CHECK(err == NULL || e == err, "future_reject stored another error");
   }
 }
 
-static void op_cancel(int i) {
+void op_cancel(int i) {
   int pending, rc;
   if (S.pool[i].f == NULL)
     return;
@@ -560,7 +453,8 @@ static void op_cancel(int i) {
   if (pending) {
     const future_error_t *e = future_error(S.pool[i].f);
     CHECK(future_state(S.pool[i].f) == FUTURE_REJECTED && e != NULL &&
-              future_error_code(e) == UV_ECANCELED,
+              (future_error_code(e) == UV_ECANCELED ||
+               ENOMEM_OK(future_error_code(e))),
           "future_cancel did not reject with UV_ECANCELED");
   }
 }
@@ -631,6 +525,7 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
   check_value(future_value(settled));
   TRACE("  callback %d (%s) of future %d, #%u\n", c->id, name, c->src_uid,
         c->seq);
+  seen_outcome(c->src_uid, st, future_value(settled), future_error(settled));
   check_pool("callback entry");
 
   switch (sp->side) {
@@ -735,7 +630,10 @@ static void op_chain(int kind, uint8_t sb, int dst, spec_t on_f,
     NOCB(out = future_finally(in, f_cb, c));
     break;
   }
-  CHECK(out != NULL, "chaining failed");
+  if (out == NULL) {
+    CHECK(OOM(), "chaining failed");
+    return;
+  }
   CHECK(future_state(out) == FUTURE_PENDING,
         "a chained future settled inside the chaining call");
   uid = new_uid(kind);
@@ -777,20 +675,26 @@ static void op_combine(uint8_t mb, int dst) {
     NOCB(out = future_race(&S.loop, inputs, n));
     break;
   }
-  CHECK(out != NULL, "combining failed");
+  if (out == NULL) {
+    CHECK(OOM(), "combining failed");
+    return;
+  }
   if (n > 0) {
-    CHECK(future_state(out) == FUTURE_PENDING,
+    CHECK(future_state(out) == FUTURE_PENDING || ENOMEM_FUTURE(out),
           "a combined future settled inside the combining call");
   } else if (kind == K_ALL || kind == K_ALL_SETTLED) {
     const future_list_t *list = future_value(out);
-    CHECK(future_state(out) == FUTURE_FULFILLED && list != NULL &&
-              list->count == 0,
+    CHECK((future_state(out) == FUTURE_FULFILLED && list != NULL &&
+           list->count == 0) ||
+              (future_error(out) != NULL &&
+               ENOMEM_OK(future_error_code(future_error(out)))),
           "all/all_settled of nothing is not an empty list");
   } else {
     const future_error_t *e = future_error(out);
     CHECK(future_state(out) == FUTURE_REJECTED && e != NULL &&
-              future_error_code(e) ==
-                  (kind == K_ANY ? FUTURE_EAGGREGATE : UV_EINVAL),
+              (future_error_code(e) ==
+                   (kind == K_ANY ? FUTURE_EAGGREGATE : UV_EINVAL) ||
+               ENOMEM_OK(future_error_code(e))),
           "any/race of nothing did not reject as documented");
   }
   uid = new_uid(kind);
@@ -830,8 +734,9 @@ static void op_wait(uint8_t sb) {
   else if (pre.st == FUTURE_REJECTED)
     CHECK(r.error == pre.err,
           "future_wait on a rejected future returned another error");
-  if (S.pool[i].f != NULL && S.pool[i].uid == uid) {
-    /* Still held: its state agrees with what was reported. */
+  if (S.pool[i].f != NULL && S.pool[i].uid == uid && !ENOMEM_OK(rc)) {
+    /* Still held: its state agrees with what was reported (unless the
+     * report itself could not be made, out of memory). */
     future_state_t st = future_state(S.pool[i].f);
     if (rc == FUTURE_ESTALLED && st != FUTURE_REJECTED)
       /* Either the wait stalled, or the future itself was rejected with
@@ -875,14 +780,16 @@ static void op_adopt(int i, uint8_t sb) {
     return;
   if (same) {
     const future_error_t *e = future_error(af);
-    CHECK(e != NULL && future_error_code(e) == FUTURE_ECYCLE,
+    CHECK(e != NULL && (future_error_code(e) == FUTURE_ECYCLE ||
+                        ENOMEM_OK(future_error_code(e))),
           "future_adopt of itself did not reject with FUTURE_ECYCLE");
   } else if (src_st == FUTURE_PENDING &&
              future_state(af) == FUTURE_REJECTED) {
     /* The pending source waits, through what it follows, on `a`: the
      * library refuses the cycle. */
     const future_error_t *e = future_error(af);
-    CHECK(future_error_code(e) == FUTURE_ECYCLE,
+    CHECK(future_error_code(e) == FUTURE_ECYCLE ||
+              ENOMEM_OK(future_error_code(e)),
           "future_adopt of a pending future rejected at once, not as a "
           "cycle");
   } else if (src_st == FUTURE_PENDING) {
@@ -897,8 +804,12 @@ static void op_adopt(int i, uint8_t sb) {
 }
 
 static void op_loop_close(void) {
-  int rc = future_loop_close(&S.loop);
+  int rc;
+  pool_unblock();
+  rc = future_loop_close(&S.loop);
   CHECK(rc == 0 || rc == UV_EBUSY, "future_loop_close returned %d", rc);
+  CHECK(rc == UV_EBUSY || !resolvers_outstanding(),
+        "future_loop_close tore down a loop with a resolver not yet used");
   if (rc == 0) {
     for (int i = 0; i < NSLOTS; i++)
       CHECK(S.pool[i].f == NULL,
@@ -906,18 +817,23 @@ static void op_loop_close(void) {
     CHECK(S.nkept == 0,
           "future_loop_close tore down a loop whose futures are held");
     CHECK(future_loop_live(&S.loop) == 0, "torn down with live futures");
+    S.loop_state = 0;
   } else {
     CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
   }
 }
 
-static const char *const op_names[NOPS] = {
+static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
-    "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close"};
+    "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
+    "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
+    "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
+    "run_timers", "map",  "retry"};
 
 static void run_op(uint8_t opb) {
-  int op = opb % NOPS;
+  int op = opb < NEW_OP_BASE ? opb % NOPS
+                             : NOPS + (opb - NEW_OP_BASE) % NNEWOPS;
   TRACE("op %s @%zu\n", op_names[op], S.pos - 1);
   switch (op) {
   case OP_NEW:
@@ -930,9 +846,18 @@ static void run_op(uint8_t opb) {
     future_t *f;
     make_value(next_byte(), &value, &dtor);
     NOCB(f = future_resolved(&S.loop, value, dtor));
-    CHECK(f != NULL && future_state(f) == FUTURE_FULFILLED &&
-              future_value(f) == value,
-          "future_resolved is not fulfilled with its value");
+    if (OOM() && (f == NULL || future_state(f) == FUTURE_REJECTED)) {
+      /* No future, or no holder for the value: the destructor ran. */
+      CHECK(dtor == NULL || !((val_t *)value)->alive,
+            "future_resolved out of memory did not run the destructor");
+      CHECK(f == NULL ||
+                future_error_code(future_error(f)) == UV_ENOMEM,
+            "future_resolved rejected, not with UV_ENOMEM");
+    } else {
+      CHECK(f != NULL && future_state(f) == FUTURE_FULFILLED &&
+                future_value(f) == value,
+            "future_resolved is not fulfilled with its value");
+    }
     put(dst, f, new_uid(K_RESOLVED));
     break;
   }
@@ -941,8 +866,9 @@ static void run_op(uint8_t opb) {
     future_error_t *err = make_error(next_byte());
     future_t *f;
     NOCB(f = future_rejected(&S.loop, err));
-    CHECK(f != NULL && future_state(f) == FUTURE_REJECTED &&
-              (err == NULL || future_error(f) == err),
+    CHECK((f == NULL && OOM()) ||
+              (f != NULL && future_state(f) == FUTURE_REJECTED &&
+               (err == NULL || future_error(f) == err)),
           "future_rejected is not rejected with its error");
     put(dst, f, new_uid(K_REJECTED));
     break;
@@ -1001,20 +927,32 @@ static void run_op(uint8_t opb) {
     int dst = next_byte() % NSLOTS;
     future_t *f;
     NOCB(f = future_delay(&S.loop, 0));
-    CHECK(f != NULL && future_state(f) == FUTURE_PENDING,
+    CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
           "future_delay is not pending");
     put(dst, f, new_uid(K_DELAY));
     break;
   }
   case OP_RUN: {
     int n = (next_byte() & 3) + 1;
-    while (n-- > 0)
+    while (n-- > 0) {
+      pool_barrier();
       uv_run(&S.loop, UV_RUN_NOWAIT);
+    }
+    pool_barrier();
     break;
   }
-  case OP_WAIT:
-    op_wait(next_byte());
+  case OP_WAIT: {
+    uint8_t sb = next_byte();
+    /* Not while something outside the loop holds it alive (a resolver not
+     * yet used, a wait from another thread): that would block for ever. */
+    if (resolvers_outstanding() || helper_waits_issued() ||
+        long_retry_pending())
+      break;
+    pool_unblock();
+    op_wait(sb);
+    pool_barrier();
     break;
+  }
   case OP_ADOPT: {
     int i = next_byte() % NSLOTS;
     op_adopt(i, next_byte());
@@ -1022,24 +960,103 @@ static void run_op(uint8_t opb) {
   }
   case OP_TIMEOUT0: {
     uint8_t sb = next_byte();
-    int dst = next_byte() % NSLOTS, in_uid = S.pool[sb % NSLOTS].uid, uid;
-    future_t *in = take(sb), *out;
-    if (in == NULL)
-      break;
-    NOCB(out = future_timeout(in, 0));
-    CHECK(out != NULL && future_state(out) == FUTURE_PENDING,
-          "future_timeout is not pending");
-    uid = new_uid(K_TIMEOUT);
-    add_edge(uid, in_uid);
-    put(dst, out, uid);
+    make_timeout(sb, next_byte() % NSLOTS, 0);
     break;
   }
   case OP_LOOP_CLOSE:
     op_loop_close();
     break;
+  case OP_ALLOC:
+    op_alloc();
+    break;
+  case OP_MISC:
+    op_misc();
+    break;
+  case OP_TRACE:
+    op_trace();
+    break;
+  case OP_POOL:
+    op_pool();
+    break;
+  case OP_WORK:
+    op_work();
+    break;
+  case OP_FS:
+    op_fs();
+    break;
+  case OP_TREE:
+    op_tree();
+    break;
+  case OP_THREADSAFE:
+    op_threadsafe();
+    break;
+  case OP_DELIVER:
+    op_deliver();
+    break;
+  case OP_HELPER_WAIT:
+    op_helper_wait();
+    break;
+  case OP_DELAY:
+    op_delay();
+    break;
+  case OP_TIMEOUT:
+    op_timeout();
+    break;
+  case OP_RUN_TIMERS:
+    op_run_timers();
+    break;
+  case OP_MAP:
+    op_map();
+    break;
+  case OP_RETRY:
+    op_retry();
+    break;
   }
   check_pool(op_names[op]);
+  scratch_check(op_names[op]);
 }
+
+/* A switch of the environment: unset, empty or "0" for none, "1" or
+ * "all" for every bit, else the bits whose names appear in it. */
+typedef struct {
+  const char *name;
+  int bit;
+} flag_name_t;
+
+static int env_flags(const char *var, const flag_name_t *names) {
+  const char *t = getenv(var);
+  int bits = 0, all = 0;
+  for (const flag_name_t *n = names; n->name != NULL; n++)
+    all |= n->bit;
+  if (t == NULL || *t == '\0' || strcmp(t, "0") == 0)
+    return 0;
+  if (strcmp(t, "1") == 0 || strstr(t, "all") != NULL)
+    return all;
+  for (const flag_name_t *n = names; n->name != NULL; n++)
+    if (strstr(t, n->name) != NULL)
+      bits |= n->bit;
+  return bits;
+}
+
+static const flag_name_t tidy_names[] = {{"sources", TIDY_SOURCES},
+                                         {"cycles", TIDY_CYCLES},
+                                         {"cancel", TIDY_CANCEL},
+                                         {NULL, 0}};
+
+static const flag_name_t avoid_names[] = {
+    {"wait-null", AVOID_WAIT_NULL},
+    {"trace-alloc", AVOID_TRACE_ALLOC},
+    {"fifo", AVOID_FIFO},
+    {"rm-swap", AVOID_RM_SWAP},
+    {"foreign-release", AVOID_FOREIGN_RELEASE},
+    {"foreign-wait", AVOID_FOREIGN_WAIT},
+    {"timeout-settled", AVOID_TIMEOUT_SETTLED},
+    {"factory-cancel", AVOID_FACTORY_CANCEL},
+    {"nan-retry", AVOID_NAN_RETRY},
+    {"huge-delay", AVOID_HUGE_DELAY},
+    {"map-cycle", AVOID_MAP_CYCLE},
+    {"mkdir-p-dangling", AVOID_MKDIR_P_DANGLING},
+    {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int initialised;
@@ -1048,25 +1065,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!initialised) {
     const char *t = getenv("FUZZ_OPS_TRACE");
     S.trace = t != NULL && *t != '\0' && *t != '0';
-    t = getenv("FUZZ_OPS_TIDY");
-    if (t == NULL || *t == '\0' || strcmp(t, "0") == 0)
-      S.tidy = 0;
-    else if (strcmp(t, "1") == 0 || strstr(t, "all") != NULL)
-      S.tidy = TIDY_SOURCES | TIDY_CYCLES | TIDY_CANCEL;
-    else
-      S.tidy = (strstr(t, "sources") ? TIDY_SOURCES : 0) |
-               (strstr(t, "cycles") ? TIDY_CYCLES : 0) |
-               (strstr(t, "cancel") ? TIDY_CANCEL : 0);
+    S.tidy = env_flags("FUZZ_OPS_TIDY", tidy_names);
+    S.avoid = env_flags("FUZZ_OPS_AVOID", avoid_names);
     future_set_unhandled_hook(on_unhandled, NULL, NULL);
+    pool_init();
     initialised = 1;
   }
   memset(S.pool, 0, sizeof(S.pool));
-  S.nuids = S.nvals = S.vals_freed = S.nctx = 0;
+  S.nuids = S.nvals = S.nctx = 0;
+  S.vals_born = S.vals_freed = 0;
+  S.pool_used = 0;
+  fs_begin();
+  compose_begin();
   S.nocb = S.finishing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
+  S.loop_state = 0;
   S.data = data;
   S.size = size;
   S.pos = 0;
+  hooks_begin();
   CHECK(uv_loop_init(&S.loop) == 0, "uv_loop_init failed");
 
   while (S.pos < S.size && ops++ < MAX_OPS)
@@ -1096,7 +1113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int k = 0; k < S.nkept; k++)
     NOCB(future_unref(S.kept[k]));
   S.nkept = 0;
-  uv_run(&S.loop, UV_RUN_DEFAULT);
+  compose_finish();
+  pool_unblock();
+  threads_finish();
+  drain_loop();
+  threads_end();
   for (int i = 0; i < NSLOTS; i++)
     CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");
   CHECK(future_loop_live(&S.loop) == 0,
@@ -1106,10 +1127,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(rc == 0, "future_loop_close returned %d", rc);
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
-  CHECK(S.vals_freed == S.nvals, "%d of %d value destructors ran",
-        S.vals_freed, S.nvals);
+  trace_end();
+  work_end();
+  scratch_end();
+  CHECK(S.vals_freed == S.vals_born, "%d of %d value destructors ran",
+        (int)S.vals_freed, (int)S.vals_born);
   for (int i = 0; i < S.nvals; i++)
     CHECK(!S.vals[i].alive, "value %d was never destroyed", i);
+  hooks_end();
   TRACE("ok: %d ops, %d futures, %d values, %d callbacks, %ld unhandled\n",
         ops, S.nuids, S.nvals, S.nctx, S.unhandled);
   return 0;

@@ -14,6 +14,12 @@ if [ ! -x "$target" ]; then
   echo "fuzz: no $target: configure with CC=clang --enable-fuzz" >&2
   exit 1
 fi
+# Inputs that touch the file system make a scratch directory each under
+# $TMPDIR: a memory file system makes that much cheaper.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  TMPDIR=/dev/shm
+  export TMPDIR
+fi
 rm -rf "$work"
 mkdir -p "$work/corpus" "$work/artifacts"
 cp "$srcdir"/fuzz/corpus/* "$work/corpus/"

@@ -1,0 +1,641 @@
+/*
+ * fuzz_threads.c: the fuzz harness and other threads: libuv's pool (the
+ * file system requests and future_work), resolvers, helper threads.
+ *
+ * The pool is made deterministic, so that replaying an input does what
+ * fuzzing it did. libuv runs it with one thread (UV_THREADPOOL_SIZE=1, set
+ * before the first request), so requests run one at a time in the order
+ * they were queued, and the harness keeps it in one of two regimes:
+ *   - open (the default): after every op that queued requests and around
+ *     every uv_run, the harness waits on a barrier (a request of its own,
+ *     on a loop of its own, queued behind everything else) until the pool
+ *     is idle. Whenever an op runs, every request has finished its work
+ *     and waits for the loop to deliver it: a cancel then always meets a
+ *     request that has run (the "finishes and is released" path);
+ *   - plugged (OP_POOL): a request of its own blocks the pool's thread, so
+ *     that every request queued meanwhile waits in the queue: a cancel
+ *     then always meets a request that has not started (uv_cancel takes
+ *     it back). Unplugging lets them all run, and waits on the barrier.
+ * Anything that runs the loop until requests come back (future_wait on
+ * the loop's thread, future_loop_close, the end of the input) unplugs
+ * first. A future_work job that polls future_work_cancelled (OP_WORK)
+ * runs until the next barrier releases it, and the loop's thread waits
+ * until it has started: whether it sees the cancel is decided by whether
+ * the input cancels it before the next barrier.
+ *
+ * future_work jobs allocate nothing (their error is made beforehand on the
+ * loop's thread), so that the n-th allocation is the same on every run.
+ */
+#include "fuzz_ops.h"
+
+#include <unistd.h>
+
+static uv_loop_t pool_loop; /* the harness's own requests */
+static uv_mutex_t pool_lock;
+static uv_cond_t pool_cond;
+static uv_work_t plug_req, barrier_req;
+static int plugged;          /* plug_req holds (or will hold) the thread */
+static int plug_open;        /* under pool_lock: the plug may go */
+static atomic_uint poll_gen; /* moves at every barrier: pollers stop */
+static int poller_running;   /* a poller has started since the barrier */
+
+static void plug_work(uv_work_t *req) {
+  (void)req;
+  uv_mutex_lock(&pool_lock);
+  while (!plug_open)
+    uv_cond_wait(&pool_cond, &pool_lock);
+  uv_mutex_unlock(&pool_lock);
+}
+
+static void nop_work(uv_work_t *req) { (void)req; }
+
+static void nop_done(uv_work_t *req, int status) {
+  (void)req;
+  CHECK(status == 0, "a harness request on the pool ended with %d", status);
+}
+
+void pool_init(void) {
+  /* Before libuv starts its pool, which happens once per process. */
+  CHECK(setenv("UV_THREADPOOL_SIZE", "1", 1) == 0, "setenv");
+  CHECK(uv_loop_init(&pool_loop) == 0, "uv_loop_init");
+  CHECK(uv_mutex_init(&pool_lock) == 0, "uv_mutex_init");
+  CHECK(uv_cond_init(&pool_cond) == 0, "uv_cond_init");
+}
+
+/* Wait until every request queued so far has run; release the pollers. */
+void pool_barrier(void) {
+  if (!S.pool_used || plugged)
+    return;
+  atomic_fetch_add(&poll_gen, 1);
+  poller_running = 0;
+  CHECK(uv_queue_work(&pool_loop, &barrier_req, nop_work, nop_done) == 0,
+        "uv_queue_work");
+  uv_run(&pool_loop, UV_RUN_DEFAULT);
+}
+
+static void pool_unplug(void) {
+  if (!plugged)
+    return;
+  TRACE("  unplug the pool\n");
+  uv_mutex_lock(&pool_lock);
+  plug_open = 1;
+  uv_cond_signal(&pool_cond);
+  uv_mutex_unlock(&pool_lock);
+  plugged = 0;
+  pool_barrier(); /* also takes plug_req back */
+}
+
+static void pool_plug(void) {
+  if (plugged)
+    return;
+  TRACE("  plug the pool\n");
+  plug_open = 0;
+  CHECK(uv_queue_work(&pool_loop, &plug_req, plug_work, nop_done) == 0,
+        "uv_queue_work");
+  plugged = 1;
+}
+
+/* Before running the loop until requests come back: nothing may hold the
+ * pool's thread. */
+void pool_unblock(void) {
+  pool_unplug();
+  pool_barrier();
+}
+
+/* OP_POOL: byte & 1: plug, or unplug. */
+void op_pool(void) {
+  S.pool_used = 1;
+  if (next_byte() & 1)
+    pool_unplug();
+  else
+    pool_plug();
+}
+
+/* future_work jobs. */
+
+static uint32_t compute(uint8_t seed) {
+  uint32_t h = 2166136261u;
+  for (int i = 0; i < 1000; i++) {
+    h ^= (uint8_t)(seed + i);
+    h *= 16777619u;
+  }
+  return h;
+}
+
+enum {
+  JOB_VALUE,      /* computes, fulfils with a counted value */
+  JOB_ERROR,      /* computes, rejects with FUTURE_EUSER(data) */
+  JOB_POLL,       /* polls future_work_cancelled until released */
+  JOB_NULL,       /* future_work with a NULL function: UV_EINVAL */
+  JOB_TOKEN,      /* fulfils with a value that has no destructor */
+  JOB_POLL_ERROR, /* polls, then rejects */
+  NJOBKINDS
+};
+
+static future_error_t *job_run(void *arg, void **value) {
+  job_t *j = arg;
+  future_error_t *err = j->err;
+  atomic_store(&j->ran, 1);
+  if (j->kind == JOB_POLL || j->kind == JOB_POLL_ERROR) {
+    uv_mutex_lock(&pool_lock);
+    atomic_store(&j->started, 1);
+    uv_cond_broadcast(&pool_cond);
+    uv_mutex_unlock(&pool_lock);
+    while (atomic_load(&poll_gen) == j->gen && !future_work_cancelled())
+      usleep(50);
+    /* Once released, the answer no longer changes: the loop's thread
+     * waits on the barrier, so it cannot cancel meanwhile. */
+    j->saw_cancel = future_work_cancelled();
+  }
+  j->result = compute(j->data);
+  if (j->kind == JOB_ERROR || j->kind == JOB_POLL_ERROR ||
+      (j->kind == JOB_POLL && j->saw_cancel))
+    return err;
+  future_error_unref(err); /* frees, and allocates nothing */
+  if (j->kind == JOB_TOKEN) {
+    *value = &token;
+  } else {
+    j->val->sum = j->result;
+    j->val->alive = 1;
+    S.vals_born++;
+    *value = j->val;
+  }
+  return NULL;
+}
+
+/* OP_WORK: kind byte, dst, data byte. */
+void op_work(void) {
+  uint8_t kb = next_byte(), db;
+  int dst = next_byte() % NSLOTS, uid;
+  job_t *j;
+  future_t *f;
+  db = next_byte();
+  if (S.njobs >= MAX_JOBS || S.nvals >= MAX_VALS)
+    return;
+  j = &S.jobs[S.njobs];
+  memset(j, 0, sizeof(*j));
+  j->kind = kb % NJOBKINDS;
+  j->data = db;
+  j->gen = atomic_load(&poll_gen);
+  /* A value slot, alive only once the job delivers it. */
+  j->val = &S.vals[S.nvals++];
+  j->val->magic = VAL_MAGIC;
+  j->val->alive = 0;
+  j->err = future_error_new(FUTURE_EUSER(db), "fuzz work %d", S.njobs);
+  S.pool_used = 1;
+  TRACE("  work job %d, kind %d\n", S.njobs, j->kind);
+  if (j->kind == JOB_NULL) {
+    NOCB(f = future_work(&S.loop, NULL, j, val_dtor));
+  } else {
+    NOCB(f = future_work(&S.loop, job_run, j,
+                         j->kind == JOB_TOKEN ? NULL : val_dtor));
+  }
+  if (f == NULL) {
+    CHECK(OOM(), "future_work returned NULL");
+    future_error_unref(j->err);
+    return;
+  }
+  uid = new_uid(K_WORK);
+  if (uid >= 0)
+    S.meta[uid].aux = S.njobs;
+  S.njobs++;
+  if (j->kind == JOB_NULL) {
+    future_error_unref(j->err);
+    j->err = NULL;
+    CHECK(future_error(f) != NULL &&
+              (future_error_code(future_error(f)) == UV_EINVAL ||
+               ENOMEM_OK(future_error_code(future_error(f)))),
+          "future_work(NULL) did not reject with UV_EINVAL");
+  } else if (j->kind == JOB_POLL || j->kind == JOB_POLL_ERROR) {
+    CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
+          "future_work is not pending");
+    /* Wait until it runs, unless something ahead of it holds the pool
+     * (then it starts only after the next barrier, which releases it). */
+    if (!plugged && !poller_running && future_state(f) == FUTURE_PENDING) {
+      uv_mutex_lock(&pool_lock);
+      while (!atomic_load(&j->started))
+        uv_cond_wait(&pool_cond, &pool_lock);
+      uv_mutex_unlock(&pool_lock);
+      poller_running = 1;
+    }
+  } else {
+    CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
+          "future_work is not pending");
+    pool_barrier();
+  }
+  put(dst, f, uid);
+}
+
+/* A job's outcome, once seen. */
+void work_seen(int uid, future_state_t st, void *value,
+               const future_error_t *err) {
+  const job_t *j = &S.jobs[S.meta[uid].aux];
+  if (st == FUTURE_FULFILLED) {
+    CHECK(atomic_load(&j->ran), "work fulfilled without running");
+    if (j->kind == JOB_TOKEN) {
+      CHECK(value == &token, "work fulfilled with another value");
+    } else {
+      CHECK(j->kind == JOB_VALUE || (j->kind == JOB_POLL && !j->saw_cancel),
+            "work of kind %d fulfilled", j->kind);
+      CHECK(value == j->val && j->val->sum == compute(j->data),
+            "work fulfilled with another value");
+      check_value(value);
+    }
+  } else {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code) ||
+              (j->kind == JOB_NULL && code == UV_EINVAL) ||
+              (code == FUTURE_EUSER(j->data) &&
+               (j->kind == JOB_ERROR || j->kind == JOB_POLL_ERROR ||
+                (j->kind == JOB_POLL && j->saw_cancel))),
+          "work of kind %d rejected with %d", j->kind, code);
+  }
+}
+
+/* The end of the input, with the pool idle: errors of jobs that never ran
+ * (cancelled while queued) are the harness's to release. */
+void work_end(void) {
+  for (int i = 0; i < S.njobs; i++)
+    if (S.jobs[i].err != NULL && !atomic_load(&S.jobs[i].ran))
+      future_error_unref(S.jobs[i].err);
+  S.njobs = 0;
+}
+
+/* Resolvers and helper threads.
+ *
+ * OP_THREADSAFE makes a future with future_new_threadsafe; OP_DELIVER
+ * uses its resolver, from the loop's thread or from a helper thread. A
+ * helper performs one queued action at a time, and the loop's thread
+ * waits until a delivery is done before it goes on: the outcome then
+ * reaches the loop at the next uv_run, on every run of the input. The
+ * future must settle with what was delivered (or UV_ECANCELED, if it was
+ * cancelled first). Resolvers still unused at the end are used then.
+ *
+ * OP_HELPER_WAIT hands a reference to a helper, which calls future_wait
+ * on it (each helper waits at most once per input, and takes no more
+ * actions after that): the result must agree with the future as the
+ * loop's thread last saw it, and the helper releases it on its own
+ * thread (FUZZ_OPS_AVOID=foreign-release hands it back to the loop's
+ * thread instead). At the end, every wait must have been answered once
+ * the loop has run until it has nothing left to do: a wait from another
+ * thread keeps the loop alive (FUZZ_OPS_AVOID=foreign-wait looks past
+ * that, today's defect).
+ */
+
+#define NHELPERS 4
+#define HQ 16
+
+enum { ACT_RESOLVE, ACT_REJECT, ACT_WAIT };
+
+typedef struct {
+  int kind;
+  future_resolver_t *r;
+  void *value;
+  future_dtor_cb dtor;
+  future_error_t *err;
+  int wait;          /* ACT_WAIT: its record */
+} action_t;
+
+typedef struct {
+  uv_thread_t tid;
+  int running;
+  uv_mutex_t lock;
+  uv_cond_t cond;
+  action_t q[HQ];
+  unsigned head, tail, done; /* under lock */
+  int quit, entered;         /* under lock */
+  int rc;                    /* of the last delivery */
+  int waiting;               /* the loop's thread gave it a wait */
+} helper_t;
+
+static helper_t helpers[NHELPERS];
+static int helpers_ready;
+
+typedef struct {
+  future_t *f;               /* the reference handed over */
+  int uid;
+  future_state_t pre_st;     /* the future as the loop's thread saw it */
+  void *pre_val;
+  const future_error_t *pre_err;
+  future_result_t kept;      /* FUZZ_OPS_AVOID=foreign-release */
+  atomic_int answered;
+  int status;
+} wait_rec_t;
+
+static wait_rec_t waits[NHELPERS];
+static int nwaits;
+
+typedef struct {
+  future_resolver_t *r;      /* NULL once used */
+  int uid;
+  int delivered, rejected;
+  void *value;
+  int code;
+} res_rec_t;
+
+#define MAX_RES 64
+static res_rec_t res[MAX_RES];
+static int nres;
+
+/* A value is alive, from any thread (the loop's thread may be adding
+ * values meanwhile, so the bounds are the array's). */
+static void check_value_any(const void *p) {
+  const val_t *v = p;
+  if (v >= S.vals && v < S.vals + MAX_VALS)
+    CHECK(v->magic == VAL_MAGIC && v->alive,
+          "a value is in use after its destructor ran (value %d)",
+          (int)(v - S.vals));
+}
+
+static void helper_wait(wait_rec_t *w) {
+  future_result_t r;
+  int rc = future_wait(w->f, &r);
+  CHECK(rc == r.status, "future_wait from a helper returned %d, status %d",
+        rc, r.status);
+  CHECK(rc <= 0 && rc != FUTURE_EINCALLBACK,
+        "future_wait from a helper returned %d", rc);
+  if (rc == 0) {
+    CHECK(r.error == NULL, "future_wait: status 0 with an error");
+    check_value_any(r.value);
+  } else {
+    CHECK(r.error != NULL && future_error_code(r.error) == rc,
+          "future_wait: status %d without its error", rc);
+  }
+  if (w->pre_st == FUTURE_FULFILLED)
+    CHECK((rc == 0 && r.value == w->pre_val) || ENOMEM_OK(rc),
+          "future_wait from a helper on a fulfilled future returned %d", rc);
+  else if (w->pre_st == FUTURE_REJECTED)
+    CHECK(r.error == w->pre_err || ENOMEM_OK(rc),
+          "future_wait from a helper on a rejected future returned another "
+          "error");
+  w->status = rc;
+  if (S.avoid & AVOID_FOREIGN_RELEASE)
+    w->kept = r;
+  else
+    future_result_release(&r);
+  atomic_store(&w->answered, 1);
+}
+
+static void helper_main(void *arg) {
+  helper_t *h = arg;
+  for (;;) {
+    action_t a;
+    uv_mutex_lock(&h->lock);
+    while (h->head == h->tail && !h->quit)
+      uv_cond_wait(&h->cond, &h->lock);
+    if (h->head == h->tail) {
+      uv_mutex_unlock(&h->lock);
+      return;
+    }
+    a = h->q[h->head % HQ];
+    if (a.kind == ACT_WAIT) {
+      h->entered = 1;
+      uv_cond_broadcast(&h->cond);
+    }
+    uv_mutex_unlock(&h->lock);
+    switch (a.kind) {
+    case ACT_RESOLVE:
+      h->rc = future_resolver_resolve(a.r, a.value, a.dtor);
+      break;
+    case ACT_REJECT:
+      h->rc = future_resolver_reject(a.r, a.err);
+      break;
+    default:
+      helper_wait(&waits[a.wait]);
+      break;
+    }
+    uv_mutex_lock(&h->lock);
+    h->head++;
+    h->done++;
+    uv_cond_broadcast(&h->cond);
+    uv_mutex_unlock(&h->lock);
+  }
+}
+
+static helper_t *helper_get(int i) {
+  helper_t *h = &helpers[i];
+  if (!helpers_ready) {
+    for (int k = 0; k < NHELPERS; k++) {
+      CHECK(uv_mutex_init(&helpers[k].lock) == 0, "uv_mutex_init");
+      CHECK(uv_cond_init(&helpers[k].cond) == 0, "uv_cond_init");
+    }
+    helpers_ready = 1;
+  }
+  if (!h->running) {
+    h->head = h->tail = h->done = 0;
+    h->quit = h->entered = h->waiting = 0;
+    CHECK(uv_thread_create(&h->tid, helper_main, h) == 0,
+          "uv_thread_create");
+    h->running = 1;
+  }
+  return h;
+}
+
+/* Queue an action; for a delivery, wait until it is done. */
+static void helper_post(helper_t *h, const action_t *a) {
+  unsigned ticket;
+  uv_mutex_lock(&h->lock);
+  CHECK(h->tail - h->head < HQ, "a helper's queue is full");
+  h->q[h->tail % HQ] = *a;
+  ticket = ++h->tail;
+  uv_cond_broadcast(&h->cond);
+  if (a->kind == ACT_WAIT) {
+    while (!h->entered)
+      uv_cond_wait(&h->cond, &h->lock);
+    /* It posts its wait right after it says so, then sleeps: let it, so
+     * that whatever the input does next finds the wait posted. */
+    uv_mutex_unlock(&h->lock);
+    usleep(1000);
+    uv_mutex_lock(&h->lock);
+  } else {
+    while (h->done < ticket)
+      uv_cond_wait(&h->cond, &h->lock);
+  }
+  uv_mutex_unlock(&h->lock);
+}
+
+int resolvers_outstanding(void) {
+  for (int i = 0; i < nres; i++)
+    if (res[i].r != NULL)
+      return 1;
+  return 0;
+}
+
+int helper_waits_issued(void) { return nwaits > 0; }
+
+/* OP_THREADSAFE: dst. */
+void op_threadsafe(void) {
+  int dst = next_byte() % NSLOTS, uid;
+  future_resolver_t *r = (future_resolver_t *)&r; /* must become NULL */
+  future_t *f;
+  if (nres >= MAX_RES)
+    return;
+  NOCB(f = future_new_threadsafe(&S.loop, &r));
+  if (f == NULL) {
+    CHECK(OOM() && r == NULL, "future_new_threadsafe failed");
+    return;
+  }
+  CHECK(r != NULL && future_state(f) == FUTURE_PENDING,
+        "future_new_threadsafe gave no resolver, or a settled future");
+  uid = new_uid(K_THREADSAFE);
+  if (uid >= 0)
+    S.meta[uid].aux = nres;
+  memset(&res[nres], 0, sizeof(res[nres]));
+  res[nres].r = r;
+  res[nres].uid = uid;
+  TRACE("  resolver %d\n", nres);
+  nres++;
+  put(dst, f, uid);
+}
+
+static void deliver(res_rec_t *rr, int how, uint8_t vb) {
+  helper_t *h = NULL;
+  action_t a;
+  int rc, from = (how >> 2) % NHELPERS;
+  memset(&a, 0, sizeof(a));
+  a.r = rr->r;
+  rr->r = NULL;
+  rr->delivered = 1;
+  if (how & 2) {
+    /* From a helper, unless it is given to a wait. */
+    h = helper_get(from);
+    if (h->waiting)
+      h = NULL;
+  }
+  if (how & 1) {
+    a.kind = ACT_REJECT;
+    a.err = make_error(vb);
+    rr->rejected = 1;
+    rr->code = a.err != NULL ? future_error_code(a.err) : UV_EINVAL;
+  } else {
+    a.kind = ACT_RESOLVE;
+    make_value(vb, &a.value, &a.dtor);
+    rr->value = a.value;
+  }
+  TRACE("  deliver resolver %d (%s) from %s\n", (int)(rr - res),
+        (how & 1) ? "reject" : "resolve", h != NULL ? "a helper" : "the loop");
+  if (h != NULL) {
+    helper_post(h, &a);
+    rc = h->rc;
+  } else if (a.kind == ACT_REJECT) {
+    rc = future_resolver_reject(a.r, a.err);
+  } else {
+    rc = future_resolver_resolve(a.r, a.value, a.dtor);
+  }
+  CHECK(rc == 0, "delivering through a resolver returned %d", rc);
+}
+
+/* OP_DELIVER: resolver byte, how byte (bit 0 reject, bit 1 from a helper,
+ * the rest which helper), value or error byte. */
+void op_deliver(void) {
+  uint8_t rb = next_byte(), how = next_byte(), vb = next_byte();
+  if (nres == 0 || res[rb % nres].r == NULL)
+    return;
+  deliver(&res[rb % nres], how, vb);
+}
+
+/* A threadsafe future's outcome, once seen. */
+void resolver_seen(int uid, future_state_t st, void *value,
+                   const future_error_t *err) {
+  const res_rec_t *rr = &res[S.meta[uid].aux];
+  if (st == FUTURE_FULFILLED) {
+    CHECK(rr->delivered && !rr->rejected && value == rr->value,
+          "a threadsafe future fulfilled with what was not delivered");
+  } else {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code) ||
+              (rr->delivered && rr->rejected && code == rr->code),
+          "a threadsafe future rejected with %d, which was not delivered",
+          code);
+  }
+}
+
+/* OP_HELPER_WAIT: helper byte, source byte. */
+void op_helper_wait(void) {
+  uint8_t hb = next_byte(), sb = next_byte();
+  slot_t *s = &S.pool[sb % NSLOTS];
+  helper_t *h;
+  wait_rec_t *w;
+  action_t a;
+  if (s->f == NULL || nwaits >= NHELPERS)
+    return;
+  h = helper_get(hb % NHELPERS);
+  if (h->waiting)
+    return;
+  h->waiting = 1;
+  w = &waits[nwaits];
+  memset(w, 0, sizeof(*w));
+  w->uid = s->uid;
+  w->pre_st = future_state(s->f);
+  w->pre_val = future_value(s->f);
+  w->pre_err = future_error(s->f);
+  w->f = take(sb);
+  memset(&a, 0, sizeof(a));
+  a.kind = ACT_WAIT;
+  a.wait = nwaits++;
+  TRACE("  helper %d waits on future %d\n", hb % NHELPERS, w->uid);
+  helper_post(h, &a);
+}
+
+/* Run the loop for one turn even if nothing keeps it alive, so that what
+ * other threads posted is taken in. */
+static void poke_closed(uv_handle_t *h) { *(int *)h->data = 1; }
+
+static void poke_cb(uv_timer_t *t) { uv_close((uv_handle_t *)t, poke_closed); }
+
+static void poke_loop(void) {
+  uv_timer_t t;
+  int closed = 0;
+  CHECK(uv_timer_init(&S.loop, &t) == 0, "uv_timer_init");
+  t.data = &closed;
+  CHECK(uv_timer_start(&t, poke_cb, 0, 0) == 0, "uv_timer_start");
+  while (!closed)
+    uv_run(&S.loop, UV_RUN_ONCE);
+}
+
+/* The end, before the loop's last run: every resolver is used. Waits
+ * posted by helpers must keep the loop running until they are answered;
+ * FUZZ_OPS_AVOID=foreign-wait looks past that by running the loop once
+ * whatever keeps it alive, so that they are taken in. */
+void threads_finish(void) {
+  for (int i = 0; i < nres; i++)
+    if (res[i].r != NULL)
+      deliver(&res[i], 0, 1);
+  if (nwaits > 0 && (S.avoid & AVOID_FOREIGN_WAIT))
+    poke_loop();
+}
+
+/* The end, once the loop has run dry: every wait has been answered. */
+void threads_end(void) {
+  for (int i = 0; i < NHELPERS; i++) {
+    helper_t *h = &helpers[i];
+    uint64_t deadline = uv_hrtime() + 2000000000ull;
+    if (!h->running)
+      continue;
+    uv_mutex_lock(&h->lock);
+    h->quit = 1;
+    uv_cond_broadcast(&h->cond);
+    while (h->done < h->tail && uv_hrtime() < deadline) {
+      uv_mutex_unlock(&h->lock);
+      if (S.avoid & AVOID_FOREIGN_WAIT)
+        poke_loop();
+      else
+        usleep(1000);
+      uv_mutex_lock(&h->lock);
+    }
+    CHECK(h->done == h->tail,
+          "a future_wait from another thread was never answered, though the "
+          "loop ran until it had nothing left to do");
+    uv_mutex_unlock(&h->lock);
+    uv_thread_join(&h->tid);
+    h->running = 0;
+  }
+  for (int i = 0; i < nwaits; i++) {
+    CHECK(atomic_load(&waits[i].answered), "a helper's wait did not return");
+    NOCB(future_result_release(&waits[i].kept));
+  }
+  /* What a release on another thread may have posted is taken in. */
+  if (nwaits > 0)
+    poke_loop();
+  nwaits = nres = 0;
+}
