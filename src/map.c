@@ -99,6 +99,19 @@ static int map_fill(map_t *m) {
                                       NULL, "future_map: input %zu", i));
       return -1;
     }
+    if (f == m->result ||
+        (f->state == FUTURE_PENDING && future__waits_on(f, m->result))) {
+      /* The map would wait for itself. What the factory returned is let
+       * go, its outcome (this same cycle) counting as observed. */
+      f->flags |= FUTURE__HANDLED;
+      future_unref(f);
+      map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__,
+                                      FUTURE_ECYCLE, NULL,
+                                      "future_map: input %zu waits on the "
+                                      "map itself",
+                                      i));
+      return -1;
+    }
     if (f->lp != m->lp) {
       future_unref(f);
       map_fail(m, future_error_new_at(__FILE__, __LINE__, __func__, UV_EINVAL,

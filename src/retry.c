@@ -151,6 +151,22 @@ static void retry_start(retry_t *r) {
     future_unref(f);
     return;
   }
+  if (f != NULL && f->lp == r->lp &&
+      (f == r->result ||
+       (f->state == FUTURE_PENDING && future__waits_on(f, r->result)))) {
+    /* The retry would wait for itself: refused, as a continuation that
+     * returns its own future is. */
+    future__outcome_t out = {NULL, NULL, NULL};
+    f->flags |= FUTURE__HANDLED;
+    future_unref(f);
+    out.error = future_error_new_at(__FILE__, __LINE__, __func__,
+                                    FUTURE_ECYCLE, NULL,
+                                    "future_retry: attempt %u waits on the "
+                                    "retry itself",
+                                    r->attempts);
+    retry_finish(r, &out);
+    return;
+  }
   if (f == NULL || f->lp != r->lp) {
     future__outcome_t out = {NULL, NULL, NULL};
     int code = f == NULL ? UV_ENOMEM : UV_EINVAL;

@@ -248,6 +248,36 @@ START_TEST(test_map_input_of_another_loop_is_einval) {
 }
 END_TEST
 
+/* A factory that returns the map's own result, or a future that waits on
+ * it, is a cycle: the map rejects with FUTURE_ECYCLE instead of waiting
+ * for itself for ever, and nothing leaks. */
+typedef struct {
+  future_t *result;
+  int follower; /* return a future that waits on the result */
+} map_self_t;
+
+static future_t *returns_the_map(uv_loop_t *loop, size_t i, void *data) {
+  map_self_t *ms = data;
+  if (i < 1)
+    return future_resolved(loop, INT2P(i), NULL);
+  return ms->follower ? future_then(future_ref(ms->result), NULL, NULL, NULL)
+                      : future_ref(ms->result);
+}
+
+START_TEST(test_map_factory_returning_the_map_is_a_cycle) {
+  uv_loop_t loop;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int follower = 0; follower < 2; follower++) {
+    map_self_t ms = {NULL, follower};
+    ms.result = future_map(&loop, 3, 1, returns_the_map, &ms);
+    ck_assert_int_eq(future_wait(ms.result, &r), FUTURE_ECYCLE);
+    future_result_release(&r);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_map_suite(void) {
   Suite *s = suite_create("map");
   TCase *core = tcase_create("Core");
@@ -260,6 +290,7 @@ Suite *make_map_suite(void) {
   tcase_add_test(core, test_map_cancel_stops_everything);
   tcase_add_test(core, test_map_cancel_from_factory);
   tcase_add_test(core, test_map_input_of_another_loop_is_einval);
+  tcase_add_test(core, test_map_factory_returning_the_map_is_a_cycle);
   tcase_add_test(core, test_map_wait_in_factory_is_refused);
   suite_add_tcase(s, core);
   return s;

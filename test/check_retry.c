@@ -362,6 +362,37 @@ START_TEST(test_retry_policy_spacing) {
 }
 END_TEST
 
+/* An attempt that returns the retry's own result, or a future that waits
+ * on it, is a cycle: FUTURE_ECYCLE, not a retry waiting for itself. */
+typedef struct {
+  future_t *result;
+  int follower;
+} retry_self_t;
+
+static future_t *returns_the_retry(uv_loop_t *loop, unsigned attempt,
+                                   void *data) {
+  retry_self_t *rs = data;
+  if (attempt == 1)
+    return future_rejected(loop, future_error_new(UV_EAGAIN, "first"));
+  return rs->follower ? future_then(future_ref(rs->result), NULL, NULL, NULL)
+                      : future_ref(rs->result);
+}
+
+START_TEST(test_retry_attempt_returning_the_retry_is_a_cycle) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_retry_policy_t pol = {3, 1, 1, 2.0, 0, NULL, NULL};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int follower = 0; follower < 2; follower++) {
+    retry_self_t rs = {NULL, follower};
+    rs.result = future_retry(&loop, returns_the_retry, &rs, &pol);
+    ck_assert_int_eq(future_wait(rs.result, &r), FUTURE_ECYCLE);
+    future_result_release(&r);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_retry_suite(void) {
   Suite *s = suite_create("retry");
   TCase *core = tcase_create("Core");
@@ -376,6 +407,7 @@ Suite *make_retry_suite(void) {
   tcase_add_test(core, test_retry_bad_attempts);
   tcase_add_test(core, test_retry_cap_and_clamped_jitter);
   tcase_add_test(core, test_retry_invalid_policy_is_einval);
+  tcase_add_test(core, test_retry_attempt_returning_the_retry_is_a_cycle);
   tcase_add_test(core, test_retry_policy_spacing);
   tcase_add_test(cancel, test_retry_cancel_during_backoff);
   tcase_add_test(cancel, test_retry_cancel_during_attempt);

@@ -490,6 +490,34 @@ START_TEST(test_wait_from_other_thread_without_memory) {
 }
 END_TEST
 
+/* Another thread waits; before the loop has taken the wait in, the loop's
+ * thread lets go of the future, so that nothing can settle it any more.
+ * The wait must come back FUTURE_ESTALLED rather than be left behind when
+ * the loop runs dry. */
+START_TEST(test_wait_from_other_thread_posted_then_released) {
+  uv_loop_t loop;
+  uv_thread_t tid;
+  late_wait_t lw;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  lw.f = future_ref(f);
+  atomic_init(&lw.posted, 0);
+  atomic_init(&lw.done, 0);
+  lw.status = -1;
+  ck_assert_int_eq(uv_thread_create(&tid, late_wait_thread, &lw), 0);
+  while (!atomic_load(&lw.posted))
+    uv_sleep(1);
+  uv_sleep(50); /* long enough for the wait to be posted */
+  future_unref(f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(becomes_set(&lw.done, 5000), 1);
+  ck_assert_int_eq(uv_thread_join(&tid), 0);
+  ck_assert_int_eq(lw.status, FUTURE_ESTALLED);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_wait_suite(void) {
   Suite *s = suite_create("wait");
   TCase *core = tcase_create("Core");
@@ -510,6 +538,7 @@ Suite *make_wait_suite(void) {
   tcase_add_test(threads, test_wait_from_other_thread_already_rejected);
   tcase_add_test(threads, test_wait_from_other_thread_unreferenced);
   tcase_add_test(threads, test_wait_from_other_thread_posted_before_settle);
+  tcase_add_test(threads, test_wait_from_other_thread_posted_then_released);
   tcase_add_test(threads, test_wait_from_other_thread_keeps_loop_alive);
   tcase_add_test(threads, test_wait_from_other_thread_without_memory);
   suite_add_tcase(s, core);
