@@ -229,6 +229,46 @@ START_TEST(test_cancel_travels_up_through_a_queued_continuation) {
 }
 END_TEST
 
+/* Cancelling one continuation among several attached to one future takes
+ * it, and only it, out of the future's list of waiters, wherever it sits
+ * (first, in the middle, last): the others still run, in the order they
+ * were attached, once the future settles, and nothing is left behind. */
+static int ran_order[8], nran;
+static future_t *note_run(future_t *settled, void *data) {
+  ran_order[nran++] = P2INT(data);
+  return future_ref(settled);
+}
+
+START_TEST(test_cancel_one_of_several_waiters) {
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int victim = 0; victim < 5; victim++) {
+    future_t *src = future_new(&loop), *w[5];
+    for (int i = 0; i < 5; i++)
+      w[i] = future_then(future_ref(src), note_run, NULL, INT2P(i));
+    nran = 0;
+    ck_assert_int_eq(future_cancel(w[victim]), 0);
+    if (victim == 2) /* and the last one too: two cancels in one list */
+      ck_assert_int_eq(future_cancel(w[4]), 0);
+    ck_assert_int_eq(future_resolve(src, NULL, NULL), 0);
+    future_unref(src);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    for (int i = 0, k = 0; i < 5; i++) {
+      if (i == victim || (victim == 2 && i == 4)) {
+        ck_assert_int_eq(future_error_code(future_error(w[i])), UV_ECANCELED);
+      } else {
+        ck_assert_int_eq(future_state(w[i]), FUTURE_FULFILLED);
+        ck_assert_int_eq(ran_order[k++], i);
+      }
+      future_unref(w[i]);
+    }
+    ck_assert_int_eq(nran, victim == 2 ? 3 : 4);
+    ck_assert_uint_eq(future_loop_live(&loop), 0);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_cancel_suite(void) {
   Suite *s = suite_create("cancel");
   TCase *core = tcase_create("Cancel");
@@ -239,6 +279,7 @@ Suite *make_cancel_suite(void) {
   tcase_add_test(core, test_cancel_derived_spares_shared_source);
   tcase_add_test(core, test_cancel_derived_spares_held_source);
   tcase_add_test(core, test_cancel_queued_continuation_never_runs);
+  tcase_add_test(core, test_cancel_one_of_several_waiters);
   tcase_add_test(core, test_cancel_travels_up_through_a_queued_continuation);
   tcase_add_test(core, test_cancel_while_adopting);
   tcase_add_test(core, test_cancel_finally_waiting);
