@@ -124,10 +124,15 @@ START_TEST(test_all_null_or_foreign_input_is_einval) {
   in[0] = ok(&loop, 1);
   in[1] = NULL;
   ck_assert_int_eq(future_wait(future_all(&loop, in, 2), &r), UV_EINVAL);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "future_all: input 1 is NULL: invalid argument (EINVAL)");
   future_result_release(&r);
   in[0] = ok(&loop, 1);
   in[1] = ok(&other, 2);
   ck_assert_int_eq(future_wait(future_race(&loop, in, 2), &r), UV_EINVAL);
+  ck_assert_str_eq(future_error_message(r.error),
+                   "future_race: input 1 is of another loop: invalid argument "
+                   "(EINVAL)");
   future_result_release(&r);
   ck_assert_int_eq(future_wait(future_any(&loop, NULL, 3), &r), UV_EINVAL);
   future_result_release(&r);

@@ -278,6 +278,32 @@ START_TEST(test_map_factory_returning_the_map_is_a_cycle) {
 }
 END_TEST
 
+/* The cycle check sees through a map: a future that would adopt a map
+ * one of whose inputs (still in flight, behind one already settled) waits
+ * on that future is refused with FUTURE_ECYCLE. */
+static future_t *follow_data(uv_loop_t *loop, size_t i, void *data) {
+  if (i == 0)
+    return future_resolved(loop, NULL, NULL);
+  return future_then(future_ref(data), NULL, NULL, NULL);
+}
+
+START_TEST(test_map_cycle_through_an_input_is_refused) {
+  uv_loop_t loop;
+  future_t *f, *m;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f = future_new(&loop);
+  m = future_map(&loop, 2, 0, follow_data, f);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 0); /* input 0 settles */
+  ck_assert_int_eq(future_adopt(f, future_ref(m)), 0);
+  ck_assert_int_eq(future_wait(f, &r), FUTURE_ECYCLE);
+  future_result_release(&r);
+  ck_assert_int_eq(future_wait(m, &r), FUTURE_ECYCLE); /* its input's */
+  future_result_release(&r);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_map_suite(void) {
   Suite *s = suite_create("map");
   TCase *core = tcase_create("Core");
@@ -291,6 +317,7 @@ Suite *make_map_suite(void) {
   tcase_add_test(core, test_map_cancel_from_factory);
   tcase_add_test(core, test_map_input_of_another_loop_is_einval);
   tcase_add_test(core, test_map_factory_returning_the_map_is_a_cycle);
+  tcase_add_test(core, test_map_cycle_through_an_input_is_refused);
   tcase_add_test(core, test_map_wait_in_factory_is_refused);
   suite_add_tcase(s, core);
   return s;
