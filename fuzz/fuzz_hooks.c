@@ -446,11 +446,14 @@ static int failing_all(void) {
 void op_trace(void) {
   uint8_t sub = next_byte();
   char path[PATH_MAX];
-  int rc;
+  int rc, all_fail;
   switch (sub % 4) {
   case 0:
   case 3:
     scratch_path(path, sub % 4 == 0 ? "trace.json" : "nodir/trace.json");
+    /* Whether the allocation it makes will fail: asked before the call,
+     * which itself counts as an allocation. */
+    all_fail = failing_all();
     rc = future_trace_start(path);
     TRACE("  trace_start %s: %d\n", path, rc);
     if (tracing) {
@@ -459,7 +462,7 @@ void op_trace(void) {
             "future_trace_start while tracing returned %d", rc);
       break;
     }
-    if (failing_all() && !(S.avoid & AVOID_TRACE_ALLOC))
+    if (all_fail && !(S.avoid & AVOID_TRACE_ALLOC))
       CHECK(rc == UV_ENOMEM,
             "future_trace_start returned %d while every allocation fails "
             "(does tracing allocate past the allocator hook?)",
