@@ -362,6 +362,34 @@ START_TEST(test_timer_timeout_input_settled_in_the_same_turn_wins) {
 }
 END_TEST
 
+/* The documented rule for dropping cancelled delays: a new delay that
+ * finds more cancelled entries than live ones, and at least 64, rebuilds
+ * the heap without them. At 63 they stay (future_loop_live still counts
+ * their futures); at 64 the next delay lets them go. */
+START_TEST(test_timer_cancelled_delays_dropped_at_64) {
+  uv_loop_t loop;
+  future_t *hour, *d;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  hour = future_delay(&loop, 3600 * 1000);
+  for (int i = 0; i < 63; i++) {
+    d = future_delay(&loop, 1000);
+    ck_assert_int_eq(future_cancel(d), 0);
+    future_unref(d);
+  }
+  d = future_delay(&loop, 1000); /* 63 cancelled: kept */
+  ck_assert_uint_eq(future_loop_live(&loop), 1 + 63 + 1);
+  ck_assert_int_eq(future_cancel(d), 0);
+  future_unref(d);
+  d = future_delay(&loop, 1000); /* 64 cancelled: dropped */
+  ck_assert_uint_eq(future_loop_live(&loop), 1 + 1);
+  ck_assert_int_eq(future_cancel(d), 0);
+  future_unref(d);
+  ck_assert_int_eq(future_cancel(hour), 0);
+  future_unref(hour);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("Core");
@@ -381,6 +409,7 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
   tcase_add_test(cancel, test_timer_cancelled_delay_does_not_keep_loop_alive);
   tcase_add_test(cancel, test_timer_cancelled_delays_do_not_pile_up);
+  tcase_add_test(cancel, test_timer_cancelled_delays_dropped_at_64);
   tcase_add_test(cancel, test_timer_cancel_from_a_delay_continuation);
   tcase_add_test(cancel, test_timer_cancel_delay);
   tcase_add_test(cancel, test_timer_cancel_timeout_cancels_inner);
