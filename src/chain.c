@@ -223,21 +223,13 @@ FUTURE__HOT void run(future_t *c) {
 void future__loop_drain(future__loop_t *lp) {
   future_t *c;
   lp->draining++;
-  for (;;) {
-    while ((c = lp->queue_head) != NULL) {
-      lp->queue_head = c->next;
-      if (lp->queue_head == NULL)
-        lp->queue_tail = NULL;
-      c->next = NULL;
-      c->flags &= (uint8_t)~FUTURE__QUEUED;
-      run(c);
-    }
-    /* The queue ran dry: a wait another thread posted meanwhile may hang
-     * on a future these continuations let go of, and the loop may stop
-     * before it polls. Take such waits in now (a load when there is none). */
-    if (!atomic_load_explicit(&lp->waits_posted, memory_order_relaxed))
-      break;
-    future__loop_take_in_waits(lp);
+  while ((c = lp->queue_head) != NULL) {
+    lp->queue_head = c->next;
+    if (lp->queue_head == NULL)
+      lp->queue_tail = NULL;
+    c->next = NULL;
+    c->flags &= (uint8_t)~FUTURE__QUEUED;
+    run(c);
   }
   lp->draining--;
   if (!lp->draining)

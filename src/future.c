@@ -267,8 +267,8 @@ future_t *future_ref(future_t *f) {
 void future_unref(future_t *f) {
   FUTURE__CHECK(f);
   /* A wait another thread posted may hang on this future alone once this
-   * reference goes: take it in first, so that it hears the future went
-   * away unsettled, even if the loop runs dry before it polls. */
+   * reference goes: the loop must turn once more to take it in, so that it
+   * hears the future went away unsettled. */
   if (f != NULL)
     future__loop_take_in_waits_hint(f->lp);
   future__unref(f);

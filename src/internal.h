@@ -284,13 +284,15 @@ void future__loop_post_waiter(future__loop_t *lp, future__waiter_t *w);
 void future__loop_post_settle(future__loop_t *lp, future_resolver_t *r);
 void future__loop_post_release(future__loop_t *lp, future__release_t *rel);
 
-/* On the loop's thread: attach the waits other threads have posted. A
- * future settled by hand calls it first, so that a wait posted before the
- * settle is not left behind when nothing else wakes the loop. */
-void future__loop_take_in_waits(future__loop_t *lp);
+/* On the loop's thread, when a future is settled by hand or let go: if
+ * another thread has posted a wait that the loop has not taken in, make
+ * sure the loop turns once more (the idle handle), so that it polls and
+ * its async callback takes the wait in, even if nothing else would keep
+ * the loop alive. Taking it in here instead would run the library's
+ * machinery inside whatever called this (a cancel walking a chain). */
 static inline void future__loop_take_in_waits_hint(future__loop_t *lp) {
   if (atomic_load_explicit(&lp->waits_posted, memory_order_relaxed))
-    future__loop_take_in_waits(lp);
+    future__loop_wake(lp);
 }
 
 /* Resolvers and cross-thread waits keep the loop alive (they reference

@@ -75,16 +75,6 @@ static void take_in(future__loop_t *lp) {
   attach_waits(lp, w);
 }
 
-void future__loop_take_in_waits(future__loop_t *lp) {
-  future__waiter_t *w;
-  uv_mutex_lock(&lp->inbox_lock);
-  w = lp->inbox;
-  lp->inbox = NULL;
-  atomic_store_explicit(&lp->waits_posted, 0, memory_order_relaxed);
-  uv_mutex_unlock(&lp->inbox_lock);
-  attach_waits(lp, w);
-}
-
 static void on_async(uv_async_t *async) { take_in(async->data); }
 
 /* Find the state of `loop` without creating it; caller holds the lock. */
