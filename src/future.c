@@ -429,6 +429,11 @@ static int walk_down(walk_list_t *below, const future_t *src) {
 int future__waits_on(const future_t *src, const future_t *f) {
   walk_list_t todo, seen, below;
   int up = WALK_GOING, down = WALK_GOING;
+  /* The common cases answer at once: `src` follows nothing (a new future,
+   * a request), or nothing waits on `f` (so nothing can lead back to it). */
+  if (src != f && (f->waiters == NULL ||
+                   !(src->flags & (FUTURE__WAITING | FUTURE__MACHINE))))
+    return 0;
   walk_list_init(&todo);
   walk_list_init(&seen);
   walk_list_init(&below);
