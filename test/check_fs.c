@@ -705,7 +705,7 @@ START_TEST(test_fs_copyfile_race_never_leaves_the_dir) {
   ck_assert_int_eq(symlink(tp("outside"), tp("tree/swap")), 0);
   swapper_start(s, tp("tree/sub"), tp("tree/swap"));
   for (round = 0; round < race_rounds(300); round++) {
-    atomic_store(&s->go, 1);
+    swapper_go(s);
     st = future_wait(future_fs_copyfile(&loop, tp("src"),
                                         tp("tree/sub/victim"),
                                         UV_FS_COPYFILE_EXCL |
@@ -723,7 +723,7 @@ START_TEST(test_fs_copyfile_race_never_leaves_the_dir) {
     put_file(tp("outside/victim"), "precious");
   }
   swapper_stop(s);
-  ck_assert_uint_gt(atomic_load(&s->swaps), (unsigned long)race_rounds(300));
+  ck_assert_uint_ge(atomic_load(&s->swaps), (unsigned long)race_rounds(300));
   free(s);
   LOOP_CLOSE(&loop);
 }

@@ -408,6 +408,16 @@ static inline void swapper_start(swapper_t *s, const char *a, const char *b) {
   ck_assert_int_eq(uv_thread_create(&s->tid, swapper_run, s), 0);
 }
 
+/* Start exchanging, and return once the first exchange of this round is
+ * done: the swapper is then surely at work while the operation under test
+ * runs, however loaded the machine (or slow valgrind) makes its thread. */
+static inline void swapper_go(swapper_t *s) {
+  unsigned long n = atomic_load(&s->swaps);
+  atomic_store(&s->go, 1);
+  while (atomic_load(&s->swaps) == n)
+    sched_yield();
+}
+
 /* Stop exchanging, and wait until an exchange in progress is over: two
  * more passes, the second of which began after `go` was cleared. */
 static inline void swapper_pause(swapper_t *s) {
