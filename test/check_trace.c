@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *slurp(const char *path) {
@@ -60,6 +61,15 @@ START_TEST(test_trace_records_chain_wait_and_requests) {
   ck_assert_uint_eq(count(json, "\"name\":\"request\",\"cat\":\"future\",\"ph\":\"e\""), 1);
   ck_assert_uint_eq(count(json, "\"name\":\"future_wait (blocked)\""), 1);
   ck_assert_uint_eq(count(json, "\"name\":\"catch\""), 0); /* skipped */
+  /* An async slice's begin and end carry the id that pairs them (the
+   * viewer matches "b" with "e" by it), and only they do. */
+  ck_assert_uint_eq(count(json, "\"id\":"), 2);
+  {
+    const char *b = strstr(json, "\"ph\":\"b\"");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(strstr(b, "\"id\":"));
+    ck_assert(strstr(b, "\"id\":") < strchr(b, '}'));
+  }
   ck_assert_ptr_nonnull(strstr(json, "\n]}\n"));
   free(json);
   unlink(path);
@@ -216,6 +226,86 @@ START_TEST(test_trace_write_error_is_eio) {
 }
 END_TEST
 
+/* FUTURE_TRACE=path in the environment starts a recording at the
+ * library's first use in a process, and the process's exit writes it.
+ * That needs a process in which the library has not run yet: these tests
+ * run this program again (its FUTURE_TEST_FRESH mode, below) and read
+ * what it printed. */
+int fresh_process_main(const char *mode) {
+  if (strcmp(mode, "trace-start") == 0) {
+    /* The first call is a start: the environment's recording has begun. */
+    printf("%d\n", future_trace_start("/dev/null"));
+    return 0;
+  }
+  if (strcmp(mode, "trace-stop") == 0) {
+    /* The first call is a stop: it writes the environment's recording. */
+    printf("%d\n", future_trace_stop());
+    return 0;
+  }
+  fprintf(stderr, "FUTURE_TEST_FRESH: unknown mode %s\n", mode);
+  return 2;
+}
+
+/* Run this program in `mode` with FUTURE_TRACE=`trace`; its stdout. */
+static int run_fresh(const char *mode, const char *trace) {
+  char self[4096], out[64];
+  int fds[2], status;
+  ssize_t n, len = 0;
+  pid_t pid;
+  /* readlink first: valgrind shows the program's own path here, where
+   * exec of /proc/self/exe would start valgrind's tool. */
+  n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ck_assert_int_gt(n, 0);
+  self[n] = '\0';
+  ck_assert_int_eq(pipe(fds), 0);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    setenv("FUTURE_TEST_FRESH", mode, 1);
+    setenv("FUTURE_TRACE", trace, 1);
+    execl(self, self, (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  while (len < (ssize_t)sizeof(out) - 1 &&
+         (n = read(fds[0], out + len, sizeof(out) - 1 - (size_t)len)) > 0)
+    len += n;
+  out[len] = '\0';
+  close(fds[0]);
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "%s: status %d", mode, status);
+  ck_assert_int_gt(len, 0);
+  return atoi(out);
+}
+
+START_TEST(test_trace_from_the_environment_is_recording_at_start) {
+  char path[96];
+  char *json;
+  temp_path(path, sizeof path, "env-start");
+  ck_assert_int_eq(run_fresh("trace-start", path), UV_EBUSY);
+  json = slurp(path); /* written at exit */
+  ck_assert_ptr_nonnull(strstr(json, "{\"displayTimeUnit\":\"ms\""));
+  free(json);
+  unlink(path);
+}
+END_TEST
+
+START_TEST(test_trace_from_the_environment_stops_and_writes) {
+  char path[96];
+  char *json;
+  temp_path(path, sizeof path, "env-stop");
+  ck_assert_int_eq(run_fresh("trace-stop", path), 0);
+  json = slurp(path);
+  ck_assert_ptr_nonnull(strstr(json, "{\"displayTimeUnit\":\"ms\""));
+  ck_assert_ptr_nonnull(strstr(json, "\n]}\n"));
+  free(json);
+  unlink(path);
+}
+END_TEST
+
 Suite *make_trace_suite(void) {
   Suite *s = suite_create("trace");
   TCase *core = tcase_create("Core");
@@ -226,6 +316,8 @@ Suite *make_trace_suite(void) {
   tcase_add_test(core, test_trace_drops_an_event_when_memory_runs_out);
   tcase_add_test(core, test_trace_slice_begun_before_start_is_clamped);
   tcase_add_test(core, test_trace_write_error_is_eio);
+  tcase_add_test(core, test_trace_from_the_environment_is_recording_at_start);
+  tcase_add_test(core, test_trace_from_the_environment_stops_and_writes);
   suite_add_tcase(s, core);
   return s;
 }

@@ -22,6 +22,11 @@ Suite *make_retry_suite(void);
 Suite *make_stress_suite(void);
 Suite *make_timer_suite(void);
 Suite *make_trace_suite(void);
+
+/* What the runner does when re-executed with FUTURE_TEST_FRESH=mode, in a
+ * process in which the library has not run yet (check_trace.c): prints
+ * what it saw on stdout; the exit status is 0 when the mode is known. */
+int fresh_process_main(const char *mode);
 Suite *make_wait_suite(void);
 Suite *make_work_suite(void);
 
