@@ -161,7 +161,10 @@ enum {
   FUTURE_ESTALLED = -30003,
   /** Every input of future_any was rejected; the error's causes are their
    *  errors, in input order. */
-  FUTURE_EAGGREGATE = -30005
+  FUTURE_EAGGREGATE = -30005,
+  /** future_await was called outside a fiber: only a fiber can be put
+   *  aside until a future settles (see future/async.h). */
+  FUTURE_ENOTFIBER = -30006
 };
 
 /** The highest code available to users; FUTURE_EUSER(0) equals it. */
@@ -868,7 +871,8 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 }
 #endif
 
-/* The libuv requests as futures, one header each. */
+/* The libuv requests as futures, one header each; fibers and await. */
 #include "future/fs.h"
+#include "future/async.h"
 
 #endif /* FUTURE_H */

@@ -76,6 +76,20 @@ static future_t *cancel_one(future_t *f) {
   return NULL;
 }
 
+int future__unwanted(const future_t *f, uint32_t held) {
+  return f->state == FUTURE_PENDING && f->waiters == NULL &&
+         f->refs == machinery_refs(f) + held;
+}
+
+void future__sink_move(future_t *s, future_t *to) {
+  future_t *from = s->parent;
+  unlink_waiter(s);
+  s->parent = NULL;
+  future__attach(to, s);
+  if (future__unwanted(from, 0))
+    future_cancel(from);
+}
+
 int future_cancel(future_t *f) {
   FUTURE__CHECK(f);
   if (f == NULL)

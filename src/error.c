@@ -44,6 +44,8 @@ const char *future_strerror(int code) {
     return "nothing can settle the future any more";
   case FUTURE_EAGGREGATE:
     return "every one of the futures was rejected";
+  case FUTURE_ENOTFIBER:
+    return "only a fiber can await a future";
   }
   if (code <= FUTURE_EUSER_BASE)
     return "user error";
@@ -67,6 +69,8 @@ const char *future_err_name(int code) {
     return "FUTURE_ESTALLED";
   case FUTURE_EAGGREGATE:
     return "FUTURE_EAGGREGATE";
+  case FUTURE_ENOTFIBER:
+    return "FUTURE_ENOTFIBER";
   }
   if (code <= FUTURE_EUSER_BASE)
     return "EUSER";

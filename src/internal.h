@@ -202,6 +202,9 @@ struct future__loop_s {
   uint64_t delay_seq;
   uint64_t delay_armed;            /* the due time the timer is set for */
   int delays_closing;              /* in future__delay_cancel_all */
+  struct future__async_s *fibers;  /* fibers not yet finished (async.c) */
+  void *stack_pool;                /* fibers' stacks kept for reuse */
+  size_t nstack_pool;
 #if FUTURE_DEBUG
   /* Freed futures and used resolvers, poisoned and held back from reuse
    * (debug.c): rings of the most recent ones. */
@@ -527,6 +530,16 @@ void future__trace(char phase, const char *name, const void *id,
     if (FUTURE__TRACING())                                                     \
       future__trace((phase), (name), (id), 0, 0);                              \
   } while (0)
+
+/* cancel.c: move the observer `s`, waiting on a pending future, to wait
+ * on the pending `to` instead (its reference goes along), and cancel the
+ * future it waited on when nothing else wants it any more, as a cancel
+ * travelling up would. */
+void future__sink_move(future_t *s, future_t *to);
+/* Whether the pending `f` is wanted by nobody but the library's machinery
+ * and the `held` references of the caller (a cancel travelling up would
+ * cancel it). */
+int future__unwanted(const future_t *f, uint32_t held);
 
 /* combine.c */
 int future__list_outcome(future__outcome_t *out, future_t **items, size_t n);

@@ -9,7 +9,7 @@
  * handle is active only while continuations are queued, and the async
  * handle is unreferenced.
  */
-#include "internal.h"
+#include "fiber.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +308,7 @@ int future_loop_close(uv_loop_t *loop) {
   future__loop_drain(lp);
   future__delay_cancel_all(lp);
   cancel_requests(lp);
+  future__async_cancel_all(lp);
   future__loop_drain(lp);
   while (lp->nrequests > lp->resolvers) {
     uv_run(loop, UV_RUN_ONCE);
@@ -340,6 +341,7 @@ int future_loop_close(uv_loop_t *loop) {
   while (lp->closing > 0)
     uv_run(loop, UV_RUN_NOWAIT);
   uv_mutex_destroy(&lp->inbox_lock);
+  future__stack_pool_destroy(lp);
   future__pool_destroy(lp);
   future__free(lp);
   return 0;

@@ -26,6 +26,7 @@ int main(void) {
   srunner_add_suite(sr, make_combine_suite());
   srunner_add_suite(sr, make_map_suite());
   srunner_add_suite(sr, make_retry_suite());
+  srunner_add_suite(sr, make_async_suite());
   srunner_add_suite(sr, make_aplus_suite());
   srunner_add_suite(sr, make_alloc_suite());
   srunner_add_suite(sr, make_trace_suite());

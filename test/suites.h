@@ -22,6 +22,7 @@ Suite *make_retry_suite(void);
 Suite *make_stress_suite(void);
 Suite *make_timer_suite(void);
 Suite *make_trace_suite(void);
+Suite *make_async_suite(void);
 
 /* What the runner does when re-executed with FUTURE_TEST_FRESH=mode, in a
  * process in which the library has not run yet (check_trace.c): prints
