@@ -216,6 +216,66 @@ static int scenario_map_retry_work(uv_loop_t *loop) {
   return outcome(t, 5);
 }
 
+/* Fibers: one awaits a delay, work, and a nested fiber, and returns a
+ * value with a destructor; an await that fails passes its error on. */
+/* A NULL future means that its constructor ran out of memory. */
+static int await_made(future_t *f, future_result_t *r) {
+  if (f == NULL) {
+    r->status = UV_ENOMEM;
+    r->value = NULL;
+    r->reserved_holder = NULL;
+    r->error = future_error_new(UV_ENOMEM, "making the future");
+    return UV_ENOMEM;
+  }
+  return future_await(f, r);
+}
+
+static future_t *fiber_leaf(uv_loop_t *loop, void *arg) {
+  future_result_t r;
+  int rc = await_made(future_delay(loop, 1), &r);
+  future_t *out = rc == 0 ? future_resolved(loop, arg, NULL)
+                          : future_rejected(loop, future_error_ref(r.error));
+  future_result_release(&r);
+  return out;
+}
+
+static future_t *fiber_root(uv_loop_t *loop, void *arg) {
+  future_result_t r;
+  int rc, v;
+  (void)arg;
+  rc = await_made(future_async(loop, fiber_leaf, INT2P(3), NULL), &r);
+  if (rc != 0)
+    goto failed;
+  v = P2INT(r.value);
+  future_result_release(&r);
+  rc = await_made(future_work(loop, square, INT2P(v), NULL), &r);
+  if (rc != 0)
+    goto failed;
+  v = P2INT(r.value);
+  future_result_release(&r);
+  {
+    int *owned = malloc(sizeof *owned);
+    future_t *f;
+    *owned = v;
+    f = future_resolved(loop, owned, free);
+    rc = await_made(f, &r);
+    if (rc != 0)
+      goto failed;
+    v = *(int *)r.value;
+    future_result_release(&r);
+  }
+  return future_resolved(loop, INT2P(v), NULL);
+failed: {
+  future_t *out = future_rejected(loop, future_error_ref(r.error));
+  future_result_release(&r);
+  return out;
+}
+}
+
+static int scenario_async(uv_loop_t *loop) {
+  return outcome(future_async(loop, fiber_root, NULL, NULL), 9);
+}
+
 static char dir[64];
 
 static int scenario_fs_tree(uv_loop_t *loop) {
@@ -359,6 +419,9 @@ START_TEST(test_alloc_sweep_map_retry_work) {
 }
 END_TEST
 
+START_TEST(test_alloc_sweep_async) { sweep(scenario_async, "async"); }
+END_TEST
+
 START_TEST(test_alloc_sweep_fs_tree) {
   char cmd[128];
   snprintf(dir, sizeof dir, "/tmp/future-alloc-tree-%ld", (long)getpid());
@@ -416,6 +479,7 @@ Suite *make_alloc_suite(void) {
   tcase_add_test(sweep_tc, test_alloc_sweep_read_file);
   tcase_add_test(sweep_tc, test_alloc_sweep_map_retry_work);
   tcase_add_test(sweep_tc, test_alloc_sweep_fs_tree);
+  tcase_add_test(sweep_tc, test_alloc_sweep_async);
   tcase_add_test(sweep_tc, test_alloc_set_while_in_use_is_ebusy);
   tcase_add_test(sweep_tc, test_alloc_set_with_a_null_function_is_einval);
   suite_add_tcase(s, sweep_tc);
