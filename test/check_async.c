@@ -82,6 +82,8 @@ static future_t *await_every_kind(uv_loop_t *loop, void *arg) {
   all_in[1] = future_work(loop, square, INT2P(3), NULL);
   record(log, future_all(loop, all_in, 2));
   record(log, future_fs_open(loop, "/nonexistent/file", UV_FS_O_RDONLY, 0));
+  /* Released unsettled as it is awaited: nothing can settle it. */
+  record(log, future_new(loop));
   return future_resolved(loop, INT2P(log->n), NULL);
 }
 
@@ -93,7 +95,7 @@ START_TEST(test_async_await_every_kind) {
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   ck_assert_int_eq(
       wait_value(future_async(&loop, await_every_kind, &log, NULL), &n), 0);
-  ck_assert_int_eq(n, 9);
+  ck_assert_int_eq(n, 10);
   ck_assert_int_eq(log.status[0], 0);
   ck_assert_int_eq(log.value[0], 1);
   ck_assert_int_eq(log.status[1], UV_EIO);
@@ -109,6 +111,7 @@ START_TEST(test_async_await_every_kind) {
   ck_assert_int_eq(log.status[8], UV_ENOENT);
   ck_assert_str_eq(log.text[8], "open '/nonexistent/file': no such file or "
                                 "directory (ENOENT)");
+  ck_assert_int_eq(log.status[9], FUTURE_ESTALLED);
   LOOP_CLOSE(&loop);
 }
 END_TEST
