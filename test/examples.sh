@@ -32,6 +32,38 @@ expect errors 'step "validate": skipped' "recovering with 8080" \
   "fulfilled with 8081" "caused by: parsing 'port=eighty'" \
   "finally: cleaning up" "input 1: rejected" "unhandled rejection" \
   "error: writing the audit log"
+expect three_ways "(a) a chain of continuations" \
+  "(b) future_wait, on a loop of its own (blocking)" \
+  "(c) a fiber and future_await" \
+  "poem.txt -> POEM-a.txt: 4 lines, 29 words, upper-cased" \
+  "poem.txt -> POEM-b.txt: 4 lines, 29 words, upper-cased" \
+  "poem.txt -> POEM-c.txt: 4 lines, 29 words, upper-cased" \
+  "(FUTURE_EINCALLBACK)" "timelines" "summary" \
+  "POEM-a.txt, POEM-b.txt, POEM-c.txt: the same, the poem upper-cased" \
+  "MISSING-a.txt, MISSING-b.txt, MISSING-c.txt: not written"
+# Each way lands the missing file's error in its report step, with its
+# message, and goes on: 1 of 2 files converted, three times. The blocking
+# way holds the loop for the whole job, so no beat can come during it,
+# however slow the machine; the chain and the fiber leave the loop free,
+# and at least one beat comes during their job on any machine (the beat
+# timer is due before the job's first delay ends, and libuv runs due
+# timers in order). Only that is asserted, never a time.
+three_ways_lines() { # the number of lines of $out that match the regex $1
+  printf '%s\n' "$out" | grep -cE "$1" || true
+}
+for want in \
+  "3:^    missing.txt: open 'missing.txt': no such file or directory \(ENOENT\)$" \
+  "3:^    converted 1 of 2 files; " \
+  "1:^  \(a\) chain +[0-9]+ ms +[1-9][0-9]* +[0-9]+ ms  kept beating$" \
+  "1:^  \(b\) future_wait +[0-9]+ ms +0 +[0-9]+ ms  stopped$" \
+  "1:^  \(c\) fiber +[0-9]+ ms +[1-9][0-9]* +[0-9]+ ms  kept beating$"; do
+  n=${want%%:*} re=${want#*:}
+  if [ "$(three_ways_lines "$re")" != "$n" ]; then
+    echo "examples: three_ways output lacks $n line(s) matching '$re':"
+    echo "$out"
+    fail=1
+  fi
+done
 expect timeout_retry_cancel "timed out after 100 ms" "attempt 3" \
   "connected after" "queued job: cancelled" "its function ran: no"
 
