@@ -16,9 +16,10 @@
  *      reference ("new reference").
  *   2. Every function that takes a future_t * as its first argument and
  *      builds on it (future_then, future_catch, future_finally, future_wait,
- *      future_adopt's second argument) consumes one reference from the
- *      caller ("steals"), even when it fails. After the call, do not touch
- *      the future again unless you kept another reference with future_ref.
+ *      future_await, future_adopt's second argument) consumes one
+ *      reference from the caller ("steals"), even when it fails. After
+ *      the call, do not touch the future again unless you kept another
+ *      reference with future_ref.
  *   3. Functions that only look at or settle a future (future_state,
  *      future_value, future_error, future_resolve, future_reject,
  *      future_adopt's first argument) borrow it.

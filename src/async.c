@@ -41,6 +41,7 @@ typedef struct future__async_s {
   future_t *ret;             /* what fn returned */
   future_result_t *result;   /* where the await in progress puts its outcome */
   struct future__async_s *prev, *next; /* the loop's fibers */
+  unsigned depth; /* the loop's callback depth the fiber's code runs at */
   uint8_t state;
   uint8_t cancelled; /* the cancel, not yet handed to an await */
   uint8_t wake_cancelled; /* `sink` delivers the cancel, not its outcome */
@@ -120,6 +121,7 @@ static void returned(async_t *a) {
 static void resume(async_t *a) {
   uint64_t t0 = FUTURE__TRACING() ? uv_hrtime() : 0;
   a->state = ASYNC_RUNNING;
+  a->depth = a->lp->in_callback;
   future__fiber_resume(&a->fiber);
   if (t0 != 0)
     future__trace('X', a->name, a->self, t0, uv_hrtime() - t0);
@@ -314,6 +316,14 @@ int future_await(future_t *f, future_result_t *result) {
     future_unref(f);
     await_fail(result, UV_EINVAL,
                "future_await on a future of another loop than the fiber's");
+  } else if (a->lp->in_callback != a->depth) {
+    /* In a callback that the library runs on the fiber's stack (a map's
+     * factory, called by future_map inside the fiber): suspending there
+     * would suspend the library's call around it too. */
+    future_unref(f);
+    await_fail(result, FUTURE_EINCALLBACK,
+               "future_await inside a callback that the library runs for "
+               "the fiber: return the future from the callback instead");
   } else if (a->cancelled) {
     /* Cancelled while it ran: this await is the one that learns it. What
      * it would have awaited goes, cancelled if nothing else wants it. */
@@ -350,7 +360,10 @@ int future_await(future_t *f, future_result_t *result) {
   return status;
 }
 
-int future_in_fiber(void) { return future__fiber_current() != NULL; }
+int future_in_fiber(void) {
+  future__fiber_t *fb = future__fiber_current();
+  return fb != NULL && of_fiber(fb)->lp->in_callback == of_fiber(fb)->depth;
+}
 
 void future__async_cancel_all(future__loop_t *lp) {
   async_t *a;

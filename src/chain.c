@@ -222,6 +222,7 @@ FUTURE__HOT void run(future_t *c) {
  * one flat loop, so that chains of any length use constant stack. */
 void future__loop_drain(future__loop_t *lp) {
   future_t *c;
+  struct future__fiber_s *fiber = future__fiber_hide();
   lp->draining++;
   while ((c = lp->queue_head) != NULL) {
     lp->queue_head = c->next;
@@ -234,6 +235,7 @@ void future__loop_drain(future__loop_t *lp) {
   lp->draining--;
   if (!lp->draining)
     uv_idle_stop(&lp->idle);
+  future__fiber_show(fiber);
 }
 
 FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,

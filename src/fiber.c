@@ -68,6 +68,14 @@ static _Thread_local future__fiber_t *running;
 
 future__fiber_t *future__fiber_current(void) { return running; }
 
+future__fiber_t *future__fiber_hide(void) {
+  future__fiber_t *fb = running;
+  running = NULL;
+  return fb;
+}
+
+void future__fiber_show(future__fiber_t *fb) { running = fb; }
+
 static void fiber_entry(future__fiber_t *fb);
 
 /* ---- the switch ---- */

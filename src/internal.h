@@ -544,6 +544,13 @@ int future__unwanted(const future_t *f, uint32_t held);
 /* combine.c */
 int future__list_outcome(future__outcome_t *out, future_t **items, size_t n);
 
+/* fiber.c: the fiber running on this thread is put out of sight while a
+ * loop's run queue drains (a nested run of another loop, inside a fiber,
+ * must not take that loop's continuations for the fiber's code), and
+ * brought back after. */
+struct future__fiber_s *future__fiber_hide(void);
+void future__fiber_show(struct future__fiber_s *fb);
+
 /* chain.c: run every queued continuation (loop.c's idle handle calls it). */
 void future__loop_drain(future__loop_t *lp);
 

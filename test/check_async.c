@@ -885,6 +885,86 @@ START_TEST(test_async_traced_by_name) {
 }
 END_TEST
 
+/* ---- where an await may suspend ---- */
+
+typedef struct {
+  int status[2];
+  int in_fiber[2];
+} factory_log_t;
+
+/* A map's factory: called by future_map itself (inside the fiber's code)
+ * for the first item, from the run queue for the second. */
+static future_t *awaiting_factory(uv_loop_t *loop, size_t i, void *data) {
+  factory_log_t *log = data;
+  log->in_fiber[i] = future_in_fiber();
+  log->status[i] = future_await(future_delay(loop, 1), NULL);
+  return future_resolved(loop, INT2P((int)i), NULL);
+}
+
+static future_t *maps_with_awaiting_factory(uv_loop_t *loop, void *arg) {
+  future_t *m = future_map(loop, 2, 1, awaiting_factory, arg);
+  ck_assert(future_in_fiber());
+  ck_assert_int_eq(future_await(m, NULL), 0);
+  return future_resolved(loop, NULL, NULL);
+}
+
+START_TEST(test_async_await_in_a_library_callback_is_refused) {
+  uv_loop_t loop;
+  factory_log_t log;
+  memset(&log, 0, sizeof log);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(wait_value(future_async(&loop, maps_with_awaiting_factory,
+                                           &log, NULL),
+                              NULL),
+                   0);
+  ck_assert_int_eq(log.in_fiber[0], 0);
+  ck_assert_int_eq(log.status[0], FUTURE_EINCALLBACK);
+  ck_assert_int_eq(log.in_fiber[1], 0);
+  ck_assert_int_eq(log.status[1], FUTURE_ENOTFIBER);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A fiber of one loop waits (blocking) on another loop: that loop's
+ * continuations run inside the fiber's future_wait, and are not the
+ * fiber's code. */
+typedef struct {
+  uv_loop_t *a, *b;
+  int in_fiber, status;
+} two_loops_t;
+
+static future_t *continuation_of_b(future_t *s, void *data) {
+  two_loops_t *t = data;
+  t->in_fiber = future_in_fiber();
+  t->status = future_await(future_resolved(t->a, NULL, NULL), NULL);
+  return future_ref(s);
+}
+
+static future_t *waits_on_another_loop(uv_loop_t *loop, void *data) {
+  two_loops_t *t = data;
+  ck_assert_int_eq(
+      future_wait(future_then(future_delay(t->b, 1), continuation_of_b, NULL,
+                              t),
+                  NULL),
+      0);
+  ck_assert(future_in_fiber()); /* back in the fiber's own code */
+  return future_resolved(loop, NULL, NULL);
+}
+
+START_TEST(test_async_another_loops_continuations_are_not_the_fiber) {
+  uv_loop_t a, b;
+  two_loops_t t = {&a, &b, -1, 0};
+  ck_assert_int_eq(uv_loop_init(&a), 0);
+  ck_assert_int_eq(uv_loop_init(&b), 0);
+  ck_assert_int_eq(
+      wait_value(future_async(&a, waits_on_another_loop, &t, NULL), NULL), 0);
+  ck_assert_int_eq(t.in_fiber, 0);
+  ck_assert_int_eq(t.status, FUTURE_ENOTFIBER);
+  LOOP_CLOSE(&a);
+  LOOP_CLOSE(&b);
+}
+END_TEST
+
 Suite *make_async_suite(void) {
   Suite *s = suite_create("async");
   TCase *core = tcase_create("Core");
@@ -909,6 +989,8 @@ Suite *make_async_suite(void) {
   tcase_add_test(core, test_async_await_a_resolver_of_another_thread);
   tcase_add_test(core, test_async_await_on_another_thread_is_not_a_fiber);
   tcase_add_test(core, test_async_traced_by_name);
+  tcase_add_test(core, test_async_await_in_a_library_callback_is_refused);
+  tcase_add_test(core, test_async_another_loops_continuations_are_not_the_fiber);
   suite_add_tcase(s, core);
   tcase_set_timeout(scale, 300);
   tcase_add_test(scale, test_async_many_fibers_at_once);

@@ -31,13 +31,16 @@
  * SIGSEGV on the guard instead of writing over other memory. Only the
  * pages a fiber touches use memory: a fiber suspended in an await of a
  * delay costs about 4.5 KB in all, its stack's touched page, its record
- * and its futures (test_async_many_fibers_at_once prints it). Stacks of the default size are kept per loop
- * for reuse (up to 64), and unmapped by future_loop_close. Stacks are not
- * allocations of the allocator hook (future_set_allocator): they need the
- * guard page, which malloc cannot give; every other allocation is.
+ * and its futures (test_async_many_fibers_at_once prints it). Guarded
+ * stacks of the default size are kept per loop for reuse (up to 64, with
+ * the pages their fibers touched: at most 4 MiB), and unmapped by
+ * future_loop_close; others are unmapped when their fiber ends. Stacks
+ * are not allocations of the allocator hook (future_set_allocator): they
+ * need the guard page, which malloc cannot give; every other allocation
+ * is.
  *
  * A fiber's function must return to end it: do not longjmp out of it (or
- * into it from elsewhere), and do not run the loop (uv_run) inside it.
+ * into it from elsewhere), and do not run its own loop (uv_run) inside it.
  *
  * Linux allows a process vm.max_map_count memory mappings (65530 by
  * default), and a guarded stack takes two: about 32,000 guarded fibers
@@ -116,7 +119,8 @@ typedef future_t *(*future_async_fn)(uv_loop_t *loop, void *arg);
  * fiber never runs after its loop's state is torn down.
  *
  * @return a new reference; NULL if `loop` or `fn` is NULL, or memory runs
- * out (including the stack's mapping, see STACKS).
+ * out. When the stack cannot be mapped (see STACKS), a future rejected
+ * with UV_ENOMEM whose message says so.
  * @since 0.2.0
  */
 FUTURE_EXTERN future_t *future_async(uv_loop_t *loop, future_async_fn fn,
@@ -143,14 +147,21 @@ FUTURE_EXTERN future_t *future_async(uv_loop_t *loop, future_async_fn fn,
  * is NULL or of another loop. Outside a fiber it does not block: it
  * consumes `f` and returns FUTURE_ENOTFIBER at once, since only a fiber
  * can be put aside (on the loop's thread, future_wait blocks instead; in
- * a continuation, return the future).
+ * a continuation, return the future). Continuations run by the loop are
+ * outside any fiber, also those of another loop that a fiber runs with
+ * future_wait. In a callback that the library calls from inside the
+ * fiber's code (a factory of future_map, called by future_map itself), it
+ * consumes `f` and returns FUTURE_EINCALLBACK: suspending there would
+ * suspend the library's own call around it; return the future instead.
  * @since 0.2.0
  */
 FUTURE_EXTERN int future_await(future_t *f, future_result_t *result);
 
 /**
- * Non-zero when called from inside a fiber (on the loop's thread, while a
- * fiber runs), 0 anywhere else.
+ * Non-zero where future_await can suspend: in the code of a fiber that
+ * runs now on this thread. 0 anywhere else, also in a callback that the
+ * library calls from inside the fiber's code, and in continuations that a
+ * fiber's future_wait on another loop runs.
  * @since 0.2.0
  */
 FUTURE_EXTERN int future_in_fiber(void);
