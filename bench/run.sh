@@ -291,6 +291,21 @@ med() {
   grep "^workload=$1 impl=$2 " "$results" | field "$3" | median
 }
 
+# ns_per_op of the result line on stdin; with "cpu" as $1, cpu_s / n.
+per_op() {
+  if [ "${1:-}" = cpu ]; then
+    awk '{
+      for (i = 1; i <= NF; i++) {
+        p = index($i, "=")
+        if (p > 0) v[substr($i, 1, p - 1)] = substr($i, p + 1)
+      }
+      if (v["n"] + 0 > 0) print v["cpu_s"] * 1e9 / v["n"]
+    }'
+  else
+    field ns_per_op
+  fi
+}
+
 # How many times the ns/op of implementation $2 libfuture's is, for
 # workload $1: the median over the rounds of the ratio within a round. The
 # implementations of a workload run back to back within a round, so that a
@@ -302,14 +317,15 @@ ratio() {
 }
 
 # The same for any two rows: workload $1 implementation $2 against
-# workload $3 implementation $4.
+# workload $3 implementation $4; with "cpu" as $5, of the CPU time per op
+# (cpu_s / n) instead of ns_per_op.
 ratio2() {
   rr=1
   while [ "$rr" -le "$runs" ]; do
     a=$(grep "^workload=$1 impl=$2 .* round=$rr\$" "$results" |
-      field ns_per_op)
+      per_op "${5:-}")
     b=$(grep "^workload=$3 impl=$4 .* round=$rr\$" "$results" |
-      field ns_per_op)
+      per_op "${5:-}")
     [ -n "$a" ] && [ -n "$b" ] &&
       awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) print a / b }'
     rr=$((rr + 1))
@@ -355,9 +371,11 @@ case " $workloads " in
     echo
     echo "await_loop against chain_loop: an await is one trip through the run"
     echo "queue, as a hop is, plus two switches of stack (medians of the"
-    echo "ratios of ns/op within each round)"
+    echo "ratios within each round, of ns/op (wall) and of CPU time per op;"
+    echo "the targets are on wall time, the CPU column helps on a loaded machine)"
     echo
-    afmt='  %-34s %8s%s\n'
+    afmt='  %-34s %8s %8s%s\n'
+    printf "$afmt" "" wall cpu 
     # A ratio and whether it is at most (or below) a target.
     verdict() {
       awk -v r="$1" -v t="$2" -v strict="$3" 'BEGIN {
@@ -369,15 +387,19 @@ case " $workloads " in
     }
     hop=$(ratio2 await_loop future chain_loop future)
     printf "$afmt" "await / libfuture chain_loop hop" "$hop" \
+      "$(ratio2 await_loop future chain_loop future cpu)" \
       "   target: at most 2x ($(verdict "$hop" 2 0))"
     printf "$afmt" "await / raw chain_loop hop" \
-      "$(ratio2 await_loop future chain_loop raw)" ""
+      "$(ratio2 await_loop future chain_loop raw)" \
+      "$(ratio2 await_loop future chain_loop raw cpu)" ""
     if [ -n "$node" ]; then
       an=$(ratio2 await_loop future await_loop node)
       printf "$afmt" "await / Node.js await" "$an" \
+        "$(ratio2 await_loop future await_loop node cpu)" \
         "   target: below 1x ($(verdict "$an" 1 1))"
       printf "$afmt" "Node.js await / Node.js hop" \
-        "$(ratio2 await_loop node chain_loop node)" ""
+        "$(ratio2 await_loop node chain_loop node)" \
+        "$(ratio2 await_loop node chain_loop node cpu)" ""
     fi
     echo
     echo "switch_cost: ns per call, and per round trip of the fiber switch"
