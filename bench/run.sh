@@ -153,6 +153,8 @@ if [ "${1:-}" = "--callgrind" ]; then
   printf '%-12s %-8s %14s %10s %12s\n' workload impl "Ir" "Ir/op" "/call"
   call_per=
   for mode in call switch fiber; do
+    # No bare switch with ucontext's (switch_cost says so and fails).
+    "$bindir/switch_cost" 1 "$mode" >/dev/null 2>&1 || continue
     cg_run switch_cost "$cg_n" "$mode"
     [ -n "$cg_per" ] || continue
     ratio=-

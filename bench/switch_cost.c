@@ -29,13 +29,29 @@
  *
  * Usage: switch_cost [n [call|switch|fiber]]   (default n 10000000, all
  * three). With a mode, only that loop runs (bench/run.sh --callgrind runs
- * each under callgrind, counting inside bench_run).
+ * each under callgrind, counting inside bench_run). Where there is no
+ * bare switch to time (ucontext's instead of the assembly one, or a build
+ * with the address or thread sanitizer), `switch` is left out.
  */
 #include "fiber.h"
 
 #include "bench.h"
 
-#if FUTURE__FIBER_ASM
+/* The bare switch: only with the assembly one, and not under the address
+ * or thread sanitizer, which must be told of every switch (fiber.c's
+ * resume and suspend tell them; the bare switch does not). */
+#define BARE_SWITCH FUTURE__FIBER_ASM
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#undef BARE_SWITCH
+#define BARE_SWITCH 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#undef BARE_SWITCH
+#define BARE_SWITCH 0
+#endif
+#endif
+
+#if BARE_SWITCH
 /* In src/fiber.c; not in fiber.h, since only fiber.c calls it. */
 void future__fiber_switch(void **save, void *load);
 #endif
@@ -49,7 +65,7 @@ static future__fiber_t fb;
 static volatile int stop;
 static enum mode fiber_mode;
 
-__attribute__((noinline)) void callee(void **save, void *load) {
+__attribute__((noinline)) void callee(void *save, void *load) {
   __asm__ volatile("" : : "r"(save), "r"(load) : "memory");
 }
 
@@ -58,7 +74,7 @@ __attribute__((noinline)) void callee(void **save, void *load) {
  * time). */
 static void entry(future__fiber_t *self) {
   while (!stop) {
-#if FUTURE__FIBER_ASM
+#if BARE_SWITCH
     if (fiber_mode == MODE_SWITCH) {
       future__fiber_switch(&self->self.sp, self->caller.sp);
       continue;
@@ -75,10 +91,10 @@ __attribute__((noinline)) void bench_run(enum mode m, size_t n) {
   switch (m) {
   case MODE_CALL:
     for (i = 0; i < n; i++)
-      callee(&fb.caller.sp, fb.self.sp);
+      callee(&fb.caller, &fb.self);
     break;
   case MODE_SWITCH:
-#if FUTURE__FIBER_ASM
+#if BARE_SWITCH
     for (i = 0; i < n; i++)
       future__fiber_switch(&fb.caller.sp, fb.self.sp);
 #endif
@@ -135,17 +151,17 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-#if !FUTURE__FIBER_ASM
+#if !BARE_SWITCH
   if (only == MODE_SWITCH) {
-    fprintf(stderr, "switch_cost: no assembly switch on this platform "
-                    "(ucontext); try fiber\n");
+    fprintf(stderr, "switch_cost: no bare switch in this build (ucontext, "
+                    "or a sanitizer); try fiber\n");
     return 2;
   }
 #endif
   for (m = MODE_CALL; m <= MODE_FIBER; m++) {
     if (only >= 0 && m != only)
       continue;
-#if !FUTURE__FIBER_ASM
+#if !BARE_SWITCH
     if (m == MODE_SWITCH)
       continue;
 #endif
