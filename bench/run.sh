@@ -6,12 +6,18 @@
 #   sh bench/run.sh               run every workload BENCH_RUNS times and
 #                                 print a table of medians
 #   sh bench/run.sh --callgrind   instructions per link of chain_built and
-#                                 chain_loop under callgrind (libfuture, raw)
+#                                 chain_loop (libfuture, raw), per await of
+#                                 await_loop, and per call and switch of
+#                                 switch_cost, under callgrind
 #
 # Environment:
 #   BENCH_RUNS       runs of each program (default 5)
-#   BENCH_WORKLOADS  which workloads (default: all five, in order)
-#   BENCH_CHAIN_N    links of chain_built, hops of chain_loop (1000000)
+#   BENCH_WORKLOADS  which workloads (default: all six, in order);
+#                    await_loop brings chain_loop along (it is compared
+#                    with it), and runs switch_cost
+#   BENCH_CHAIN_N    links of chain_built, hops of chain_loop, awaits of
+#                    await_loop (1000000)
+#   BENCH_SWITCH_N   iterations of switch_cost (10000000)
 #   BENCH_FS_N       files of fs_fanout (10000; at most 100000)
 #   BENCH_TIMERS_N   timers of timers (1000000)
 #   BENCH_WORK_MS    CPU work of heartbeat, ms (400)
@@ -32,8 +38,9 @@ set -u
 srcdir=$(cd "$(dirname "$0")" && pwd)
 bindir=${BENCH_BINDIR:-./bench}
 runs=${BENCH_RUNS:-5}
-workloads=${BENCH_WORKLOADS:-"chain_built chain_loop fs_fanout timers heartbeat"}
+workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat"}
 chain_n=${BENCH_CHAIN_N:-1000000}
+switch_n=${BENCH_SWITCH_N:-10000000}
 fs_n=${BENCH_FS_N:-10000}
 timers_n=${BENCH_TIMERS_N:-1000000}
 work_ms=${BENCH_WORK_MS:-400}
@@ -83,37 +90,81 @@ if [ "${1:-}" = "--callgrind" ]; then
   [ -n "$valgrind" ] || die "valgrind not found"
   # A command, perhaps with arguments ("/bin/bash ./libtool"): unquoted.
   libtool=${LIBTOOL:-./libtool}
-  echo "Instructions per link under callgrind (n=$cg_n), counted inside"
-  echo "bench_run() only (--toggle-collect=bench_run): building, running and"
-  echo "freeing the chain, without process start-up."
+  echo "Instructions per link, hop or await under callgrind (n=$cg_n),"
+  echo "counted inside bench_run() only (--toggle-collect=bench_run):"
+  echo "building, running and freeing the chain, without process start-up."
   echo
-  printf '%-12s %-8s %14s %10s %12s\n' workload impl "Ir" "Ir/link" "future/raw"
+  # Ir per op of program $1 with arguments $2..., under callgrind, into
+  # $cg_per (empty if it failed).
+  cg_run() {
+    prog=$bindir/$1
+    shift
+    cg_per=
+    [ -x "$prog" ] || die "$prog not built (make bench-callgrind builds it)"
+    out=$tmp/callgrind.out
+    rm -f "$out"
+    if ! $libtool --mode=execute "$valgrind" --tool=callgrind \
+        --callgrind-out-file="$out" --toggle-collect=bench_run \
+        "$prog" "$@" >"$tmp/cg.stdout" 2>"$tmp/cg.stderr"; then
+      cat "$tmp/cg.stderr" >&2
+      echo "run.sh: $prog $* failed under callgrind" >&2
+      status=1
+      return
+    fi
+    cg_ir=$(awk '/^(totals|summary):/ { print $2; exit }' "$out")
+    [ -n "$cg_ir" ] || die "no totals in $out"
+    cg_per=$(awk -v ir="$cg_ir" -v n="$1" 'BEGIN { printf "%.1f", ir / n }')
+  }
+  x() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+  printf '%-12s %-8s %14s %10s %12s\n' workload impl "Ir" "Ir/op" "future/raw"
   status=0
-  for w in chain_built chain_loop; do
+  hop_future= hop_raw=
+  for w in chain_built chain_loop await_loop; do
     raw_per=
-    for impl in raw future; do
-      prog=$bindir/${w}_$impl
-      [ -x "$prog" ] || die "$prog not built (make bench-callgrind builds it)"
-      out=$tmp/callgrind.$w.$impl
-      if ! $libtool --mode=execute "$valgrind" --tool=callgrind \
-          --callgrind-out-file="$out" --toggle-collect=bench_run \
-          "$prog" "$cg_n" >"$tmp/cg.stdout" 2>"$tmp/cg.stderr"; then
-        cat "$tmp/cg.stderr" >&2
-        echo "run.sh: $prog failed under callgrind" >&2
-        status=1
-        continue
-      fi
-      ir=$(awk '/^(totals|summary):/ { print $2; exit }' "$out")
-      [ -n "$ir" ] || die "no totals in $out"
-      per=$(awk -v ir="$ir" -v n="$cg_n" 'BEGIN { printf "%.1f", ir / n }')
+    impls="raw future"
+    [ "$w" = await_loop ] && impls=future
+    for impl in $impls; do
+      cg_run "${w}_$impl" "$cg_n"
+      [ -n "$cg_per" ] || continue
       ratio=-
       if [ "$impl" = raw ]; then
-        raw_per=$per
+        raw_per=$cg_per
       elif [ -n "$raw_per" ]; then
-        ratio=$(awk -v a="$per" -v b="$raw_per" 'BEGIN { printf "%.2fx", a / b }')
+        ratio=$(x "$cg_per" "$raw_per")
       fi
-      printf '%-12s %-8s %14s %10s %12s\n' "$w" "$impl" "$ir" "$per" "$ratio"
+      [ "$w" = chain_loop ] && [ "$impl" = future ] && hop_future=$cg_per
+      [ "$w" = chain_loop ] && [ "$impl" = raw ] && hop_raw=$cg_per
+      [ "$w" = await_loop ] && await_per=$cg_per
+      printf '%-12s %-8s %14s %10s %12s\n' "$w" "$impl" "$cg_ir" "$cg_per" \
+        "$ratio"
     done
+  done
+  if [ -n "${await_per:-}" ] && [ -n "$hop_future" ] && [ -n "$hop_raw" ]; then
+    echo
+    echo "await_loop: one await executes $(x "$await_per" "$hop_future") the" \
+      "instructions of a libfuture"
+    echo "chain_loop hop (target, in time: at most 2x)," \
+      "$(x "$await_per" "$hop_raw") those of a raw hop"
+  fi
+  echo
+  echo "switch_cost (n=$cg_n): instructions per call, and per round trip of"
+  echo "the fiber switch (two switches): bare, and as future_await makes it"
+  echo
+  printf '%-12s %-8s %14s %10s %12s\n' workload impl "Ir" "Ir/op" "/call"
+  call_per=
+  for mode in call switch fiber; do
+    # No bare switch with ucontext's (switch_cost says so and fails).
+    "$bindir/switch_cost" 1 "$mode" >/dev/null 2>&1 || continue
+    cg_run switch_cost "$cg_n" "$mode"
+    [ -n "$cg_per" ] || continue
+    ratio=-
+    if [ "$mode" = call ]; then
+      call_per=$cg_per
+    elif [ -n "$call_per" ]; then
+      ratio=$(x "$cg_per" "$call_per")
+    fi
+    printf '%-12s %-8s %14s %10s %12s\n' switch_cost "$mode" "$cg_ir" \
+      "$cg_per" "$ratio"
   done
   exit $status
 fi
@@ -126,11 +177,29 @@ fi
 impls="future raw"
 [ -n "$node" ] && impls="future raw node"
 
-# Each implementation's command for workload $1.
+# await_loop is read against chain_loop, in the same rounds.
+case " $workloads " in
+  *" await_loop "*)
+    case " $workloads " in
+      *" chain_loop "*) ;;
+      *)
+        echo "run.sh: await_loop is compared with chain_loop: running it too" >&2
+        workloads="chain_loop $workloads"
+        ;;
+    esac
+    ;;
+esac
+
+# Each implementation's command for workload $1; nothing for an
+# implementation the workload does not have (await_loop has no raw form:
+# its floor is chain_loop's).
 command_for() {
   w=$1 impl=$2
   case $w in
-    chain_built | chain_loop) n=$chain_n ;;
+    await_loop) [ "$impl" = raw ] && return ;;
+  esac
+  case $w in
+    chain_built | chain_loop | await_loop) n=$chain_n ;;
     fs_fanout) n=$fs_n ;;
     timers) n=$timers_n ;;
     heartbeat) n=$work_ms ;;
@@ -148,11 +217,28 @@ command_for() {
 }
 
 for w in $workloads; do
-  for impl in future raw; do
-    [ -x "$bindir/${w}_$impl" ] ||
-      die "$bindir/${w}_$impl not built (run \`make bench')"
+  progs="${w}_future ${w}_raw"
+  [ "$w" = await_loop ] && progs="await_loop_future switch_cost"
+  for p in $progs; do
+    [ -x "$bindir/$p" ] || die "$bindir/$p not built (run \`make bench')"
   done
 done
+
+# Run command $2... in round $1, keeping its result lines.
+run_one() {
+  rnd=$1
+  shift
+  if out=$("$@" 2>"$tmp/stderr"); then
+    printf '%s\n' "$out" | while IFS= read -r line; do
+      echo "$line round=$rnd" >>"$results"
+      echo "[$rnd/$runs] $line" >&2
+    done
+  else
+    status=1
+    echo "[$rnd/$runs] FAILED: $*" >&2
+    sed 's/^/    /' "$tmp/stderr" >&2
+  fi
+}
 
 case " $workloads " in
   *" fs_fanout "*)
@@ -192,15 +278,12 @@ while [ "$r" -le "$runs" ]; do
   for w in $workloads; do
     for impl in $order; do
       cmd=$(command_for "$w" "$impl")
-      if line=$($cmd 2>"$tmp/stderr"); then
-        echo "$line round=$r" >>"$results"
-        echo "[$r/$runs] $line" >&2
-      else
-        status=1
-        echo "[$r/$runs] FAILED: $cmd" >&2
-        sed 's/^/    /' "$tmp/stderr" >&2
-      fi
+      [ -n "$cmd" ] || continue
+      run_one "$r" $cmd
     done
+    # What a switch costs, next to what an await costs (three lines:
+    # call, switch, fiber).
+    [ "$w" = await_loop ] && run_one "$r" "$bindir/switch_cost" "$switch_n"
   done
   r=$((r + 1))
 done
@@ -210,6 +293,21 @@ med() {
   grep "^workload=$1 impl=$2 " "$results" | field "$3" | median
 }
 
+# ns_per_op of the result line on stdin; with "cpu" as $1, cpu_s / n.
+per_op() {
+  if [ "${1:-}" = cpu ]; then
+    awk '{
+      for (i = 1; i <= NF; i++) {
+        p = index($i, "=")
+        if (p > 0) v[substr($i, 1, p - 1)] = substr($i, p + 1)
+      }
+      if (v["n"] + 0 > 0) print v["cpu_s"] * 1e9 / v["n"]
+    }'
+  else
+    field ns_per_op
+  fi
+}
+
 # How many times the ns/op of implementation $2 libfuture's is, for
 # workload $1: the median over the rounds of the ratio within a round. The
 # implementations of a workload run back to back within a round, so that a
@@ -217,12 +315,19 @@ med() {
 # of up to 1.7 here) shifts both sides of each ratio alike; a ratio of
 # medians would mix fast rounds of one with slow rounds of the other.
 ratio() {
+  ratio2 "$1" future "$1" "$2"
+}
+
+# The same for any two rows: workload $1 implementation $2 against
+# workload $3 implementation $4; with "cpu" as $5, of the CPU time per op
+# (cpu_s / n) instead of ns_per_op.
+ratio2() {
   rr=1
   while [ "$rr" -le "$runs" ]; do
-    a=$(grep "^workload=$1 impl=future .* round=$rr\$" "$results" |
-      field ns_per_op)
-    b=$(grep "^workload=$1 impl=$2 .* round=$rr\$" "$results" |
-      field ns_per_op)
+    a=$(grep "^workload=$1 impl=$2 .* round=$rr\$" "$results" |
+      per_op "${5:-}")
+    b=$(grep "^workload=$3 impl=$4 .* round=$rr\$" "$results" |
+      per_op "${5:-}")
     [ -n "$a" ] && [ -n "$b" ] &&
       awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) print a / b }'
     rr=$((rr + 1))
@@ -262,6 +367,61 @@ for w in $workloads; do
       "$rraw" "$rnode"
   done
 done
+
+case " $workloads " in
+  *" await_loop "*)
+    echo
+    echo "await_loop against chain_loop: an await is one trip through the run"
+    echo "queue, as a hop is, plus two switches of stack (medians of the"
+    echo "ratios within each round, of ns/op (wall) and of CPU time per op;"
+    echo "the targets are on wall time, the CPU column helps on a loaded machine)"
+    echo
+    afmt='  %-34s %8s %8s%s\n'
+    printf "$afmt" "" wall cpu 
+    # A ratio and whether it is at most (or below) a target.
+    verdict() {
+      awk -v r="$1" -v t="$2" -v strict="$3" 'BEGIN {
+        sub(/x$/, "", r)
+        if (r == "-") print ""
+        else if ((strict && r + 0 < t) || (!strict && r + 0 <= t)) print "met"
+        else print "NOT met"
+      }'
+    }
+    hop=$(ratio2 await_loop future chain_loop future)
+    printf "$afmt" "await / libfuture chain_loop hop" "$hop" \
+      "$(ratio2 await_loop future chain_loop future cpu)" \
+      "   target: at most 2x ($(verdict "$hop" 2 0))"
+    printf "$afmt" "await / raw chain_loop hop" \
+      "$(ratio2 await_loop future chain_loop raw)" \
+      "$(ratio2 await_loop future chain_loop raw cpu)" ""
+    if [ -n "$node" ]; then
+      an=$(ratio2 await_loop future await_loop node)
+      printf "$afmt" "await / Node.js await" "$an" \
+        "$(ratio2 await_loop future await_loop node cpu)" \
+        "   target: below 1x ($(verdict "$an" 1 1))"
+      printf "$afmt" "Node.js await / Node.js hop" \
+        "$(ratio2 await_loop node chain_loop node)" \
+        "$(ratio2 await_loop node chain_loop node cpu)" ""
+    fi
+    echo
+    echo "switch_cost: ns per call, and per round trip of the fiber switch"
+    echo "(two switches), bare and as future_await makes it (n=$switch_n)"
+    echo
+    sfmt='%-12s %-7s %10s %10s %11s\n'
+    printf "$sfmt" workload impl "ns/op" "cpu ns/op" "/call"
+    for impl in call switch fiber; do
+      nsop=$(med switch_cost "$impl" ns_per_op)
+      [ "$nsop" = - ] && continue
+      cpu=$(med switch_cost "$impl" cpu_s)
+      rc=-
+      [ "$impl" = call ] || rc=$(ratio2 switch_cost "$impl" switch_cost call)
+      printf "$sfmt" switch_cost "$impl" \
+        "$(awk -v v="$nsop" 'BEGIN { printf "%.1f", v }')" \
+        "$(awk -v v="$cpu" -v n="$switch_n" 'BEGIN { printf "%.1f", v * 1e9 / n }')" \
+        "$rc"
+    done
+    ;;
+esac
 
 case " $workloads " in
   *" heartbeat "*)

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Smoke test of bench/: every benchmark program, libfuture and raw libuv,
 # runs once with a small n, checks its own result (each exits non-zero when
-# the chain, the files, the timers or the work came out wrong, or when a
-# future is left alive) and prints its result line. Nothing about speed is
+# the chain, the awaits, the files, the timers or the work came out wrong,
+# or when a future is left alive) and prints its result line; so does
+# switch_cost (three lines). Nothing about speed is
 # asserted: timings belong to `make bench`, on a quiet machine.
 set -eu
 b="${top_builddir:-.}/bench"
@@ -31,4 +32,6 @@ for impl in future raw; do
   run heartbeat_$impl 30
 done
 run chain_loop_future 2000 adopt
+run await_loop_future 2000
+run switch_cost 2000
 exit $fail
