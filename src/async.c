@@ -37,7 +37,9 @@ typedef struct future__async_s {
   void *arg;
   const char *name;
   future_t *self;            /* the fiber's future (the request's reference) */
-  future_t *sink;            /* what the fiber waits for, while it waits */
+  future_t *wake;            /* its observer, made once, attached anew for
+                                each wait (the record holds a reference) */
+  future_t *sink;            /* `wake` while attached, else NULL */
   future_t *ret;             /* what fn returned */
   future_result_t *result;   /* where the await in progress puts its outcome */
   struct future__async_s *prev, *next; /* the loop's fibers */
@@ -49,6 +51,19 @@ typedef struct future__async_s {
 
 static async_t *of_fiber(future__fiber_t *fb) {
   return (async_t *)(void *)((char *)fb - offsetof(async_t, fiber));
+}
+
+/* The fiber waits for `f` (whose reference this takes over): its observer
+ * runs `cb` from the run queue once `f` has settled. The same observer
+ * serves every wait, so that an await allocates nothing. */
+static void wake_on(async_t *a, future_t *f, future__sink_cb cb) {
+  future_t *w = a->wake;
+  w->u.sink = cb;
+  w->refs++; /* the waiter list's, or the run queue's */
+  future__attach(f, w);
+  future__loop_take_in_waits_hint(a->lp); /* as future_unref would */
+  future__unref(f);
+  a->sink = w;
 }
 
 /* The fiber's future is done with: settle it (unless cancelled, which
@@ -63,6 +78,7 @@ static void finish(async_t *a, future__outcome_t *out) {
   if (a->next != NULL)
     a->next->prev = a->prev;
   future__source_done(a->self, out);
+  future__unref(a->wake);
   future__free(a);
 }
 
@@ -111,9 +127,7 @@ static void returned(async_t *a) {
     finish(a, &out);
   } else {
     a->state = ASYNC_FOLLOWING;
-    a->sink = future__sink(r, follow_settled, a);
-    if (a->sink == NULL)
-      finish_error(a, UV_ENOMEM, "future_async");
+    wake_on(a, r, follow_settled);
   }
 }
 
@@ -198,7 +212,7 @@ future_t *future_async(uv_loop_t *loop, future_async_fn fn, void *arg,
   future_async_options_t defaults = {0, NULL, 0};
   future__loop_t *lp;
   async_t *a;
-  future_t *self, *go;
+  future_t *self;
   int rc;
   if (loop == NULL || fn == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
@@ -208,8 +222,15 @@ future_t *future_async(uv_loop_t *loop, future_async_fn fn, void *arg,
   a = future__calloc(1, sizeof(*a));
   if (a == NULL)
     return NULL;
+  a->wake = future__alloc(lp, FUTURE__SINK);
+  if (a->wake == NULL) {
+    future__free(a);
+    return NULL;
+  }
+  a->wake->data = a;
   self = future__source_unlisted(lp, async_cancel, a);
   if (self == NULL) {
+    future__unref(a->wake);
     future__free(a);
     return NULL;
   }
@@ -233,19 +254,17 @@ future_t *future_async(uv_loop_t *loop, future_async_fn fn, void *arg,
         options->stack_size != 0 ? options->stack_size
                                  : (size_t)FUTURE_ASYNC_STACK_DEFAULT);
     future__source_done(self, &out); /* drops the request's reference */
+    future__unref(a->wake);
     future__free(a);
     return self;
   }
-  go = future_resolved(loop, NULL, NULL);
-  a->sink = go != NULL ? future__sink(go, started, a) : NULL;
-  if (a->sink == NULL) {
-    future__outcome_t none = {NULL, NULL, NULL};
-    future__fiber_release(lp, &a->fiber);
-    future__source_done(self, &none);
-    future__free(a);
-    future_unref(self);
-    return NULL;
-  }
+  /* Start from the run queue: the observer queued with nothing to watch,
+   * as one whose future vanished is, runs `started` at the next drain. */
+  a->wake->u.sink = started;
+  a->wake->refs++;
+  a->wake->parent = NULL;
+  future__enqueue(a->wake);
+  a->sink = a->wake;
   a->next = lp->fibers;
   if (lp->fibers != NULL)
     lp->fibers->prev = a;
@@ -344,15 +363,10 @@ int future_await(future_t *f, future_result_t *result) {
                "future_await on a future that waits on the fiber itself");
   } else {
     a->result = result;
-    a->sink = future__sink(f, await_settled, a);
-    if (a->sink == NULL) {
-      a->result = NULL;
-      await_fail(result, UV_ENOMEM, "future_await");
-    } else {
-      a->state = ASYNC_SUSPENDED;
-      future__fiber_suspend(fb);
-      /* Resumed by await_settled, which filled *result in. */
-    }
+    wake_on(a, f, await_settled);
+    a->state = ASYNC_SUSPENDED;
+    future__fiber_suspend(fb);
+    /* Resumed by await_settled, which filled *result in. */
   }
   status = result->status;
   if (result == &ignored)

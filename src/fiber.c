@@ -32,65 +32,34 @@
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FUTURE__ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUTURE__ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define FUTURE__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FUTURE__TSAN 1
-#endif
-#endif
-
-#ifdef FUTURE__ASAN
-void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
-                                    size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save,
-                                     const void **bottom_old,
-                                     size_t *size_old);
-#endif
-#ifdef FUTURE__TSAN
-void *__tsan_get_current_fiber(void);
-void *__tsan_create_fiber(unsigned flags);
-void __tsan_destroy_fiber(void *fiber);
-void __tsan_switch_to_fiber(void *fiber, unsigned flags);
-#endif
-
 /* Stacks of the default size kept per loop for reuse. */
 #define STACK_POOL_MAX 64
 
-static _Thread_local future__fiber_t *running;
-
-future__fiber_t *future__fiber_current(void) { return running; }
+_Thread_local future__fiber_t *future__fiber_running;
+#if !FUTURE__FIBER_ASM
+_Thread_local future__fiber_t *future__fiber_entering;
+#endif
 
 future__fiber_t *future__fiber_hide(void) {
-  future__fiber_t *fb = running;
-  running = NULL;
+  future__fiber_t *fb = future__fiber_running;
+  future__fiber_running = NULL;
   return fb;
 }
 
-void future__fiber_show(future__fiber_t *fb) { running = fb; }
+void future__fiber_show(future__fiber_t *fb) { future__fiber_running = fb; }
 
 static void fiber_entry(future__fiber_t *fb);
 
 /* ---- the switch ---- */
 
 #if FUTURE__FIBER_ASM
-/* Save the preserved registers on the current stack, store the stack
- * pointer in *save, switch to the stack `load` and restore its registers:
- * returns where that context called this (or, for a new fiber, into
- * future__fiber_start). */
-void future__fiber_switch(void **save, void *load);
 void future__fiber_start(void);
 
 #if defined(__x86_64__)
 /* System V AMD64: rbx, rbp, r12-r15, and the control words of the SSE
- * and x87 units (MXCSR, FPU control word) are preserved across calls. */
+ * and x87 units (MXCSR, FPU control word) are preserved across calls.
+ * The frame the switch leaves: the control words, r15-r12, rbx, rbp, then
+ * the address to go back to. */
 __asm__(".text\n"
         ".globl future__fiber_switch\n"
         ".hidden future__fiber_switch\n"
@@ -118,7 +87,11 @@ __asm__(".text\n"
         "  popq %r12\n"
         "  popq %rbx\n"
         "  popq %rbp\n"
-        "  ret\n"
+        /* pop and jump rather than ret: the return predictor's guess (the
+         * other stack's caller) is wrong after every switch, and a missed
+         * return costs more than an indirect jump. */
+        "  popq %rcx\n"
+        "  jmpq *%rcx\n"
         "  .cfi_endproc\n"
         ".size future__fiber_switch,.-future__fiber_switch\n"
         /* The first "return" of a new fiber lands here, with the fiber in
@@ -220,24 +193,14 @@ static void *frame_new(future__fiber_t *fb) {
 }
 #endif
 
-static void ctx_switch(future__ctx_t *save, const future__ctx_t *load) {
-  future__fiber_switch(&save->sp, load->sp);
-}
-
 static int ctx_make(future__fiber_t *fb) {
   fb->self.sp = frame_new(fb);
   return 0;
 }
 #else /* ucontext */
 /* makecontext passes int arguments only: the fiber being entered is
- * handed over in this instead. */
-static _Thread_local future__fiber_t *entering;
-
-static void uc_entry(void) { fiber_entry(entering); }
-
-static void ctx_switch(future__ctx_t *save, const future__ctx_t *load) {
-  swapcontext(&save->uc, &load->uc);
-}
+ * handed over in future__fiber_entering instead. */
+static void uc_entry(void) { fiber_entry(future__fiber_entering); }
 
 static int ctx_make(future__fiber_t *fb) {
   if (getcontext(&fb->self.uc) != 0)
@@ -250,58 +213,12 @@ static int ctx_make(future__fiber_t *fb) {
 }
 #endif
 
-/* ---- switching, with the tools told ---- */
-
-/* Into the fiber, from whoever runs now (the loop's stack, usually). */
-void future__fiber_resume(future__fiber_t *fb) {
-  fb->outer = running;
-  running = fb;
-#if !FUTURE__FIBER_ASM
-  entering = fb;
-#endif
-#ifdef FUTURE__TSAN
-  fb->tsan_caller = __tsan_get_current_fiber();
-  __tsan_switch_to_fiber(fb->tsan_self, 0);
-#endif
-#ifdef FUTURE__ASAN
-  __sanitizer_start_switch_fiber(&fb->asan_caller_fake, fb->stack.lo,
-                                 (size_t)(fb->stack.hi - fb->stack.lo));
-#endif
-  ctx_switch(&fb->caller, &fb->self);
-#ifdef FUTURE__ASAN
-  __sanitizer_finish_switch_fiber(fb->asan_caller_fake, NULL, NULL);
-#endif
-  running = fb->outer;
-}
-
-/* Back out of the fiber; `last` when it will never be resumed (its
- * entry has returned): AddressSanitizer then lets its fake stack go. */
-static void switch_out(future__fiber_t *fb, int last) {
-#ifdef FUTURE__TSAN
-  __tsan_switch_to_fiber(fb->tsan_caller, 0);
-#endif
-#ifdef FUTURE__ASAN
-  __sanitizer_start_switch_fiber(last ? NULL : &fb->asan_self_fake,
-                                 fb->caller_bottom, fb->caller_size);
-#else
-  (void)last;
-#endif
-  ctx_switch(&fb->self, &fb->caller);
-  /* Resumed: the caller may be another stack than last time. */
-#ifdef FUTURE__ASAN
-  __sanitizer_finish_switch_fiber(fb->asan_self_fake, &fb->caller_bottom,
-                                  &fb->caller_size);
-#endif
-}
-
-void future__fiber_suspend(future__fiber_t *fb) { switch_out(fb, 0); }
-
 static void fiber_entry(future__fiber_t *fb) {
 #ifdef FUTURE__ASAN
   __sanitizer_finish_switch_fiber(NULL, &fb->caller_bottom, &fb->caller_size);
 #endif
   fb->entry(fb);
-  switch_out(fb, 1);
+  future__fiber_switch_out(fb, 1);
   abort(); /* never resumed after its entry returned */
 }
 
