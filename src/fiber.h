@@ -18,6 +18,35 @@
 #include <ucontext.h>
 #endif
 
+/* The tools that must be told of stacks and switches. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FUTURE__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUTURE__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define FUTURE__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FUTURE__TSAN 1
+#endif
+#endif
+#ifdef FUTURE__ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+                                    size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save,
+                                     const void **bottom_old,
+                                     size_t *size_old);
+#endif
+#ifdef FUTURE__TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
 #pragma GCC visibility push(hidden)
 
 /* A fiber's stack: `size` usable bytes below `hi`, above a guard page when
@@ -52,35 +81,6 @@ typedef struct future__fiber_s {
   /* ThreadSanitizer's fiber, and the caller's. */
   void *tsan_self, *tsan_caller;
 } future__fiber_t;
-
-/* The tools that must be told of stacks and switches. */
-#if defined(__SANITIZE_ADDRESS__)
-#define FUTURE__ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUTURE__ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define FUTURE__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FUTURE__TSAN 1
-#endif
-#endif
-#ifdef FUTURE__ASAN
-void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
-                                    size_t size);
-void __sanitizer_finish_switch_fiber(void *fake_stack_save,
-                                     const void **bottom_old,
-                                     size_t *size_old);
-#endif
-#ifdef FUTURE__TSAN
-void *__tsan_get_current_fiber(void);
-void *__tsan_create_fiber(unsigned flags);
-void __tsan_destroy_fiber(void *fiber);
-void __tsan_switch_to_fiber(void *fiber, unsigned flags);
-#endif
 
 /* The fiber running on this thread, or NULL. initial-exec: no
  * __tls_get_addr call on every switch. */
