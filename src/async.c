@@ -276,7 +276,8 @@ future_t *future_async(uv_loop_t *loop, future_async_fn fn, void *arg,
 #define await_fail(result, code, msg)                                          \
   do {                                                                         \
     (result)->error = future__error((code), (msg));                            \
-    (result)->status = (code);                                                 \
+    /* The error's code: UV_ENOMEM when even the error could not be had. */   \
+    (result)->status = future_error_code((result)->error);                     \
   } while (0)
 
 static void await_settled(future_t *settled, void *data) {

@@ -341,6 +341,10 @@ int future_loop_close(uv_loop_t *loop) {
   while (lp->closing > 0)
     uv_run(loop, UV_RUN_NOWAIT);
   uv_mutex_destroy(&lp->inbox_lock);
+  /* No future is left, so the heap of delays has no entry; but a delay
+   * made during this call (by a cancelled fiber, say) may have allocated
+   * it again. */
+  future__free(lp->delays);
   future__stack_pool_destroy(lp);
   future__pool_destroy(lp);
   future__free(lp);

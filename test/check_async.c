@@ -965,6 +965,46 @@ START_TEST(test_async_another_loops_continuations_are_not_the_fiber) {
 }
 END_TEST
 
+/* An error the await makes itself, when memory runs out even for it: the
+ * status is the code of the error in the result, UV_ENOMEM, as
+ * future_wait's is (found by the fuzzer). */
+START_TEST(test_async_await_status_is_its_errors_code) {
+  future_result_t r;
+  counting_install();
+  counting.fail = 1;
+  ck_assert_int_eq(future_await(NULL, &r), UV_ENOMEM);
+  ck_assert_int_eq(r.status, future_error_code(r.error));
+  future_result_release(&r);
+  counting.fail = 0;
+  counting_restore();
+}
+END_TEST
+
+/* A fiber that future_loop_close cancels returns a new delay (cancelled
+ * at once: nothing wants it): the close frees the heap of delays that
+ * this delay allocated again (found by the fuzzer). */
+static future_t *returns_a_delay_when_cancelled(uv_loop_t *loop, void *arg) {
+  (void)arg;
+  ck_assert_int_eq(future_await(future_delay(loop, 60000), NULL),
+                   UV_ECANCELED);
+  return future_delay(loop, 60000);
+}
+
+START_TEST(test_async_loop_close_frees_a_delay_made_while_closing) {
+  uv_loop_t loop;
+  counting_install();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  future_unref(future_async(&loop, returns_a_delay_when_cancelled, NULL,
+                            NULL));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 1);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
+}
+END_TEST
+
 Suite *make_async_suite(void) {
   Suite *s = suite_create("async");
   TCase *core = tcase_create("Core");
@@ -989,6 +1029,8 @@ Suite *make_async_suite(void) {
   tcase_add_test(core, test_async_await_a_resolver_of_another_thread);
   tcase_add_test(core, test_async_await_on_another_thread_is_not_a_fiber);
   tcase_add_test(core, test_async_traced_by_name);
+  tcase_add_test(core, test_async_await_status_is_its_errors_code);
+  tcase_add_test(core, test_async_loop_close_frees_a_delay_made_while_closing);
   tcase_add_test(core, test_async_await_in_a_library_callback_is_refused);
   tcase_add_test(core, test_async_another_loops_continuations_are_not_the_fiber);
   suite_add_tcase(s, core);
