@@ -363,6 +363,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_RETRY:
     retry_seen(uid, st, value, err);
     break;
+  case K_ASYNC:
+    async_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -504,6 +507,8 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
   meta_t *m = &S.meta[c->src_uid];
   future_state_t st = future_state(settled);
   CHECK(S.nocb == 0, "callback %d (%s) ran inside a library call", c->id,
+        name);
+  CHECK(!future_in_fiber(), "callback %d (%s) ran inside a fiber", c->id,
         name);
   CHECK(++c->calls == 1, "callback %d (%s) ran %d times", c->id, name,
         c->calls);
@@ -818,6 +823,7 @@ static void op_loop_close(void) {
           "future_loop_close tore down a loop whose futures are held");
     CHECK(future_loop_live(&S.loop) == 0, "torn down with live futures");
     S.loop_state = 0;
+    async_loop_closed();
   } else {
     CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
   }
@@ -829,7 +835,7 @@ static const char *const op_names[OP_END] = {
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
-    "run_timers", "map",  "retry"};
+    "run_timers", "map",  "retry", "async",   "await"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1011,6 +1017,12 @@ static void run_op(uint8_t opb) {
   case OP_RETRY:
     op_retry();
     break;
+  case OP_ASYNC:
+    op_async();
+    break;
+  case OP_AWAIT:
+    op_await();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -1077,6 +1089,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   S.pool_used = 0;
   fs_begin();
   compose_begin();
+  async_begin();
   S.nocb = S.finishing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
   S.loop_state = 0;
@@ -1117,6 +1130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pool_unblock();
   threads_finish();
   drain_loop();
+  async_finish();
+  drain_loop();
   threads_end();
   for (int i = 0; i < NSLOTS; i++)
     CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");
@@ -1125,6 +1140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         future_loop_live(&S.loop));
   rc = future_loop_close(&S.loop);
   CHECK(rc == 0, "future_loop_close returned %d", rc);
+  async_loop_closed();
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
   trace_end();
