@@ -811,7 +811,9 @@ static void op_adopt(int i, uint8_t sb) {
 static void op_loop_close(void) {
   int rc;
   pool_unblock();
+  S.closing = 1;
   rc = future_loop_close(&S.loop);
+  S.closing = 0;
   CHECK(rc == 0 || rc == UV_EBUSY, "future_loop_close returned %d", rc);
   CHECK(rc == UV_EBUSY || !resolvers_outstanding(),
         "future_loop_close tore down a loop with a resolver not yet used");
@@ -1068,6 +1070,8 @@ static const flag_name_t avoid_names[] = {
     {"huge-delay", AVOID_HUGE_DELAY},
     {"map-cycle", AVOID_MAP_CYCLE},
     {"mkdir-p-dangling", AVOID_MKDIR_P_DANGLING},
+    {"await-status", AVOID_AWAIT_STATUS},
+    {"close-delay", AVOID_CLOSE_DELAY},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1090,7 +1094,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fs_begin();
   compose_begin();
   async_begin();
-  S.nocb = S.finishing = S.nkept = S.nedges = 0;
+  S.nocb = S.finishing = S.closing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
   S.loop_state = 0;
   S.data = data;

@@ -220,6 +220,10 @@ typedef struct {
 #define AVOID_HUGE_DELAY 512     /* a delay of UINT64_MAX ms overflows */
 #define AVOID_MAP_CYCLE 1024     /* a map or retry that waits on itself */
 #define AVOID_MKDIR_P_DANGLING 2048 /* mkdir_p under a link to nothing */
+#define AVOID_AWAIT_STATUS 4096 /* future_await's status is not its error's
+                                   code when the error cannot be allocated */
+#define AVOID_CLOSE_DELAY 8192 /* a delay made during future_loop_close, after
+                                  it cancelled the delays, leaks */
 
 typedef struct {
   uv_loop_t loop;
@@ -233,6 +237,7 @@ typedef struct {
   int nctx;
   int nocb;              /* depth of calls that must not run callbacks */
   int finishing;         /* dropping everything: callbacks add nothing */
+  int closing;           /* inside the harness's own future_loop_close */
   long unhandled;
   int trace;
   int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
