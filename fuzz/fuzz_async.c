@@ -303,7 +303,9 @@ typedef struct {
   int uid;               /* the awaited future's identity, or -1 */
   future_state_t pre_st; /* its state when awaited */
   void *pre_val;
-  const future_error_t *pre_err;
+  const future_error_t *pre_err; /* compared, never read: the await may
+                                    free it */
+  int pre_code;
   fiber_t *orphan;       /* a nested fiber only this await holds */
 } expect_t;
 
@@ -313,6 +315,7 @@ static void expect_of(expect_t *ex, int kind, int uid, const future_t *f) {
   ex->pre_st = f != NULL ? future_state(f) : FUTURE_PENDING;
   ex->pre_val = f != NULL ? future_value(f) : NULL;
   ex->pre_err = f != NULL ? future_error(f) : NULL;
+  ex->pre_code = ex->pre_err != NULL ? future_error_code(ex->pre_err) : 0;
   ex->orphan = NULL;
 }
 
@@ -368,11 +371,10 @@ static void check_outcome(const fiber_t *c, const expect_t *ex, int rc,
             "fiber %d awaited a fulfilled future: %d, or another value", me,
             rc);
     else
-      CHECK(rc == future_error_code(ex->pre_err) &&
-                (r == NULL || r->error == ex->pre_err),
+      CHECK(rc == ex->pre_code && (r == NULL || r->error == ex->pre_err),
             "fiber %d awaited a future rejected with %d: %d, or another "
             "error",
-            me, future_error_code(ex->pre_err), rc);
+            me, ex->pre_code, rc);
     return;
   }
   h = held_uid(ex->uid);
@@ -583,7 +585,7 @@ static future_t *slot_ref(int i) {
 /* One step: its side effect, then its await. Returns the await's status,
  * or 1 if it awaited nothing. */
 static int fiber_step(fiber_t *c, const fstep_t *sp) {
-  expect_t ex = {EXP_NULL, -1, FUTURE_PENDING, NULL, NULL, NULL};
+  expect_t ex = {EXP_NULL, -1, FUTURE_PENDING, NULL, NULL, 0, NULL};
   future_t *f = NULL;
   int with_result = !sp->variant, i = sp->slot;
   TRACE("  fiber %d: step: side %d on slot %d, await %s\n", (int)(c - fibers),
