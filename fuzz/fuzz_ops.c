@@ -35,9 +35,10 @@
  * the library allocated is freed by the end; tracing; the API's edges),
  * fuzz_fs.c (the file system, in a scratch directory per input),
  * fuzz_threads.c (libuv's pool, future_work, resolvers, helper threads),
- * fuzz_compose.c (timers, future_map, future_retry). The outcome of each
- * future is checked once by its kind's own rules, when the harness first
- * sees it (in the pool, in a callback, from future_wait): seen_outcome.
+ * fuzz_compose.c (timers, future_map, future_retry), fuzz_async.c (fibers:
+ * future_async, future_await). The outcome of each future is checked once
+ * by its kind's own rules, when the harness first sees it (in the pool,
+ * in a callback, from future_wait or future_await): seen_outcome.
  *
  * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
  * look past known bugs: it never lets go of its last reference to a
