@@ -352,6 +352,7 @@ static future_t *map_fn(uv_loop_t *loop, size_t index, void *data) {
   const fspec_t *sp = &c->specs[index % (size_t)c->nspecs];
   future_t *f;
   CHECK(loop == &S.loop, "the map factory got another loop");
+  CHECK(!future_in_fiber(), "the map factory ran inside a fiber");
   CHECK(index == c->calls, "the map factory got index %zu, expected %zu",
         index, c->calls);
   CHECK(index < c->n, "the map factory got index %zu of %zu", index, c->n);
@@ -474,6 +475,7 @@ static future_t *retry_fn(uv_loop_t *loop, unsigned attempt, void *data) {
   int self_cancelled = 0;
   future_t *f;
   CHECK(loop == &S.loop, "an attempt got another loop");
+  CHECK(!future_in_fiber(), "an attempt ran inside a fiber");
   CHECK(attempt == c->attempts + 1, "attempt %u after attempt %u", attempt,
         c->attempts);
   CHECK(attempt <= c->max_attempts, "attempt %u of at most %u", attempt,

@@ -35,9 +35,10 @@
  * the library allocated is freed by the end; tracing; the API's edges),
  * fuzz_fs.c (the file system, in a scratch directory per input),
  * fuzz_threads.c (libuv's pool, future_work, resolvers, helper threads),
- * fuzz_compose.c (timers, future_map, future_retry). The outcome of each
- * future is checked once by its kind's own rules, when the harness first
- * sees it (in the pool, in a callback, from future_wait): seen_outcome.
+ * fuzz_compose.c (timers, future_map, future_retry), fuzz_async.c (fibers:
+ * future_async, future_await). The outcome of each future is checked once
+ * by its kind's own rules, when the harness first sees it (in the pool,
+ * in a callback, from future_wait or future_await): seen_outcome.
  *
  * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
  * look past known bugs: it never lets go of its last reference to a
@@ -363,6 +364,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_RETRY:
     retry_seen(uid, st, value, err);
     break;
+  case K_ASYNC:
+    async_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -504,6 +508,8 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
   meta_t *m = &S.meta[c->src_uid];
   future_state_t st = future_state(settled);
   CHECK(S.nocb == 0, "callback %d (%s) ran inside a library call", c->id,
+        name);
+  CHECK(!future_in_fiber(), "callback %d (%s) ran inside a fiber", c->id,
         name);
   CHECK(++c->calls == 1, "callback %d (%s) ran %d times", c->id, name,
         c->calls);
@@ -806,7 +812,9 @@ static void op_adopt(int i, uint8_t sb) {
 static void op_loop_close(void) {
   int rc;
   pool_unblock();
+  S.closing = 1;
   rc = future_loop_close(&S.loop);
+  S.closing = 0;
   CHECK(rc == 0 || rc == UV_EBUSY, "future_loop_close returned %d", rc);
   CHECK(rc == UV_EBUSY || !resolvers_outstanding(),
         "future_loop_close tore down a loop with a resolver not yet used");
@@ -818,6 +826,7 @@ static void op_loop_close(void) {
           "future_loop_close tore down a loop whose futures are held");
     CHECK(future_loop_live(&S.loop) == 0, "torn down with live futures");
     S.loop_state = 0;
+    async_loop_closed();
   } else {
     CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
   }
@@ -829,7 +838,7 @@ static const char *const op_names[OP_END] = {
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
-    "run_timers", "map",  "retry"};
+    "run_timers", "map",  "retry", "async",   "await"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1011,6 +1020,12 @@ static void run_op(uint8_t opb) {
   case OP_RETRY:
     op_retry();
     break;
+  case OP_ASYNC:
+    op_async();
+    break;
+  case OP_AWAIT:
+    op_await();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -1056,6 +1071,8 @@ static const flag_name_t avoid_names[] = {
     {"huge-delay", AVOID_HUGE_DELAY},
     {"map-cycle", AVOID_MAP_CYCLE},
     {"mkdir-p-dangling", AVOID_MKDIR_P_DANGLING},
+    {"await-status", AVOID_AWAIT_STATUS},
+    {"close-delay", AVOID_CLOSE_DELAY},
     {NULL, 0}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1077,7 +1094,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   S.pool_used = 0;
   fs_begin();
   compose_begin();
-  S.nocb = S.finishing = S.nkept = S.nedges = 0;
+  async_begin();
+  S.nocb = S.finishing = S.closing = S.nkept = S.nedges = 0;
   S.unhandled = 0;
   S.loop_state = 0;
   S.data = data;
@@ -1117,6 +1135,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pool_unblock();
   threads_finish();
   drain_loop();
+  async_finish();
+  drain_loop();
   threads_end();
   for (int i = 0; i < NSLOTS; i++)
     CHECK(S.pool[i].f == NULL, "a callback filled the pool while finishing");
@@ -1125,6 +1145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         future_loop_live(&S.loop));
   rc = future_loop_close(&S.loop);
   CHECK(rc == 0, "future_loop_close returned %d", rc);
+  async_loop_closed();
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
   trace_end();

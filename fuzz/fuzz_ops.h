@@ -66,7 +66,8 @@ enum kind {
   K_FS,
   K_THREADSAFE,
   K_MAP,
-  K_RETRY
+  K_RETRY,
+  K_ASYNC
 };
 
 enum op {
@@ -105,6 +106,8 @@ enum op {
   OP_RUN_TIMERS,
   OP_MAP,
   OP_RETRY,
+  OP_ASYNC,
+  OP_AWAIT,
   OP_END
 };
 
@@ -143,8 +146,8 @@ typedef struct {
   size_t ninputs;        /* combinators: the inputs, in order */
   future_t *inputs[MAX_ITEMS];
   int aux;               /* K_WORK: its job; K_FS: its operation;
-                            K_THREADSAFE: its resolver; K_MAP, K_RETRY:
-                            its context */
+                            K_THREADSAFE: its resolver; K_MAP, K_RETRY,
+                            K_ASYNC: its context */
   int in_uid;            /* K_TIMEOUT: its input, as it was when made */
   future_state_t in_st;
   void *in_val;
@@ -217,6 +220,10 @@ typedef struct {
 #define AVOID_HUGE_DELAY 512     /* a delay of UINT64_MAX ms overflows */
 #define AVOID_MAP_CYCLE 1024     /* a map or retry that waits on itself */
 #define AVOID_MKDIR_P_DANGLING 2048 /* mkdir_p under a link to nothing */
+#define AVOID_AWAIT_STATUS 4096 /* future_await's status is not its error's
+                                   code when the error cannot be allocated */
+#define AVOID_CLOSE_DELAY 8192 /* a delay made during future_loop_close, after
+                                  it cancelled the delays, leaks */
 
 typedef struct {
   uv_loop_t loop;
@@ -230,6 +237,7 @@ typedef struct {
   int nctx;
   int nocb;              /* depth of calls that must not run callbacks */
   int finishing;         /* dropping everything: callbacks add nothing */
+  int closing;           /* inside the harness's own future_loop_close */
   long unhandled;
   int trace;
   int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
@@ -352,5 +360,14 @@ void retry_seen(int uid, future_state_t st, void *value,
                 const future_error_t *err);
 int long_retry_pending(void);
 void compose_finish(void);
+
+/* fuzz_async.c: fibers, future_async and future_await. */
+void async_begin(void);
+void op_async(void);
+void op_await(void);
+void async_seen(int uid, future_state_t st, void *value,
+                const future_error_t *err);
+void async_loop_closed(void);
+void async_finish(void);
 
 #endif /* FUZZ_OPS_H */
