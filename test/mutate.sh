@@ -101,6 +101,7 @@ apply() {
 suites_for() {
   case "$1" in
     src/alloc.c) echo "alloc" ;;
+    src/async.c | src/fiber.c) echo "async" ;;
     src/cancel.c) echo "cancel chain aplus" ;;
     src/chain.c) echo "chain aplus" ;;
     src/combine.c) echo "combine" ;;
