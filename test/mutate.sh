@@ -13,6 +13,7 @@
 #
 #   make mutation                      all mutants (slow: see below)
 #   make mutation MUTANTS_ONLY='M0[0-4]'   the ids matching a grep pattern
+#   make mutation MUTATION_RESUME=1    continue an interrupted run
 #   test/mutate.sh --generate src/chain.c  candidate mutants for a file,
 #                                          in the list's format, to curate
 #   test/mutate.sh --check                 every listed mutant still applies
@@ -194,6 +195,12 @@ if [ ! -f "$tree/configure" ]; then
 fi
 results="$work/results.txt"
 log="$work/build.log"
+# `make mutation MUTATION_RESUME=1` continues an interrupted run: the
+# verdicts of its results (kept as previous.txt) stand, and only the
+# mutants without one run. Meant for the same tree: the sources and the
+# list must not have changed in between.
+previous="$work/previous.txt"
+[ -f "$previous" ] || : > "$previous"
 : > "$results"
 
 total=0 killed=0 survived=0 equivalent=0 stillborn=0 bad_equivalent=0
@@ -238,6 +245,27 @@ while IFS= read -r spec; do
   is_equivalent=0
   case "$spec" in *" ## equivalent:"*) is_equivalent=1 ;; esac
   total=$((total + 1))
+  prev=$(awk -v id="$id" '$1 == id { sub(/^[^ ]+ /, ""); print; exit }' \
+    "$previous")
+  if [ -n "$prev" ]; then
+    echo "$id $prev" >> "$results"
+    case "$prev" in
+      "equivalent (not run)"* | "survived (equivalent)"*)
+        equivalent=$((equivalent + 1)) ;;
+      killed*)
+        killed=$((killed + 1))
+        if [ "$is_equivalent" = 1 ]; then
+          bad_equivalent=$((bad_equivalent + 1))
+          printf '%s KILLED although listed as equivalent: %s\n' "$id" "$spec"
+        fi ;;
+      survived*)
+        survived=$((survived + 1))
+        survivors="$survivors
+  $spec" ;;
+      stillborn*) stillborn=$((stillborn + 1)) ;;
+    esac
+    continue
+  fi
   if [ "$is_equivalent" = 1 ] && [ "$run_equivalent" != 1 ]; then
     equivalent=$((equivalent + 1))
     echo "$id equivalent (not run)" >> "$results"
