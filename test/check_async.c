@@ -158,9 +158,27 @@ static future_t *return_null(uv_loop_t *loop, void *arg) {
   (void)arg;
   return NULL;
 }
+static future_t *value_43(future_t *s, void *d) {
+  (void)d;
+  return future_resolved(future_loop(s), INT2P(43), NULL);
+}
 static future_t *return_pending(uv_loop_t *loop, void *arg) {
   (void)arg;
-  return future_then(future_delay(loop, 2), NULL, NULL, NULL);
+  return future_then(future_delay(loop, 2), value_43, NULL, NULL);
+}
+static future_t *raise_eio_later(future_t *s, void *d) {
+  (void)d;
+  return future_rejected(future_loop(s), future_error_new(UV_EIO, "later"));
+}
+static future_t *return_pending_rejection(uv_loop_t *loop, void *arg) {
+  (void)arg;
+  return future_then(future_delay(loop, 2), raise_eio_later, NULL, NULL);
+}
+/* What waits on the fiber's own future, returned: it would never settle. */
+static future_t *return_follower_of_self(uv_loop_t *loop, void *arg) {
+  future_t **self = arg;
+  (void)loop;
+  return future_then(future_ref(*self), NULL, NULL, NULL);
 }
 static future_t *return_other_loop(uv_loop_t *loop, void *arg) {
   (void)loop;
@@ -188,9 +206,26 @@ START_TEST(test_async_return_values) {
                    "a fiber's function returned NULL, not a future: not "
                    "enough memory (ENOMEM)");
   future_result_release(&r);
-  /* A pending future: the fiber's stack goes, its future follows. */
+  /* A pending future: the fiber's stack goes, its future follows, to a
+   * value or to an error. */
   ck_assert_int_eq(
-      wait_value(future_async(&loop, return_pending, NULL, NULL), NULL), 0);
+      wait_value(future_async(&loop, return_pending, NULL, NULL), &v), 0);
+  ck_assert_int_eq(v, 43);
+  ck_assert_int_eq(future_wait(future_async(&loop, return_pending_rejection,
+                                            NULL, NULL),
+                               &r),
+                   UV_EIO);
+  ck_assert_str_eq(future_error_message(r.error), "later: i/o error (EIO)");
+  future_result_release(&r);
+  {
+    future_t *self = future_async(&loop, return_follower_of_self, &self, NULL);
+    ck_assert_int_eq(future_wait(self, &r), FUTURE_ECYCLE);
+    ck_assert_str_eq(future_error_message(r.error),
+                     "a fiber's function returned a future that waits on "
+                     "the fiber itself: a future cannot adopt itself "
+                     "(chaining cycle) (FUTURE_ECYCLE)");
+    future_result_release(&r);
+  }
   ck_assert_int_eq(
       future_wait(future_async(&loop, return_other_loop, &other, NULL), &r),
       UV_EINVAL);
