@@ -6,6 +6,7 @@
 #include "suites.h"
 
 #include <execinfo.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -697,6 +698,11 @@ START_TEST(test_async_stack_sizes) {
   ck_assert_int_eq(
       wait_value(future_async(&loop, uses_its_stack, INT2P(4), &bare), &v), 0);
   ck_assert_int_eq(v, 10);
+  /* Only default-size stacks go back to the pool: a default fiber after
+   * the tiny one gets 64 KiB, not the tiny one's 16 KiB. */
+  ck_assert_int_eq(
+      wait_value(future_async(&loop, uses_its_stack, INT2P(60), NULL), &v), 0);
+  ck_assert_int_eq(v, 1830);
   LOOP_CLOSE(&loop);
 }
 END_TEST
@@ -1086,6 +1092,60 @@ START_TEST(test_async_stacks_are_let_go_of) {
 }
 END_TEST
 
+/* From /proc/self/maps: whether the mapping that holds `addr` has, right
+ * below it, an inaccessible one page long. -1 without /proc. */
+static int guarded_below(uintptr_t addr) {
+  char line[512];
+  uintptr_t lo = 0, hi = 0, start = 0;
+  int found = 0, guarded = 0;
+  FILE *fp = fopen("/proc/self/maps", "r");
+  if (fp == NULL)
+    return -1;
+  while (!found && fgets(line, sizeof line, fp) != NULL)
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && lo <= addr &&
+        addr < hi) {
+      start = lo;
+      found = 1;
+    }
+  rewind(fp);
+  while (found && fgets(line, sizeof line, fp) != NULL) {
+    char perms[8];
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perms) == 3 &&
+        hi == start && strcmp(perms, "---p") == 0 &&
+        hi - lo == (uintptr_t)sysconf(_SC_PAGESIZE))
+      guarded = 1;
+  }
+  fclose(fp);
+  return found ? guarded : -1;
+}
+
+static future_t *looks_below_its_stack(uv_loop_t *loop, void *arg) {
+  volatile char here[16];
+  (void)arg;
+  here[0] = 1;
+  return future_resolved(loop, INT2P(guarded_below((uintptr_t)here)), NULL);
+}
+
+/* The guard page is there, below a guarded stack: PROT_NONE, one page. */
+START_TEST(test_async_stack_has_a_guard_page) {
+  uv_loop_t loop;
+  future_async_options_t big = {256 * 1024, NULL, 0};
+  int v = -2;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(
+      wait_value(future_async(&loop, looks_below_its_stack, NULL, NULL), &v),
+      0);
+  if (v != -1) /* -1: no /proc to look in */
+    ck_assert_int_eq(v, 1);
+  ck_assert_int_eq(
+      wait_value(future_async(&loop, looks_below_its_stack, NULL, &big), &v),
+      0);
+  if (v != -1)
+    ck_assert_int_eq(v, 1);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_async_suite(void) {
   Suite *s = suite_create("async");
   TCase *core = tcase_create("Core");
@@ -1106,6 +1166,7 @@ Suite *make_async_suite(void) {
   tcase_add_test(core, test_async_loop_close_cancels_fibers);
   tcase_add_test(core, test_async_stack_sizes);
   tcase_add_test(core, test_async_stacks_are_let_go_of);
+  tcase_add_test(core, test_async_stack_has_a_guard_page);
   tcase_add_test(core, test_async_stack_overflow_hits_the_guard);
   tcase_add_test(core, test_async_backtrace_ends_at_the_fiber);
   tcase_add_test(core, test_async_await_a_resolver_of_another_thread);
