@@ -30,6 +30,7 @@
  * Usage: await_loop_future [n]   (default 1000000)
  */
 #include <future.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -37,6 +38,7 @@ typedef struct {
   size_t n;
   intptr_t sum;
   size_t failed; /* awaits that did not fulfil */
+  int suspend;   /* await a pass-through continuation of it instead */
 } ctx_t;
 
 static future_t *body(uv_loop_t *loop, void *arg) {
@@ -45,8 +47,14 @@ static future_t *body(uv_loop_t *loop, void *arg) {
   intptr_t sum = 0;
   size_t i;
   for (i = 1; i <= ctx->n; i++) {
-    if (future_await(future_resolved(loop, (void *)(intptr_t)i, NULL), &r) !=
-        0)
+    future_t *f = future_resolved(loop, (void *)(intptr_t)i, NULL);
+    /* `suspend`: the future awaited is still pending (a continuation that
+     * passes the value on, queued), so every await suspends the fiber
+     * and goes through the queue: the time is then a hop plus a
+     * suspending await. */
+    if (ctx->suspend)
+      f = future_then(f, NULL, NULL, NULL);
+    if (future_await(f, &r) != 0)
       ctx->failed++;
     sum += (intptr_t)r.value;
     future_result_release(&r);
@@ -57,8 +65,10 @@ static future_t *body(uv_loop_t *loop, void *arg) {
 
 /* The measured region; not inlined so that `make bench-callgrind` can
  * count instructions in it alone (--toggle-collect=bench_run). */
+static int suspend_mode;
+
 __attribute__((noinline)) intptr_t bench_run(uv_loop_t *loop, size_t n) {
-  ctx_t ctx = {n, -1, 0};
+  ctx_t ctx = {n, -1, 0, suspend_mode};
   future_t *f;
   intptr_t v;
 
@@ -81,6 +91,11 @@ int main(int argc, char **argv) {
   intptr_t v, expected;
 
   r.n = bench_arg_n(argc, argv, 1000000);
+  /* `await_loop_future N suspend`: every await suspends (see body). */
+  if (argc > 2 && strcmp(argv[2], "suspend") == 0) {
+    suspend_mode = 1;
+    r.impl = "future_suspend";
+  }
   expected = (intptr_t)(r.n * (r.n + 1) / 2);
   BENCH_CHECK(uv_loop_init(&loop) == 0, "uv_loop_init");
   /* The library's per-loop state, outside the timed region (as in

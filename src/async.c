@@ -280,6 +280,26 @@ future_t *future_async(uv_loop_t *loop, future_async_fn fn, void *arg,
     (result)->status = future_error_code((result)->error);                     \
   } while (0)
 
+/* The outcome of the settled `f` into `result`. When the caller's is the
+ * only reference, nothing else sees `f`: the outcome moves, and
+ * releasing the result in the fiber lets the value go at once (not when
+ * `f` goes). */
+static void take_outcome(future_result_t *result, future_t *f) {
+  future__outcome_t out;
+  if (f->refs == 1) {
+    out = future__outcome_peek(f);
+    f->state = FUTURE_FULFILLED;
+    f->u.out.ptr = NULL;
+    f->u.out.holder = NULL;
+  } else {
+    future__outcome_of(&out, f);
+  }
+  result->value = out.value;
+  result->reserved_holder = out.holder;
+  result->error = out.error;
+  result->status = out.error != NULL ? future_error_code(out.error) : 0;
+}
+
 static void await_settled(future_t *settled, void *data) {
   async_t *a = data;
   future_result_t *result = a->result;
@@ -295,22 +315,7 @@ static void await_settled(future_t *settled, void *data) {
                "future_await: the future was released unsettled; nothing "
                "can settle it");
   } else {
-    future__outcome_t out;
-    if (settled->refs == 1) {
-      /* Only the queue's reference: nothing else sees it, so the outcome
-       * moves into the result, and releasing the result in the fiber lets
-       * the value go at once (not when the fiber next suspends). */
-      out = future__outcome_peek(settled);
-      settled->state = FUTURE_FULFILLED;
-      settled->u.out.ptr = NULL;
-      settled->u.out.holder = NULL;
-    } else {
-      future__outcome_of(&out, settled);
-    }
-    result->value = out.value;
-    result->reserved_holder = out.holder;
-    result->error = out.error;
-    result->status = out.error != NULL ? future_error_code(out.error) : 0;
+    take_outcome(result, settled);
   }
   resume(a);
 }
@@ -362,6 +367,15 @@ int future_await(future_t *f, future_result_t *result) {
     future_unref(f);
     await_fail(result, FUTURE_ECYCLE,
                "future_await on a future that waits on the fiber itself");
+  } else if (f->state != FUTURE_PENDING && a->lp->queue_head == NULL) {
+    /* Settled, and nothing waits in the run queue: through the queue, the
+     * fiber would be resumed before anything else could run, so the await
+     * takes the outcome at once, without switching. (With anything
+     * queued, it goes through the queue, behind what was there.) */
+    f->flags |= FUTURE__HANDLED;
+    take_outcome(result, f);
+    future__loop_take_in_waits_hint(a->lp); /* as future_unref would */
+    future__unref(f);
   } else {
     a->result = result;
     wake_on(a, f, await_settled);

@@ -131,9 +131,13 @@ FUTURE_EXTERN future_t *future_async(uv_loop_t *loop, future_async_fn fn,
 /**
  * Inside a fiber: consume `f`, suspend the fiber until `f` settles while
  * the loop runs everything else, then put the outcome in `*result`, as
- * future_wait does. The fiber is suspended even when `f` has already
- * settled, so that other work gets its turn: an await is one trip through
- * the loop's run queue, like a continuation.
+ * future_wait does. An await never runs ahead of work queued before it:
+ * when `f` has settled and something waits in the loop's run queue, the
+ * fiber is suspended and goes on after it, as a continuation would; when
+ * `f` has settled and nothing is queued, the await returns at once (going
+ * through the queue would resume the fiber before anything else could
+ * run). A fiber that awaits settled futures in a loop holds the loop up,
+ * as a chain of continuations on settled futures does.
  *
  * `*result` is always filled in and must be released with
  * future_result_release; `result` may be NULL to discard the outcome. The
