@@ -125,6 +125,13 @@ static void count_free(void *p) {
   free(p);
 }
 
+static future_t *owned_value(future_t *s, void *d) {
+  int *v = malloc(sizeof *v);
+  (void)d;
+  *v = 12;
+  return future_resolved(future_loop(s), v, count_free);
+}
+
 static future_t *await_owned_value(uv_loop_t *loop, void *arg) {
   future_result_t r;
   int *v = malloc(sizeof *v);
@@ -135,6 +142,15 @@ static future_t *await_owned_value(uv_loop_t *loop, void *arg) {
   ck_assert_int_eq(freed, 0);
   future_result_release(&r);
   ck_assert_int_eq(freed, 1);
+  /* The same through a suspending await: the value settles later. */
+  ck_assert_int_eq(
+      future_await(future_then(future_delay(loop, 1), owned_value, NULL, NULL),
+                   &r),
+      0);
+  ck_assert_int_eq(*(int *)r.value, 12);
+  ck_assert_int_eq(freed, 1);
+  future_result_release(&r);
+  ck_assert_int_eq(freed, 2);
   return future_resolved(loop, NULL, NULL);
 }
 
@@ -144,7 +160,7 @@ START_TEST(test_async_await_owned_value) {
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   ck_assert_int_eq(
       wait_value(future_async(&loop, await_owned_value, NULL, NULL), NULL), 0);
-  ck_assert_int_eq(freed, 1);
+  ck_assert_int_eq(freed, 2);
   LOOP_CLOSE(&loop);
 }
 END_TEST
@@ -1146,6 +1162,36 @@ START_TEST(test_async_stack_has_a_guard_page) {
 }
 END_TEST
 
+static future_t *awaits_a_delay(uv_loop_t *loop, void *arg) {
+  (void)arg;
+  ck_assert_int_eq(future_await(future_delay(loop, 1), NULL), 0);
+  return future_resolved(loop, NULL, NULL);
+}
+
+/* Up to 64 guarded default stacks stay mapped for reuse when their fibers
+ * end (here 70 end together), and future_loop_close unmaps exactly those:
+ * 64 times 64 KiB and a guard page. */
+START_TEST(test_async_stack_pool_keeps_64) {
+  uv_loop_t loop;
+  long page_kib = sysconf(_SC_PAGESIZE) / 1024, before, after;
+  int i;
+  if (RUNNING_ON_VALGRIND)
+    return; /* valgrind maps memory of its own as the program runs */
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (i = 0; i < 70; i++)
+    future_unref(future_async(&loop, awaits_a_delay, NULL, NULL));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_uint_eq(future_loop_live(&loop), 0);
+  before = vm_kib();
+  if (before < 0)
+    return;
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  after = vm_kib();
+  ck_assert_int_eq(before - after, 64 * (64 + page_kib));
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 Suite *make_async_suite(void) {
   Suite *s = suite_create("async");
   TCase *core = tcase_create("Core");
@@ -1167,6 +1213,7 @@ Suite *make_async_suite(void) {
   tcase_add_test(core, test_async_stack_sizes);
   tcase_add_test(core, test_async_stacks_are_let_go_of);
   tcase_add_test(core, test_async_stack_has_a_guard_page);
+  tcase_add_test(core, test_async_stack_pool_keeps_64);
   tcase_add_test(core, test_async_stack_overflow_hits_the_guard);
   tcase_add_test(core, test_async_backtrace_ends_at_the_fiber);
   tcase_add_test(core, test_async_await_a_resolver_of_another_thread);
