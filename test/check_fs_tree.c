@@ -56,6 +56,33 @@ START_TEST(test_fs_mkdir_p) {
 }
 END_TEST
 
+/* Descriptor 0 is a descriptor like any other: with standard input
+ * closed, the first directory rm_r opens gets it (in a child, so that the
+ * runner keeps its standard input). */
+START_TEST(test_fs_rm_r_with_stdin_closed) {
+  pid_t pid;
+  int status;
+  ck_assert_int_eq(mkdir(tp("t"), 0755), 0);
+  ck_assert_int_eq(mkdir(tp("t/sub"), 0755), 0);
+  put_file(tp("t/sub/f"), "x");
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    uv_loop_t loop;
+    int rc;
+    close(0);
+    if (uv_loop_init(&loop) != 0)
+      _exit(3);
+    rc = future_wait(future_fs_rm_r(&loop, tp("t"), 0), NULL);
+    _exit(rc == 0 ? 0 : 1);
+  }
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "rm_r with standard input closed: status %d", status);
+  ck_assert(!exists(tp("t")));
+}
+END_TEST
+
 START_TEST(test_fs_rm_r) {
   uv_loop_t loop;
   char deep[4096];
@@ -796,6 +823,7 @@ Suite *make_fs_tree_suite(void) {
   tcase_set_timeout(tree, 120);
   tcase_add_test(tree, test_fs_mkdir_p);
   tcase_add_test(tree, test_fs_rm_r);
+  tcase_add_test(tree, test_fs_rm_r_with_stdin_closed);
   tcase_add_test(tree, test_fs_readdir_all);
   tcase_add_test(tree, test_fs_rm_r_deeper_than_path_max);
   tcase_add_test(tree, test_fs_rm_r_few_descriptors);
