@@ -18,21 +18,8 @@
 #include <ucontext.h>
 #endif
 
-/* The tools that must be told of stacks and switches. */
-#if defined(__SANITIZE_ADDRESS__)
-#define FUTURE__ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUTURE__ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define FUTURE__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FUTURE__TSAN 1
-#endif
-#endif
+/* The tools that must be told of stacks and switches (FUTURE__ASAN and
+ * FUTURE__TSAN come from internal.h). */
 #ifdef FUTURE__ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
                                     size_t size);

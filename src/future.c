@@ -14,14 +14,8 @@
 #ifdef HAVE_VALGRIND_MEMCHECK_H
 #include <valgrind/memcheck.h>
 #endif
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef FUTURE__ASAN
 #include <sanitizer/asan_interface.h>
-#define FUTURE__ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#include <sanitizer/asan_interface.h>
-#define FUTURE__ASAN 1
-#endif
 #endif
 
 unsigned int future_version(void) { return FUTURE_VERSION_HEX; }

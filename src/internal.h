@@ -16,6 +16,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Whether AddressSanitizer or ThreadSanitizer instruments this build
+ * (gcc says so with a macro, clang with __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define FUTURE__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUTURE__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define FUTURE__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FUTURE__TSAN 1
+#endif
+#endif
+
 /* Everything declared from here on is internal to the shared object, so
  * that calls and variable accesses need no PLT or GOT indirection. */
 #pragma GCC visibility push(hidden)
