@@ -29,6 +29,9 @@
  *   - at the end, with everything dropped and the loop run to completion,
  *     future_loop_live() == 0, and future_loop_close() and uv_loop_close()
  *     both return 0.
+ *   - the same after a uv_walk closed every handle, the library's too
+ *     (op walk, which ends the input): the walk meets the library's three
+ *     handles when it has state, and teardown then completes.
  * This file holds the core ops (op bytes below 216) and the end of an
  * input. The ops from 216 on, each with its own checks, live by area:
  * fuzz_hooks.c (the allocator hook, which also checks that every block
@@ -809,7 +812,7 @@ static void op_adopt(int i, uint8_t sb) {
   }
 }
 
-static void op_loop_close(void) {
+int op_loop_close(void) {
   int rc;
   pool_unblock();
   S.closing = 1;
@@ -830,6 +833,35 @@ static void op_loop_close(void) {
   } else {
     CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
   }
+  return rc;
+}
+
+/* The usual end of a libuv program: uv_walk closes every handle, the
+ * library's included, with work pending; sub bit 0 first tears the
+ * library's state down (which may refuse: futures are held). The input
+ * ends here; the end of an input then checks that teardown still
+ * completes, frees everything and runs every destructor. */
+static void close_every_handle(uv_handle_t *h, void *arg) {
+  int *owned = arg;
+  *owned += future_loop_owns_handle(h);
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static void op_walk(void) {
+  uint8_t sub = next_byte();
+  int owned = 0;
+  TRACE("  walk, %s\n", sub & 1 ? "after future_loop_close" : "first");
+  pool_unblock();
+  if (sub & 1)
+    op_loop_close();
+  uv_walk(&S.loop, close_every_handle, &owned);
+  CHECK(owned == 0 || owned == 3,
+        "the walk met %d of the library's handles, not 0 or 3", owned);
+  CHECK(owned == 3 || !S.loop_state,
+        "the library has state for the loop, but the walk met none of its "
+        "handles");
+  S.walked = 1;
 }
 
 static const char *const op_names[OP_END] = {
@@ -838,7 +870,7 @@ static const char *const op_names[OP_END] = {
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
-    "run_timers", "map",  "retry", "async",   "await"};
+    "run_timers", "map",  "retry", "async",   "await",   "walk"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1023,6 +1055,9 @@ static void run_op(uint8_t opb) {
   case OP_ASYNC:
     op_async();
     break;
+  case OP_WALK:
+    op_walk();
+    break;
   case OP_AWAIT:
     op_await();
     break;
@@ -1096,6 +1131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   compose_begin();
   async_begin();
   S.nocb = S.finishing = S.closing = S.nkept = S.nedges = 0;
+  S.walked = 0;
   S.unhandled = 0;
   S.loop_state = 0;
   S.data = data;
@@ -1104,7 +1140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hooks_begin();
   CHECK(uv_loop_init(&S.loop) == 0, "uv_loop_init failed");
 
-  while (S.pos < S.size && ops++ < MAX_OPS)
+  while (S.pos < S.size && ops++ < MAX_OPS && !S.walked)
     run_op(next_byte());
 
   /* The end: drop everything, run the loop dry, and nothing may remain. */
@@ -1135,6 +1171,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pool_unblock();
   threads_finish();
   drain_loop();
+  if (S.walked) {
+    /* Nothing of the library's runs from the loop any more: teardown
+     * runs what is queued and cancels the rest. Fibers that await again
+     * when cancelled (a delay made after the cancel) need another call;
+     * then the watched futures are let go. */
+    for (int k = 0; k < 4 && op_loop_close() != 0; k++)
+      ;
+  }
   async_finish();
   drain_loop();
   threads_end();
@@ -1146,6 +1190,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rc = future_loop_close(&S.loop);
   CHECK(rc == 0, "future_loop_close returned %d", rc);
   async_loop_closed();
+  if (S.walked)
+    CHECK(uv_run(&S.loop, UV_RUN_DEFAULT) == 0, "the loop runs on after the walk");
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
   trace_end();

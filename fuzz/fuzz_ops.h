@@ -108,6 +108,7 @@ enum op {
   OP_RETRY,
   OP_ASYNC,
   OP_AWAIT,
+  OP_WALK,
   OP_END
 };
 
@@ -238,6 +239,8 @@ typedef struct {
   int nocb;              /* depth of calls that must not run callbacks */
   int finishing;         /* dropping everything: callbacks add nothing */
   int closing;           /* inside the harness's own future_loop_close */
+  int walked;            /* a uv_walk closed every handle of the loop (the
+                            library's too): the input ends there */
   long unhandled;
   int trace;
   int tidy;              /* FUZZ_OPS_TIDY: TIDY_* bits */
@@ -352,6 +355,8 @@ void timeout_seen(int uid, future_state_t st, void *value,
                   const future_error_t *err);
 void op_run_timers(void);
 void drain_loop(void);
+/* future_loop_close, with its checks; returns its code. */
+int op_loop_close(void);
 void op_map(void);
 void map_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);

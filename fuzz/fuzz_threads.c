@@ -586,6 +586,11 @@ static void poke_cb(uv_timer_t *t) { uv_close((uv_handle_t *)t, poke_closed); }
 static void poke_loop(void) {
   uv_timer_t t;
   int closed = 0;
+  if (S.walked) {
+    /* After the walk, only teardown (or a wait) takes posts in. */
+    op_loop_close();
+    return;
+  }
   CHECK(uv_timer_init(&S.loop, &t) == 0, "uv_timer_init");
   t.data = &closed;
   CHECK(uv_timer_start(&t, poke_cb, 0, 0) == 0, "uv_timer_start");

@@ -853,6 +853,17 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * Other threads may be delivering, waiting or releasing meanwhile: each
  * keeps a future alive until the loop has taken its post in, and the
  * state is freed only once no thread is still inside such a call.
+ *
+ * Teardown may come before or after a uv_walk that closes every handle
+ * (the usual end of a libuv program). The library keeps three handles per
+ * loop (an idle handle that runs continuations, an async handle through
+ * which other threads reach the loop, one timer for every future_delay,
+ * timeout and retry backoff) and none per operation. When a walk closes
+ * them first, the library notices: from then on continuations run only in
+ * future_wait and in this call, delays no longer fire, and this call
+ * finishes those closes instead of closing the handles again. Programs
+ * whose walk frees handles can skip the library's with
+ * future_loop_owns_handle.
  * @return 0; UV_EBUSY if futures on `loop` are still referenced, by you,
  * by a resolver not yet used or by another thread's wait (nothing is torn
  * down: release them, then call again); FUTURE_EINCALLBACK if called from a callback that the
@@ -860,6 +871,17 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
+
+/**
+ * Whether `handle` is one of the library's own handles (those
+ * future_loop_close closes). A uv_walk callback that frees what it
+ * closes, or that counts the program's handles, skips these; one that
+ * only closes may close them too (see future_loop_close). Safe on any
+ * handle of any loop, open or closed.
+ * @return 1 if it is; 0 if not, or if `handle` is NULL.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN int future_loop_owns_handle(const uv_handle_t *handle);
 
 /**
  * The number of futures alive on `loop`: created and not yet freed. Useful

@@ -280,6 +280,11 @@ static inline future__loop_t *future__loop_get(uv_loop_t *loop) {
 /* Continuations were queued: make sure the loop drains the queue (it
  * already does when the queue is being drained). */
 void future__loop_wake(future__loop_t *lp);
+/* Whether the loop's handles were closed behind the library's back (a
+ * uv_walk closing every handle), and if so, take in what other threads
+ * posted and run the queue here; returns whether it did. */
+int future__loop_orphaned(const future__loop_t *lp);
+int future__loop_run_orphaned(future__loop_t *lp);
 static inline void future__loop_schedule(future__loop_t *lp) {
   if (!lp->draining)
     future__loop_wake(lp);
@@ -325,6 +330,9 @@ void future__loop_resolver_closed(future__loop_t *lp);
 /* timer.c: cancel every future_delay of the loop still pending, and let
  * go of the heap of delays. */
 void future__delay_cancel_all(future__loop_t *lp);
+/* timer.c: a delay of `ms` from the loop's cached time, in the loop's heap
+ * (future_delay, and the deadlines of timeouts and retries). */
+future_t *future__delay_new(future__loop_t *lp, uint64_t ms);
 
 /* resolver.c */
 /* Settle the futures of a list of delivered resolvers, oldest first. */

@@ -210,9 +210,39 @@ static future__loop_t *loop_lookup(uv_loop_t *loop) {
   return lp;
 }
 
+/* The loop's handles were closed behind the library's back: a program
+ * that ends with uv_walk closing every handle closes these three too.
+ * From then on nothing of the library's runs from the loop by itself:
+ * future_wait and future_loop_close run the queue themselves (see
+ * future__loop_run_orphaned), and delays never fire. Only idle is asked:
+ * a walk closes all three at once, and future_loop_close is the only
+ * other closer, after which the state is gone. */
+int future__loop_orphaned(const future__loop_t *lp) {
+  return uv_is_closing((const uv_handle_t *)&lp->idle);
+}
+
 void future__loop_wake(future__loop_t *lp) {
-  if (!uv_is_active((uv_handle_t *)&lp->idle))
+  if (!uv_is_active((uv_handle_t *)&lp->idle) && !future__loop_orphaned(lp))
     uv_idle_start(&lp->idle, on_idle);
+}
+
+int future__loop_run_orphaned(future__loop_t *lp) {
+  if (!future__loop_orphaned(lp))
+    return 0;
+  take_in(lp);
+  future__loop_drain(lp);
+  return 1;
+}
+
+int future_loop_owns_handle(const uv_handle_t *handle) {
+  future__loop_t *lp;
+  const uv_handle_t *h = handle;
+  if (handle == NULL || handle->loop == NULL)
+    return 0;
+  lp = loop_lookup(handle->loop);
+  return lp != NULL && (h == (const uv_handle_t *)&lp->idle ||
+                        h == (const uv_handle_t *)&lp->async ||
+                        h == (const uv_handle_t *)&lp->delay_timer);
 }
 
 int future__loop_on_thread(const future__loop_t *lp) {
@@ -287,8 +317,18 @@ static void on_close(uv_handle_t *handle) {
   lp->closing--;
 }
 
+/* Close one of the loop's handles, unless somebody else already has
+ * (uv_close on a closing handle aborts inside libuv). */
+static void close_own(future__loop_t *lp, uv_handle_t *handle) {
+  if (uv_is_closing(handle))
+    return;
+  lp->closing++;
+  uv_close(handle, on_close);
+}
+
 int future_loop_close(uv_loop_t *loop) {
   future__loop_t *lp;
+  int orphaned;
 
   if (loop == NULL)
     return UV_EINVAL;
@@ -334,10 +374,16 @@ int future_loop_close(uv_loop_t *loop) {
   atomic_fetch_add_explicit(&future__registry_generation, 1, memory_order_acq_rel);
   uv_mutex_unlock(&registry_lock);
 
-  lp->closing = 3;
-  uv_close((uv_handle_t *)&lp->delay_timer, on_close);
-  uv_close((uv_handle_t *)&lp->idle, on_close);
-  uv_close((uv_handle_t *)&lp->async, on_close);
+  /* A handle closed behind our back may not have finished closing (the
+   * loop has not run since the walk): one turn of the loop finishes every
+   * close under way, before the memory goes. */
+  orphaned = future__loop_orphaned(lp);
+  lp->closing = 0;
+  close_own(lp, (uv_handle_t *)&lp->delay_timer);
+  close_own(lp, (uv_handle_t *)&lp->idle);
+  close_own(lp, (uv_handle_t *)&lp->async);
+  if (orphaned)
+    uv_run(loop, UV_RUN_NOWAIT);
   while (lp->closing > 0)
     uv_run(loop, UV_RUN_NOWAIT);
   uv_mutex_destroy(&lp->inbox_lock);

@@ -31,7 +31,10 @@ int future_retry_transient(const future_error_t *err, unsigned attempt,
 
 typedef struct {
   future__machine_t machine; /* first: see future__waits_on */
-  uv_timer_t timer;     /* waits between attempts; closed at the end */
+  future_t *backoff;    /* the delay between attempts, a delay of the
+                           loop's heap (no handle of our own: see
+                           future_timeout); borrowed, NULL once its
+                           observer has run */
   future_t *result;     /* NULL once decided */
   future__loop_t *lp;
   future_attempt_cb attempt;
@@ -42,7 +45,8 @@ typedef struct {
                            callback runs or we cancel it (the attempt owns
                            the observer) */
   uint64_t rng;
-  int holders;          /* the timer handle, and the machine itself */
+  int holders;          /* the machine itself, and the backoff's observer
+                           while there is one */
 } retry_t;
 
 static void retry_release(retry_t *r) {
@@ -50,17 +54,16 @@ static void retry_release(retry_t *r) {
     future__free(r);
 }
 
-static void retry_closed(uv_handle_t *handle) { retry_release(handle->data); }
-
-/* Stop everything and let the state go once the timer has closed. */
+/* Stop everything; the state goes once the backoff's observer (if any)
+ * has run. */
 static void retry_end(retry_t *r) {
   if (r->sink != NULL) {
     future_t *sink = r->sink;
     r->sink = NULL;
     future_cancel(sink);
   }
-  uv_timer_stop(&r->timer);
-  uv_close((uv_handle_t *)&r->timer, retry_closed);
+  if (r->backoff != NULL)
+    future_cancel(r->backoff);
   retry_release(r);
 }
 
@@ -99,7 +102,7 @@ static uint64_t retry_delay(retry_t *r) {
 }
 
 static void retry_start(retry_t *r);
-static void retry_timer_fired(uv_timer_t *timer);
+static void retry_backoff_over(future_t *settled, void *data);
 
 static void on_attempt_settled(future_t *settled, void *data) {
   retry_t *r = data;
@@ -123,7 +126,16 @@ static void on_attempt_settled(future_t *settled, void *data) {
   }
   if (r->attempts < r->policy.max_attempts &&
       r->policy.should_retry(err, r->attempts, r->policy.data)) {
-    uv_timer_start(&r->timer, retry_timer_fired, retry_delay(r), 0);
+    future_t *d = future__delay_new(r->lp, retry_delay(r));
+    if (d != NULL && future__sink(d, retry_backoff_over, r) != NULL) {
+      r->backoff = d;
+      r->holders++;
+      return;
+    }
+    if (d != NULL)
+      future_cancel(d); /* held by the heap alone, watched by nobody */
+    out.error = future__error(UV_ENOMEM, "future_retry");
+    retry_finish(r, &out);
     return;
   }
   out.error = future_error_wrap(err, future_error_code(err),
@@ -136,14 +148,15 @@ static void retry_start(retry_t *r) {
   future_t *f;
   if (r == NULL || r->result == NULL)
     return;
-  /* A library callback, also when the backoff timer calls us: future_wait
-   * in it must refuse rather than run the loop under our feet. */
+  /* A library callback, also when the backoff's observer calls us:
+   * future_wait in it must refuse rather than run the loop under our
+   * feet. */
   r->lp->in_callback++;
   f = r->attempt(r->lp->loop, ++r->attempts, r->data);
   r->lp->in_callback--;
   if (r->result == NULL) {
     /* The attempt cancelled the retry's own result: retry_cancel has
-     * ended everything (the state lives on until the timer has closed),
+     * ended everything (the state lives on while we run),
      * and this attempt is not wanted any more: its outcome, an error
      * included, is discarded as deliberately as the cancel was. */
     if (f != NULL)
@@ -186,8 +199,15 @@ static void retry_start(retry_t *r) {
   }
 }
 
-/* The timer's callback receives the handle, which is the first member. */
-static void retry_timer_fired(uv_timer_t *timer) { retry_start(timer->data); }
+/* The backoff elapsed (the next attempt starts), or was cancelled by
+ * retry_end (the retry is over). */
+static void retry_backoff_over(future_t *settled, void *data) {
+  retry_t *r = data;
+  r->backoff = NULL;
+  if (settled != NULL && settled->state == FUTURE_FULFILLED)
+    retry_start(r);
+  retry_release(r);
+}
 
 static int retry_cancel(future_t *f, void *req) {
   retry_t *r = req;
@@ -251,9 +271,7 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
   r->attempt = attempt;
   r->data = data;
   r->rng = uv_hrtime() | 1;
-  r->holders = 2;
-  uv_timer_init(loop, &r->timer);
-  r->timer.data = r;
+  r->holders = 1;
   {
     future_t *result = r->result;
     retry_start(r); /* may decide at once (and free r) */

@@ -163,13 +163,10 @@ void future__delay_cancel_all(future__loop_t *lp) {
   lp->delays_cap = 0;
 }
 
-future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
-  future__loop_t *lp;
+future_t *future__delay_new(future__loop_t *lp, uint64_t ms) {
   future__delay_t *e;
   future_t *f;
   uint64_t now;
-  if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
-    return NULL;
   if (lp->delays_dead > lp->delays_live && lp->delays_dead >= 64)
     delays_compact(lp);
   if (lp->ndelays == lp->delays_cap) {
@@ -183,7 +180,7 @@ future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   f = future__source_unlisted(lp, delay_cancel, NULL);
   if (f == NULL)
     return NULL;
-  now = uv_now(loop);
+  now = uv_now(lp->loop);
   e = &lp->delays[lp->ndelays];
   e->due = ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
   e->seq = lp->delay_seq++;
@@ -194,35 +191,33 @@ future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   return f;
 }
 
+future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
+  future__loop_t *lp;
+  if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
+    return NULL;
+  return future__delay_new(lp, ms);
+}
+
 /* timeout
  *
- * One timer handle per timeout. A handle may only be freed after its close
- * callback has run, so every path (fired, cancelled, inner future settled
- * first) ends in uv_close, and the memory goes in the close callback. The
- * futures, on the other hand, are let go as soon as they are settled. */
+ * A timeout watches two futures: the input, and a delay of the loop's
+ * heap (the deadline), so that it owns no libuv handle of its own (a
+ * program's uv_walk at shutdown cannot close one behind its back, and a
+ * pending timeout costs a heap entry rather than a timer handle). The
+ * first of the two to settle decides; the other is cancelled, and the
+ * state goes when both observers have run. */
 
 typedef struct {
-  uv_timer_t timer;
-  future_t *result; /* what the caller holds; NULL once settled */
-  future_t *inner;  /* what we watch; NULL once its outcome has come */
+  future_t *result;   /* what the caller holds; NULL once settled */
+  future_t *inner;    /* what we watch; NULL once its outcome has come */
+  future_t *deadline; /* the delay; NULL once its observer has run */
   uint64_t ms;
-  int holders;      /* the timer handle and the sink on `inner` */
+  int holders;        /* the observers on `inner` and on `deadline` */
 } timeout_t;
 
 static void timeout_release(timeout_t *t) {
   if (--t->holders == 0)
     future__free(t);
-}
-
-static void timeout_closed(uv_handle_t *handle) {
-  timeout_release(handle->data);
-}
-
-static void timeout_stop(timeout_t *t) {
-  if (uv_is_closing((uv_handle_t *)&t->timer))
-    return;
-  uv_timer_stop(&t->timer);
-  uv_close((uv_handle_t *)&t->timer, timeout_closed);
 }
 
 /* Settle the result (if nobody did yet) and let it go. */
@@ -244,33 +239,38 @@ static void timeout_inner_settled(future_t *settled, void *data) {
   timeout_finish(t, &out);
   future_unref(t->inner);
   t->inner = NULL;
-  timeout_stop(t);
+  if (t->deadline != NULL)
+    future_cancel(t->deadline); /* its observer still runs, and releases */
   timeout_release(t);
 }
 
-static void timeout_fired(uv_timer_t *timer) {
-  timeout_t *t = timer->data;
+/* The deadline's delay elapsed, or was cancelled. */
+static void timeout_deadline(future_t *settled, void *data) {
+  timeout_t *t = data;
   future__outcome_t out = {NULL, NULL, NULL};
-  if (t->inner != NULL && t->inner->state != FUTURE_PENDING) {
-    /* The input settled before its deadline, and its observer is queued
-     * behind this timer in the same turn of the loop: the input wins. */
-    timeout_stop(t);
-    return;
+  t->deadline = NULL;
+  if (settled != NULL && settled->state == FUTURE_FULFILLED &&
+      t->result != NULL &&
+      (t->inner == NULL || t->inner->state == FUTURE_PENDING)) {
+    out.error = future_error_new_at(__FILE__, __LINE__, __func__, UV_ETIMEDOUT,
+                                    NULL, "timed out after %llu ms",
+                                    (unsigned long long)t->ms);
+    timeout_finish(t, &out);
+    if (t->inner != NULL)
+      future_cancel(t->inner);
   }
-  out.error = future_error_new_at(__FILE__, __LINE__, __func__, UV_ETIMEDOUT,
-                                  NULL, "timed out after %llu ms",
-                                  (unsigned long long)t->ms);
-  timeout_finish(t, &out);
-  timeout_stop(t);
-  if (t->inner != NULL)
-    future_cancel(t->inner);
+  /* Otherwise the input settled before its deadline (its observer may be
+   * queued behind this one in the same turn of the loop): the input
+   * wins. */
+  timeout_release(t);
 }
 
 static int timeout_cancel(future_t *f, void *req) {
   timeout_t *t = req;
   (void)f;
   t->result = NULL; /* the canceller settles it and drops our reference */
-  timeout_stop(t);
+  if (t->deadline != NULL)
+    future_cancel(t->deadline);
   if (t->inner != NULL)
     future_cancel(t->inner);
   return 1;
@@ -278,6 +278,7 @@ static int timeout_cancel(future_t *f, void *req) {
 
 future_t *future_timeout(future_t *f, uint64_t ms) {
   timeout_t *t;
+  future_t *result;
   FUTURE__CHECK(f);
   if (f == NULL)
     return NULL;
@@ -292,31 +293,50 @@ future_t *future_timeout(future_t *f, uint64_t ms) {
     future_unref(f);
     return NULL;
   }
+  result = t->result;
   t->inner = f;
+  t->deadline = NULL;
   t->ms = ms;
-  t->holders = 2;
-  uv_timer_init(f->lp->loop, &t->timer);
-  t->timer.data = t;
-  if (future__sink(future_ref(f), timeout_inner_settled, t) == NULL) {
-    /* Cannot watch `f`: fail now, and still close the timer. */
-    future_t *result = t->result;
-    future__outcome_t out = {NULL, NULL, NULL};
-    out.error = future__error(UV_ENOMEM, "future_timeout");
-    timeout_finish(t, &out); /* drops the request's reference only */
-    future_unref(t->inner);
-    t->inner = NULL;
-    t->holders = 1;
-    timeout_stop(t);
-    return result;
-  }
+  t->holders = 1;
   if (f->state == FUTURE_PENDING) {
     /* The deadline counts from now. The loop's cached time lags behind
      * when the thread was busy since the loop last ran, and a deadline
      * counted from it would come early. */
+    future_t *d;
     uv_update_time(f->lp->loop);
-    uv_timer_start(&t->timer, timeout_fired, ms, 0);
+    d = future__delay_new(f->lp, ms);
+    if (d != NULL && future__sink(d, timeout_deadline, t) != NULL) {
+      t->deadline = d; /* borrowed: the heap holds it until its observer
+                          has run */
+      t->holders++;
+    } else if (d != NULL) {
+      /* The delay is pending, held by the heap alone: the observer could
+       * not be had, so nobody waits on it. */
+      future_cancel(d);
+      d = NULL;
+    }
+    if (d == NULL) {
+      future__outcome_t out = {NULL, NULL, NULL};
+      out.error = future__error(UV_ENOMEM, "future_timeout");
+      timeout_finish(t, &out); /* drops the request's reference only */
+      future_unref(f);
+      future__free(t);
+      return result;
+    }
   }
   /* An input settled already has won: its observer is queued, and no
    * deadline is armed at all. */
-  return t->result;
+  if (future__sink(future_ref(f), timeout_inner_settled, t) == NULL) {
+    /* Cannot watch `f`: fail now, and cancel the deadline, whose observer
+     * releases the state. */
+    future__outcome_t out = {NULL, NULL, NULL};
+    out.error = future__error(UV_ENOMEM, "future_timeout");
+    timeout_finish(t, &out);
+    future_unref(t->inner);
+    t->inner = NULL;
+    if (t->deadline != NULL)
+      future_cancel(t->deadline);
+    timeout_release(t);
+  }
+  return result;
 }

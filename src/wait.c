@@ -121,6 +121,10 @@ int future_wait(future_t *f, future_result_t *result) {
     uint64_t t0 = uv_hrtime();
     f->flags |= FUTURE__HANDLED;
     while (f->state == FUTURE_PENDING) {
+      /* After a uv_walk closed the library's handles, the loop no longer
+       * runs the queue: run it here. */
+      if (future__loop_run_orphaned(lp) && f->state != FUTURE_PENDING)
+        break;
       if (uv_run(lp->loop, UV_RUN_ONCE) == 0 &&
           f->state == FUTURE_PENDING && lp->queue_head == NULL)
         break;

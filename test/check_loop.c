@@ -166,6 +166,215 @@ START_TEST(test_loop_reused_after_teardown) {
 }
 END_TEST
 
+/* The usual end of a libuv program: uv_walk closes every handle, the
+ * library's included, in either order with future_loop_close, and with
+ * work of every kind still pending: a continuation queued, a delay (in
+ * the loop's heap), a timeout, a retry waiting out its backoff, a stat
+ * and a job in the thread pool in flight. */
+typedef struct {
+  int closed;   /* handles the walk closed */
+  int owned;    /* of which the library's, by future_loop_owns_handle */
+} walk_count_t;
+
+static void close_every_handle(uv_handle_t *h, void *arg) {
+  walk_count_t *c = arg;
+  if (uv_is_closing(h))
+    return;
+  c->closed++;
+  c->owned += future_loop_owns_handle(h);
+  uv_close(h, NULL);
+}
+
+static future_t *always_again(uv_loop_t *loop, unsigned attempt, void *data) {
+  (void)attempt;
+  (void)data;
+  return future_rejected(loop, future_error_new(UV_EAGAIN, "not yet"));
+}
+
+static future_error_t *short_job(void *arg, void **value) {
+  (void)arg;
+  uv_sleep(20);
+  *value = INT2P(7);
+  return NULL;
+}
+
+/* Start one of each, all fire and forget; `ran` counts the continuations
+ * that ran on a fulfilled outcome. */
+static void start_pending_work(uv_loop_t *loop) {
+  future_retry_policy_t slow = {0};
+  slow.max_attempts = 3;
+  slow.initial_delay_ms = 3600 * 1000;
+  ran = 0;
+  future_unref(future_then(future_resolved(loop, NULL, NULL), count_run, NULL,
+                           NULL));
+  future_unref(future_then(future_delay(loop, 3600 * 1000), count_run, NULL,
+                           NULL));
+  future_unref(future_catch(
+      future_timeout(future_delay(loop, 3600 * 1000), 1800 * 1000), NULL,
+      NULL));
+  future_unref(future_catch(future_retry(loop, always_again, NULL, &slow),
+                            NULL, NULL));
+  future_unref(future_then(future_fs_stat(loop, "/"), count_run, NULL, NULL));
+  future_unref(
+      future_then(future_work(loop, short_job, NULL, NULL), count_run, NULL, NULL));
+}
+
+START_TEST(test_loop_walk_then_close_with_work_pending) {
+  uv_loop_t loop;
+  uv_timer_t mine;
+  walk_count_t c = {0, 0};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_timer_init(&loop, &mine), 0);
+  start_pending_work(&loop);
+  uv_walk(&loop, close_every_handle, &c);
+  /* The library's three (idle, async, the timer of delays) and ours. */
+  ck_assert_int_eq(c.owned, 3);
+  ck_assert_int_eq(c.closed, 4);
+  /* The loop ends once the stat and the job are back: nothing of the
+   * library's keeps it alive, and nothing of it runs from the loop. */
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(ran, 0);
+  /* Teardown runs what is queued (the resolved chain, the stat's and the
+   * job's continuations), cancels the rest, and closes nothing twice. */
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(ran, 3);
+  ck_assert_uint_eq(future_loop_live(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* The same without running the loop between the walk and teardown: the
+ * closes the walk began are still under way, and teardown finishes them
+ * before the memory of the handles goes. */
+START_TEST(test_loop_walk_then_close_at_once) {
+  uv_loop_t loop;
+  walk_count_t c = {0, 0};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  start_pending_work(&loop);
+  uv_walk(&loop, close_every_handle, &c);
+  ck_assert_int_eq(c.owned, 3);
+  /* The resolved chain ran; the stat and the job were cancelled or had
+   * finished, by the time teardown asked. */
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_ge(ran, 1);
+  ck_assert_int_le(ran, 3);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+START_TEST(test_loop_close_then_walk_with_work_pending) {
+  uv_loop_t loop;
+  uv_timer_t mine;
+  walk_count_t c = {0, 0};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_timer_init(&loop, &mine), 0);
+  start_pending_work(&loop);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_ge(ran, 1);
+  ck_assert_int_le(ran, 3);
+  /* The library's handles are gone: the walk finds only ours. */
+  uv_walk(&loop, close_every_handle, &c);
+  ck_assert_int_eq(c.closed, 1);
+  ck_assert_int_eq(c.owned, 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* A future still held when the walk comes: teardown refuses, as always,
+ * and succeeds once it is released; nothing is closed twice. */
+START_TEST(test_loop_walk_with_a_future_held) {
+  uv_loop_t loop;
+  walk_count_t c = {0, 0};
+  future_t *held;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  held = future_delay(&loop, 3600 * 1000);
+  uv_walk(&loop, close_every_handle, &c);
+  ck_assert_int_eq(c.owned, 3);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(future_loop_close(&loop), UV_EBUSY);
+  ck_assert_int_eq(future_state(held), FUTURE_REJECTED);
+  future_unref(held);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* After the walk, future_wait runs continuations itself, takes in what
+ * other threads delivered, and reports a delay that can no longer fire
+ * as stalled instead of spinning. */
+static void deliver_nine(void *arg) {
+  ck_assert_int_eq(future_resolver_resolve(arg, INT2P(9), NULL), 0);
+}
+
+START_TEST(test_loop_wait_after_walk) {
+  uv_loop_t loop;
+  walk_count_t c = {0, 0};
+  future_result_t r;
+  future_resolver_t *resolver;
+  future_t *remote;
+  uv_thread_t t;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  remote = future_new_threadsafe(&loop, &resolver);
+  ck_assert_ptr_nonnull(remote);
+  uv_walk(&loop, close_every_handle, &c);
+  ck_assert_int_eq(c.owned, 3);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+
+  ck_assert_int_eq(future_wait(future_then(future_resolved(&loop, INT2P(1),
+                                                           NULL),
+                                           count_run, NULL, NULL),
+                               &r),
+                   0);
+  ck_assert_int_eq(P2INT(r.value), 1);
+  future_result_release(&r);
+
+  ck_assert_int_eq(uv_thread_create(&t, deliver_nine, resolver), 0);
+  ck_assert_int_eq(uv_thread_join(&t), 0);
+  ck_assert_int_eq(future_wait(remote, &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 9);
+  future_result_release(&r);
+
+  ck_assert_int_eq(future_wait(future_delay(&loop, 10), &r), FUTURE_ESTALLED);
+  future_result_release(&r);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+START_TEST(test_loop_owns_handle) {
+  uv_loop_t loop, other;
+  uv_timer_t mine;
+  walk_count_t c = {0, 0};
+  future_t *f;
+  ck_assert_int_eq(future_loop_owns_handle(NULL), 0);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_loop_init(&other), 0);
+  ck_assert_int_eq(uv_timer_init(&loop, &mine), 0);
+  ck_assert_int_eq(future_loop_owns_handle((uv_handle_t *)&mine), 0);
+  f = future_delay(&loop, 1);
+  ck_assert_int_eq(future_loop_owns_handle((uv_handle_t *)&mine), 0);
+  ck_assert_int_eq(future_wait(f, NULL), 0);
+  /* A walk that skips the library's handles closes only ours. */
+  uv_walk(&loop, close_every_handle, &c);
+  ck_assert_int_eq(c.owned, 3);
+  ck_assert_int_eq(c.closed, 4);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  /* The other loop has no state; nothing of it is the library's. */
+  c.closed = c.owned = 0;
+  ck_assert_int_eq(uv_timer_init(&other, &mine), 0);
+  uv_walk(&other, close_every_handle, &c);
+  ck_assert_int_eq(c.closed, 1);
+  ck_assert_int_eq(c.owned, 0);
+  ck_assert_int_eq(uv_run(&other, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&other), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* Several loops, each on its own thread, each with its own chain. */
 #define LOOPS 4
 #define LINKS 10000
@@ -247,6 +456,12 @@ Suite *make_loop_suite(void) {
   tcase_add_test(teardown, test_loop_close_cancels_requests_in_flight);
   tcase_add_test(teardown, test_loop_close_cancels_many_delays);
   tcase_add_test(teardown, test_loop_reused_after_teardown);
+  tcase_add_test(teardown, test_loop_walk_then_close_with_work_pending);
+  tcase_add_test(teardown, test_loop_walk_then_close_at_once);
+  tcase_add_test(teardown, test_loop_close_then_walk_with_work_pending);
+  tcase_add_test(teardown, test_loop_walk_with_a_future_held);
+  tcase_add_test(teardown, test_loop_wait_after_walk);
+  tcase_add_test(teardown, test_loop_owns_handle);
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_loop_many_loops_many_threads);
   suite_add_tcase(s, core);
