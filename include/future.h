@@ -511,6 +511,20 @@ FUTURE_EXTERN future_t *future_delay(uv_loop_t *loop,
                                      uint64_t ms) FUTURE_WARN_UNUSED;
 
 /**
+ * A future that fulfils (with a NULL value) once the loop has gone around:
+ * the timers that are due and the I/O that is ready run first.
+ * Continuations run on the loop's thread one after another for as long as
+ * each has a settled future to go on with, and meanwhile no timer, I/O
+ * callback or other request of the loop runs; a long computation split
+ * into steps chained on resolved futures freezes the loop as much as one
+ * long step. Chaining each step on future_yield instead lets the loop
+ * breathe between steps. It is a delay of 0 ms (and cancels like one).
+ * @return a new reference, or NULL if `loop` is NULL or memory runs out.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_yield(uv_loop_t *loop) FUTURE_WARN_UNUSED;
+
+/**
  * A future with the outcome of `f` (consumed), unless `f` has not settled
  * after `ms` milliseconds: it then rejects with UV_ETIMEDOUT
  * ("timed out after N ms") and `f` is cancelled, which reaches the work

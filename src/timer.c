@@ -198,6 +198,12 @@ future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   return future__delay_new(lp, ms);
 }
 
+/* The loop goes around before a delay of 0 fires: the continuation that
+ * made it ran in the idle phase, the poll for I/O (which does not block
+ * while continuations are queued or a timer is due) comes next, then the
+ * next turn's timers, whose phase settles the delay. */
+future_t *future_yield(uv_loop_t *loop) { return future_delay(loop, 0); }
+
 /* timeout
  *
  * A timeout watches two futures: the input, and a delay of the loop's

@@ -2,6 +2,10 @@
 #include "helpers.h"
 #include "suites.h"
 
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 START_TEST(test_timer_delay_fulfils_after_ms) {
   uv_loop_t loop;
   future_result_t r;
@@ -390,6 +394,133 @@ START_TEST(test_timer_cancelled_delays_dropped_at_64) {
 }
 END_TEST
 
+/* future_yield: the loop goes around between the steps of a chain. A
+ * uv_check handle counts the turns (its callback runs once per turn,
+ * after the poll for I/O). Steps chained on resolved futures all run in
+ * one turn; steps chained on future_yield each see a later turn, and a
+ * due timer and ready I/O run before the step after the yield. */
+#define YIELD_STEPS 5
+typedef struct {
+  uv_check_t check;
+  uv_timer_t due;
+  uv_pipe_t in;
+  int fds[2];
+  unsigned turns;
+  unsigned seen[YIELD_STEPS];
+  int step;
+  int yield;               /* chain on future_yield, else on resolved */
+  int timer_fired, read_fired;
+  int timer_ran, read_ran; /* as the step after the first yield saw them */
+} turns_t;
+
+static void count_turn(uv_check_t *c) { ((turns_t *)c->data)->turns++; }
+
+static void on_due(uv_timer_t *timer) {
+  ((turns_t *)timer->data)->timer_fired = 1;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf) {
+  static char space[64];
+  (void)h;
+  (void)size;
+  *buf = uv_buf_init(space, sizeof space);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  if (n > 0)
+    ((turns_t *)s->data)->read_fired = 1;
+  uv_read_stop(s);
+}
+
+static future_t *yield_step(future_t *prev, void *data) {
+  turns_t *t = data;
+  uv_loop_t *loop = future_loop(prev);
+  if (t->step == 0) {
+    /* A timer due now, and a byte ready to read. */
+    ck_assert_int_eq(uv_timer_start(&t->due, on_due, 0, 0), 0);
+    ck_assert_int_eq(write(t->fds[1], "x", 1), 1);
+  } else if (t->step == 1) {
+    t->timer_ran = t->timer_fired;
+    t->read_ran = t->read_fired;
+  }
+  t->seen[t->step++] = t->turns;
+  if (t->step == YIELD_STEPS)
+    return future_resolved(loop, INT2P(t->step), NULL);
+  return future_then(t->yield ? future_yield(loop)
+                              : future_resolved(loop, NULL, NULL),
+                     yield_step, NULL, t);
+}
+
+static void run_steps(int yield, turns_t *t) {
+  uv_loop_t loop;
+  future_result_t r;
+  memset(t, 0, sizeof(*t));
+  t->yield = yield;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_check_init(&loop, &t->check), 0);
+  t->check.data = t;
+  ck_assert_int_eq(uv_check_start(&t->check, count_turn), 0);
+  uv_unref((uv_handle_t *)&t->check);
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, t->fds), 0);
+  ck_assert_int_eq(uv_pipe_init(&loop, &t->in, 0), 0);
+  ck_assert_int_eq(uv_pipe_open(&t->in, t->fds[0]), 0);
+  t->in.data = t;
+  ck_assert_int_eq(uv_read_start((uv_stream_t *)&t->in, alloc_cb, on_read), 0);
+  uv_unref((uv_handle_t *)&t->in);
+  ck_assert_int_eq(uv_timer_init(&loop, &t->due), 0);
+  t->due.data = t;
+  ck_assert_int_eq(future_wait(future_then(future_resolved(&loop, NULL, NULL),
+                                           yield_step, NULL, t),
+                               &r),
+                   0);
+  ck_assert_int_eq(P2INT(r.value), YIELD_STEPS);
+  future_result_release(&r);
+  uv_close((uv_handle_t *)&t->due, NULL);
+  uv_close((uv_handle_t *)&t->in, NULL);
+  uv_close((uv_handle_t *)&t->check, NULL);
+  close(t->fds[1]);
+  LOOP_CLOSE(&loop);
+}
+
+START_TEST(test_timer_yield_lets_the_loop_go_around) {
+  turns_t t;
+  int i;
+  run_steps(1, &t);
+  for (i = 1; i < YIELD_STEPS; i++)
+    ck_assert_uint_gt(t.seen[i], t.seen[i - 1]);
+  ck_assert_int_eq(t.timer_ran, 1);
+  ck_assert_int_eq(t.read_ran, 1);
+}
+END_TEST
+
+START_TEST(test_timer_resolved_steps_hold_the_loop) {
+  turns_t t;
+  int i;
+  run_steps(0, &t);
+  for (i = 1; i < YIELD_STEPS; i++)
+    ck_assert_uint_eq(t.seen[i], t.seen[0]);
+  ck_assert_int_eq(t.timer_ran, 0);
+  ck_assert_int_eq(t.read_ran, 0);
+}
+END_TEST
+
+START_TEST(test_timer_yield_cancel_and_null) {
+  uv_loop_t loop;
+  future_t *y;
+  ck_assert_ptr_null(future_yield(NULL));
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  y = future_yield(&loop);
+  ck_assert_int_eq(future_state(y), FUTURE_PENDING);
+  ck_assert_int_eq(future_cancel(y), 0);
+  ck_assert_int_eq(future_error_code(future_error(y)), UV_ECANCELED);
+  /* A cancelled yield does not keep the loop alive. */
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 0);
+  future_unref(y);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 Suite *make_timer_suite(void) {
   Suite *s = suite_create("timer");
   TCase *core = tcase_create("Core");
@@ -407,6 +538,9 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_timeout_input_settled_in_the_same_turn_wins);
   tcase_add_test(core, test_timer_many_delays);
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
+  tcase_add_test(core, test_timer_yield_lets_the_loop_go_around);
+  tcase_add_test(core, test_timer_resolved_steps_hold_the_loop);
+  tcase_add_test(cancel, test_timer_yield_cancel_and_null);
   tcase_add_test(cancel, test_timer_cancelled_delay_does_not_keep_loop_alive);
   tcase_add_test(cancel, test_timer_cancelled_delays_do_not_pile_up);
   tcase_add_test(cancel, test_timer_cancelled_delays_dropped_at_64);
