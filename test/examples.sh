@@ -64,6 +64,13 @@ for want in \
     fail=1
   fi
 done
+# next_line checks the order itself (it exits 1 if an outcome comes on
+# the wrong side of the next line); the lines name where each error lands.
+expect next_line "1. blocking: open(2) + read(2)" \
+  "<- the result, first" "<- the error, at once: a return code" \
+  "<- the error, later: a callback argument" \
+  "<- the error, later: in the catch" "<- the error: await's status" \
+  "in 1 the outcome came before the next line; in 2, 3 and 4 the next line ran first"
 expect timeout_retry_cancel "timed out after 100 ms" "attempt 3" \
   "connected after" "queued job: cancelled" "its function ran: no"
 
