@@ -27,7 +27,8 @@ expect() { # example, then the texts its output must contain
 expect pipeline "nothing has run yet (state: pending)" "then step 1" \
   "skipped" "caught: check '42'" "finally" "future_wait returned 0 with value 0"
 expect heartbeat "ON THE LOOP THREAD" "ON THE THREAD POOL" \
-  "largest gap between beats"
+  "largest gap between beats" "one column per 10 ms: '|' a beat came" \
+  "40 STEPS chained on resolved futures" "40 STEPS chained on future_yield"
 expect errors 'step "validate": skipped' "recovering with 8080" \
   "fulfilled with 8081" "caused by: parsing 'port=eighty'" \
   "finally: cleaning up" "input 1: rejected" "unhandled rejection" \
