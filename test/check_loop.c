@@ -375,6 +375,54 @@ START_TEST(test_loop_owns_handle) {
 }
 END_TEST
 
+/* The order docs/guide.md (section 5, the event loop) describes: two
+ * timers due at the same time, the first resolving a future with a
+ * continuation: the continuation runs after both timers (the library
+ * runs its queue in the idle phase), where JavaScript would run it
+ * between them. */
+static char order[8];
+static int norder;
+
+static void timer_resolves(uv_timer_t *t) {
+  order[norder++] = 'A';
+  ck_assert_int_eq(future_resolve(t->data, NULL, NULL), 0);
+}
+
+static void timer_notes(uv_timer_t *t) {
+  (void)t;
+  order[norder++] = 'B';
+}
+
+static future_t *note_continuation(future_t *settled, void *data) {
+  (void)data;
+  order[norder++] = 'c';
+  return future_ref(settled);
+}
+
+START_TEST(test_loop_continuations_run_after_the_due_timers) {
+  uv_loop_t loop;
+  uv_timer_t a, b;
+  future_t *f, *c;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  norder = 0;
+  f = future_new(&loop);
+  c = future_then(future_ref(f), note_continuation, NULL, NULL);
+  ck_assert_int_eq(uv_timer_init(&loop, &a), 0);
+  ck_assert_int_eq(uv_timer_init(&loop, &b), 0);
+  a.data = f;
+  ck_assert_int_eq(uv_timer_start(&a, timer_resolves, 5, 0), 0);
+  ck_assert_int_eq(uv_timer_start(&b, timer_notes, 5, 0), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  order[norder] = '\0';
+  ck_assert_str_eq(order, "ABc");
+  future_unref(c);
+  future_unref(f);
+  uv_close((uv_handle_t *)&a, NULL);
+  uv_close((uv_handle_t *)&b, NULL);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* Several loops, each on its own thread, each with its own chain. */
 #define LOOPS 4
 #define LINKS 10000
@@ -449,6 +497,7 @@ Suite *make_loop_suite(void) {
   tcase_add_test(core, test_loop_state_does_not_keep_loop_alive);
   tcase_add_test(core, test_loop_queued_work_keeps_loop_alive_until_done);
   tcase_add_test(core, test_loop_default_loop_works);
+  tcase_add_test(core, test_loop_continuations_run_after_the_due_timers);
   tcase_add_test(teardown, test_loop_close_without_state_is_noop);
   tcase_add_test(teardown, test_loop_close_refuses_while_futures_live);
   tcase_add_test(teardown, test_loop_close_runs_queued_continuations);
