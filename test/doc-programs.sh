@@ -12,8 +12,9 @@
 # 2. When the paragraph after such a program says what it prints ("It
 #    prints `x`, then `y`."), each backticked text after "prints" must be
 #    in its output.
-# 3. Every sample output that names a place in the library's sources,
-#    "at src/FILE.c:LINE in FUNCTION", names a line that raises an error
+# 3. Every sample output that names a place in the sources,
+#    "at src/FILE.c:LINE in FUNCTION" (or examples/FILE.c, in the
+#    examples' synopses), names a line that raises an error
 #    (the library records where it raised one, and the public function
 #    it was raised for), so that quoted outputs cannot drift from the
 #    sources unnoticed.
@@ -122,11 +123,11 @@ for i in $(seq 1 "$n"); do
 done
 
 # 3. Places in the sources quoted in sample outputs.
-grep -rnoE 'at src/[a-z_]+\.c:[0-9]+ in [a-z_]+' "$abs_src/README.md" \
+grep -rnoE 'at (src|examples)/[a-z_]+\.c:[0-9]+ in [a-z_]+' "$abs_src/README.md" \
   "$abs_src"/docs/*.md "$abs_src"/examples/*.c 2>/dev/null |
   while IFS= read -r hit; do
-    at=${hit#*at src/}
-    file=src/${at%%:*}
+    at=${hit#*at }
+    file=${at%%:*}
     rest=${at#*:}
     line=${rest%% in *}
     func=${rest#* in }
