@@ -26,10 +26,18 @@
  * Before each run the files are written back and dropped from the page
  * cache (fdatasync, posix_fadvise POSIX_FADV_DONTNEED), so that every run
  * reads from the disk, as a program does the first time it reads a file.
- * Where the kernel keeps them anyway (tmpfs, other systems) the reads come
- * from memory and are much shorter: the blocking run may then end before
- * the heartbeat would have beaten at all. The times are whatever the
- * machine gives; nothing depends on them.
+ * The files go to $TMPDIR if set, else to /tmp, or to /var/tmp when /tmp
+ * is a tmpfs (in memory, as on several distributions) and /var/tmp is not.
+ * Where the reads come from memory anyway, they are much shorter, and the
+ * blocking run may end before the heartbeat would have beaten at all.
+ *
+ * The output ends with what the run shows, said from its own numbers:
+ * whether the blocking reads kept every beat out, or were too fast to
+ * (then it says so, why, and how many files would show it); why waiting
+ * on each future in turn can be slower than blocking reads (each file is
+ * a few requests handed to the pool and back, and nothing overlaps); and
+ * what reading all at once gains. The times are whatever the machine
+ * gives; nothing else depends on them.
  *
  * Usage: readfile [N]
  *
@@ -68,6 +76,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#define TMPFS_MAGIC_NUMBER 0x01021994
+#endif
 
 #define DEFAULT_N 200
 #define FILE_SIZE (64 * 1024)
@@ -108,6 +120,7 @@ typedef struct {
   char *dir;
   char **paths;
   uint64_t *sums;
+  int in_memory; /* the directory is a tmpfs */
 } files_t;
 
 /* FNV-1a over 8-byte words: cheap enough not to hide the reads. */
@@ -148,14 +161,33 @@ static future_t *write_one(uv_loop_t *loop, size_t i, void *data) {
   return future_fs_write_file(loop, fs->paths[i], buf, FILE_SIZE, free);
 }
 
+/* Whether `dir` is in memory (tmpfs), where no read waits for a disk. */
+static int in_memory(const char *dir) {
+#ifdef __linux__
+  struct statfs st;
+  return statfs(dir, &st) == 0 && st.f_type == TMPFS_MAGIC_NUMBER;
+#else
+  (void)dir;
+  return 0;
+#endif
+}
+
 static void make_files(files_t *fs) {
   const char *tmp = getenv("TMPDIR");
+  const char *why = "";
   char tpl[4096];
   future_result_t r;
   size_t i;
 
-  if (tmp == NULL || *tmp == '\0')
+  /* A disk shows the point best: /tmp is a tmpfs (memory) on several
+   * distributions, /var/tmp seldom is. $TMPDIR, when set, decides. */
+  if (tmp == NULL || *tmp == '\0') {
     tmp = "/tmp";
+    if (in_memory("/tmp") && !in_memory("/var/tmp")) {
+      tmp = "/var/tmp";
+      why = " (/tmp is a tmpfs, in memory; /var/tmp is on a disk)";
+    }
+  }
   snprintf(tpl, sizeof tpl, "%s/readfile-XXXXXX", tmp);
   wait_ok(future_fs_mkdtemp(fs->loop, tpl), &r, "making the directory");
   fs->dir = check_ptr(strdup(r.value), "strdup");
@@ -173,9 +205,10 @@ static void make_files(files_t *fs) {
   wait_ok(future_map(fs->loop, fs->n, 64, write_one, fs), &r,
           "writing the files");
   future_result_release(&r);
-  printf("made %zu files of %d KiB (%.1f MiB) in %s\n", fs->n,
+  printf("made %zu files of %d KiB (%.1f MiB) in %s%s\n", fs->n,
          FILE_SIZE / 1024, (double)fs->n * FILE_SIZE / (1024.0 * 1024.0),
-         fs->dir);
+         fs->dir, why);
+  fs->in_memory = in_memory(fs->dir);
 }
 
 /* Ask the kernel to forget the files' pages (written back first), so that
@@ -376,6 +409,38 @@ static void print_timeline(const run_t *run, uint64_t col_ms) {
   free(reads);
 }
 
+/* What the numbers of this run show, said from the numbers themselves. */
+static void explain(const files_t *fs, const run_t runs[3]) {
+  double a = ms(runs[0].work_end - runs[0].work_start);
+  double b = ms(runs[1].work_end - runs[1].work_start);
+  double c = ms(runs[2].work_end - runs[2].work_start);
+  printf("\nwhat this run shows\n");
+  if (a < 2 * BEAT_MS) {
+    printf("  (a) took only %.1f ms, less than two beats: the files came "
+           "from memory\n  (%s), too fast for the heartbeat to miss a beat. Run "
+           "it with more files, as in\n  `./examples/readfile %zu`, to see "
+           "the blocking reads freeze the loop.\n",
+           a, fs->in_memory ? "the directory is a tmpfs" : "the page cache "
+                                                           "kept them",
+           fs->n * 10);
+  } else if (beats_during(&runs[0]) == 0) {
+    printf("  (a) is the run without a beat during its reads: the blocking "
+           "calls held the\n  loop's thread for %.1f ms, and the timer that "
+           "was due meanwhile had to wait.\n",
+           a);
+  }
+  if (b > a)
+    printf("  (b) kept the loop free but took longer than (a): each file is "
+           "a few requests\n  (open, fstat, reads to the end, close) handed to the thread "
+           "pool and back, and waiting for\n  each file before starting the "
+           "next adds up those hand-overs without overlapping\n  any. The "
+           "blocking calls make the same system calls on the spot.\n");
+  if (c < b)
+    printf("  (c) keeps many reads in flight on the pool's threads at once: "
+           "it overlaps what\n  (b) does one at a time, and the loop stays "
+           "free.\n");
+}
+
 int main(int argc, char **argv) {
   static const uint64_t scales[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
   uv_loop_t loop;
@@ -438,8 +503,10 @@ int main(int argc, char **argv) {
     printf("  %s %-16s %7.1f ms %8zu %10.0f ms\n", runs[i].label, names[i],
            ms(runs[i].work_end - runs[i].work_start), beats_during(&runs[i]),
            ms(largest_gap(&runs[i])));
-    free(runs[i].beats);
   }
+  explain(&fs, runs);
+  for (i = 0; i < 3; i++)
+    free(runs[i].beats);
 
   remove_files(&fs);
   uv_close((uv_handle_t *)&heart, NULL);

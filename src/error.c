@@ -77,18 +77,21 @@ const char *future_err_name(int code) {
   return "UNKNOWN";
 }
 
-static future_error_t *error_alloc(const char *file, int line,
-                                   const char *func, int code,
-                                   const future_error_t *cause,
-                                   const future_error_t *const *causes,
-                                   size_t ncauses, const char *text) {
+/* `desc` NULL: the code's own description (future_strerror). */
+static future_error_t *error_alloc_desc(const char *file, int line,
+                                        const char *func, int code,
+                                        const future_error_t *cause,
+                                        const future_error_t *const *causes,
+                                        size_t ncauses, const char *text,
+                                        const char *desc) {
   int user = code <= FUTURE_EUSER_BASE;
-  const char *desc = future_strerror(code);
   const char *name = future_err_name(code);
   size_t len;
   future_error_t *err;
   char *message;
 
+  if (desc == NULL)
+    desc = future_strerror(code);
   /* "<text>: <description> (<NAME>)"; a user's code has no description of
    * its own, so its text stands alone. */
   if (text != NULL && user)
@@ -124,6 +127,21 @@ static future_error_t *error_alloc(const char *file, int line,
     snprintf(message, len + 1, "%s (%s)", desc, name);
   err->message = message;
   return err;
+}
+
+static future_error_t *error_alloc(const char *file, int line,
+                                   const char *func, int code,
+                                   const future_error_t *cause,
+                                   const future_error_t *const *causes,
+                                   size_t ncauses, const char *text) {
+  return error_alloc_desc(file, line, func, code, cause, causes, ncauses,
+                          text, NULL);
+}
+
+future_error_t *future__error_described(const char *file, int line,
+                                        const char *func, int code,
+                                        const char *desc, const char *text) {
+  return error_alloc_desc(file, line, func, code, NULL, NULL, 0, text, desc);
 }
 
 static future_error_t *error_vnew(const char *file, int line,

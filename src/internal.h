@@ -581,6 +581,12 @@ void future__loop_drain(future__loop_t *lp);
 
 /* error.c */
 /* An error raised by the library itself, with its origin in src/. */
+/* An error whose message describes the code in the library's words rather
+ * than the system's: "<text>: <desc> (<NAME>)" (a timeout of the library's
+ * is not a connection timing out, though its code is UV_ETIMEDOUT). */
+future_error_t *future__error_described(const char *file, int line,
+                                        const char *func, int code,
+                                        const char *desc, const char *text);
 #define future__error(code, msg)                                               \
   future_error_new_at(__FILE__, __LINE__, __func__, (code), NULL, (msg))
 void future__report_unhandled(const future_error_t *err);

@@ -3,6 +3,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* delay
@@ -258,9 +259,14 @@ static void timeout_deadline(future_t *settled, void *data) {
   if (settled != NULL && settled->state == FUTURE_FULFILLED &&
       t->result != NULL &&
       (t->inner == NULL || t->inner->state == FUTURE_PENDING)) {
-    out.error = future_error_new_at(__FILE__, __LINE__, __func__, UV_ETIMEDOUT,
-                                    NULL, "timed out after %llu ms",
-                                    (unsigned long long)t->ms);
+    char text[48];
+    snprintf(text, sizeof text, "timed out after %llu ms",
+             (unsigned long long)t->ms);
+    /* Not "connection timed out", libuv's words for UV_ETIMEDOUT. */
+    out.error = future__error_described(__FILE__, __LINE__, "future_timeout",
+                                        UV_ETIMEDOUT,
+                                        "the future did not settle in time",
+                                        text);
     timeout_finish(t, &out);
     if (t->inner != NULL)
       future_cancel(t->inner);

@@ -110,7 +110,7 @@ expect_args 0 "readfile 20" "made 20 files of 64 KiB" \
   "(a) blocking read(2)" "(b) future_fs_read_file + future_wait" \
   "(c) future_fs_read_file for every file + future_all" \
   "20 files read in" "all 20 verified" "beats during the reads" \
-  "timelines" "(c) beats" "summary"
+  "timelines" "(c) beats" "summary" "what this run shows"
 expect_args 0 "fanout 300 16" "made 300 files" "(1) all at once" \
   "(2) bounded: future_map, at most 16 in flight" "peak in flight: 16;" \
   "peak in flight: 1;" "results in input order: ok" \
