@@ -370,6 +370,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_ASYNC:
     async_seen(uid, st, value, err);
     break;
+  case K_DNS:
+    dns_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -870,7 +873,8 @@ static const char *const op_names[OP_END] = {
     "delay0", "run",      "wait",     "adopt",   "timeout0", "loop_close",
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
-    "run_timers", "map",  "retry", "async",   "await",   "walk"};
+    "run_timers", "map",  "retry", "async",   "await",   "walk",
+    "dns"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1057,6 +1061,9 @@ static void run_op(uint8_t opb) {
     break;
   case OP_WALK:
     op_walk();
+    break;
+  case OP_DNS:
+    op_dns();
     break;
   case OP_AWAIT:
     op_await();

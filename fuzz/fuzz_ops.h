@@ -67,7 +67,8 @@ enum kind {
   K_THREADSAFE,
   K_MAP,
   K_RETRY,
-  K_ASYNC
+  K_ASYNC,
+  K_DNS
 };
 
 enum op {
@@ -109,6 +110,7 @@ enum op {
   OP_ASYNC,
   OP_AWAIT,
   OP_WALK,
+  OP_DNS,
   OP_END
 };
 
@@ -333,6 +335,9 @@ void pool_barrier(void);
 void pool_unblock(void);
 void op_pool(void);
 void op_work(void);
+void op_dns(void);
+void dns_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,
                const future_error_t *err);
 void work_end(void);

@@ -28,6 +28,8 @@
  */
 #include "fuzz_ops.h"
 
+#include <arpa/inet.h>
+
 #include <unistd.h>
 
 static uv_loop_t pool_loop; /* the harness's own requests */
@@ -654,4 +656,95 @@ void threads_end(void) {
   if (nwaits > 0)
     poke_loop();
   nwaits = nres = 0;
+}
+
+/* Name resolution and random bytes (include/future/dns.h), without a
+ * network: sub % 4: 0 getaddrinfo of 127.0.0.1 port (sub >> 2), numeric;
+ * 1 getaddrinfo of a name that AI_NUMERICHOST refuses (EAI_NONAME);
+ * 2 getnameinfo of 127.0.0.1 port (sub >> 2), numeric; 3 future_random of
+ * (sub >> 2) bytes. Like work, each is one request on libuv's pool, which
+ * the barrier lets run; a cancel may meet it queued (the pool plugged). */
+void op_dns(void) {
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, uid;
+  int what = sub % 4, n = sub >> 2;
+  struct addrinfo hints;
+  struct sockaddr_in in;
+  char port[16];
+  future_t *f = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  snprintf(port, sizeof port, "%d", n);
+  S.pool_used = 1;
+  TRACE("  dns %d, %d\n", what, n);
+  switch (what) {
+  case 0:
+    NOCB(f = future_dns_getaddrinfo(&S.loop, "127.0.0.1", port, &hints));
+    break;
+  case 1:
+    NOCB(f = future_dns_getaddrinfo(&S.loop, "not-a-number", NULL, &hints));
+    break;
+  case 2:
+    uv_ip4_addr("127.0.0.1", n, &in);
+    NOCB(f = future_dns_getnameinfo(&S.loop, (struct sockaddr *)&in,
+                                    NI_NUMERICHOST | NI_NUMERICSERV));
+    break;
+  default:
+    NOCB(f = future_random(&S.loop, (size_t)n));
+    break;
+  }
+  if (f == NULL) {
+    CHECK(OOM(), "a dns request returned NULL");
+    return;
+  }
+  CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
+        "a dns request is not pending");
+  uid = new_uid(K_DNS);
+  if (uid >= 0)
+    S.meta[uid].aux = sub;
+  pool_barrier();
+  put(dst, f, uid);
+}
+
+void dns_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err) {
+  int what = S.meta[uid].aux % 4, n = S.meta[uid].aux >> 2;
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code) ||
+              (what == 1 && code == UV_EAI_NONAME),
+          "dns request %d rejected with %s", what, future_err_name(code));
+    return;
+  }
+  switch (what) {
+  case 0: {
+    const struct addrinfo *ai = value;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ai->ai_addr;
+    CHECK(ai->ai_family == AF_INET && ntohs(in->sin_port) == n &&
+              ntohl(in->sin_addr.s_addr) == 0x7f000001u,
+          "getaddrinfo of 127.0.0.1 port %d gave another address", n);
+    break;
+  }
+  case 1:
+    FAIL("getaddrinfo of a name with AI_NUMERICHOST fulfilled");
+    break;
+  case 2: {
+    const future_dns_name_t *name = value;
+    char port[16];
+    snprintf(port, sizeof port, "%d", n);
+    CHECK(strcmp(name->host, "127.0.0.1") == 0 &&
+              strcmp(name->service, port) == 0,
+          "getnameinfo of 127.0.0.1:%d gave %s:%s", n, name->host,
+          name->service);
+    break;
+  }
+  default: {
+    const future_buf_t *b = value;
+    CHECK(b->len == (size_t)n && b->base[n] == '\0',
+          "future_random(%d) gave %zu bytes", n, b->len);
+    break;
+  }
+  }
 }

@@ -911,5 +911,6 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 /* The libuv requests as futures, one header each; fibers and await. */
 #include "future/fs.h"
 #include "future/async.h"
+#include "future/dns.h"
 
 #endif /* FUTURE_H */

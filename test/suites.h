@@ -10,6 +10,7 @@ Suite *make_cancel_suite(void);
 Suite *make_chain_suite(void);
 Suite *make_combine_suite(void);
 Suite *make_debug_suite(void);
+Suite *make_dns_suite(void);
 Suite *make_error_suite(void);
 Suite *make_fs_suite(void);
 Suite *make_fs_file_suite(void);
