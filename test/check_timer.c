@@ -366,6 +366,31 @@ START_TEST(test_timer_timeout_input_settled_in_the_same_turn_wins) {
 }
 END_TEST
 
+/* The same when the deadline comes first in that turn: the loop's timer
+ * of delays was started first, for the same due time, so libuv fires it
+ * first; the input settles in the next timer callback of the same turn,
+ * before the deadline's observer runs. The input has settled by then, so
+ * it wins. */
+START_TEST(test_timer_timeout_input_settled_after_the_deadline_in_the_same_turn_wins) {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  future_t *in, *t;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  in = future_new(&loop);
+  t = future_timeout(future_ref(in), 10);
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = in;
+  ck_assert_int_eq(uv_timer_start(&timer, settle_input, 10, 0), 0);
+  uv_sleep(30); /* both are due when the loop runs */
+  ck_assert_int_eq(future_wait(t, &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 11);
+  future_result_release(&r);
+  future_unref(in);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* The documented rule for dropping cancelled delays: a new delay that
  * finds more cancelled entries than live ones, and at least 64, rebuilds
  * the heap without them. At 63 they stay (future_loop_live still counts
@@ -536,6 +561,7 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_timeout_of_pending_forever);
   tcase_add_test(core, test_timer_timeout_settled_input_wins);
   tcase_add_test(core, test_timer_timeout_input_settled_in_the_same_turn_wins);
+  tcase_add_test(core, test_timer_timeout_input_settled_after_the_deadline_in_the_same_turn_wins);
   tcase_add_test(core, test_timer_many_delays);
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
   tcase_add_test(core, test_timer_yield_lets_the_loop_go_around);
