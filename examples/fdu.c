@@ -11,8 +11,10 @@
  *      make the next level.
  *
  * The levels are chained with future_then, so the whole walk is one
- * future: main waits for it with future_wait, and Ctrl-C (a uv_signal_t)
- * cancels it with future_cancel, which reaches the requests in flight.
+ * future. Ctrl-C is a future too (future_signal), and main waits for
+ * whichever comes first, the walk or Ctrl-C (future_race): the loser is
+ * cancelled, so that Ctrl-C cancels the walk, which reaches the requests
+ * in flight, and a finished walk stops watching for Ctrl-C.
  * future_map gives its results in input order, so each step reads them
  * back in order once the level is done, and the output is the same from
  * run to run whatever order the requests finished in. An entry that
@@ -190,7 +192,6 @@ typedef struct {
   inode_set_t seen;
   int count_once; /* several PATHs: count anything reached twice once */
   int errors;
-  future_t *walk; /* our reference to the whole walk, for Ctrl-C */
   int interrupted;
 } walk_t;
 
@@ -413,15 +414,14 @@ static future_t *dirs_listed(future_t *settled, void *data) {
   return stat_level(w);
 }
 
-/* Ctrl-C: cancel the walk. The future_wait in main then returns
- * UV_ECANCELED; the requests in flight are cancelled or, if already
- * running, finish and are released. */
-static void on_sigint(uv_signal_t *handle, int signum) {
-  walk_t *w = handle->data;
-  (void)signum;
+/* Ctrl-C came first: the race rejects with UV_ECANCELED, and cancels the
+ * walk, whose requests in flight are cancelled or, if already running,
+ * finish and are released. */
+static future_t *on_sigint(future_t *settled, void *data) {
+  walk_t *w = data;
   w->interrupted = 1;
-  if (w->walk != NULL)
-    future_cancel(w->walk);
+  return future_rejected(future_loop(settled),
+                         future_error_new(UV_ECANCELED, "interrupted"));
 }
 
 /* The totals, children first; then the lines, children first, like du. */
@@ -555,7 +555,6 @@ static int parse_args(walk_t *w, int argc, char **argv) {
 
 int main(int argc, char **argv) {
   uv_loop_t loop;
-  uv_signal_t sigint;
   static char here[] = ".";
   char *dot[] = {here};
   walk_t w;
@@ -573,13 +572,6 @@ int main(int argc, char **argv) {
   if (rc < 0)
     die(rc, "uv_loop_init");
   w.loop = &loop;
-  rc = uv_signal_init(&loop, &sigint);
-  if (rc < 0)
-    die(rc, "uv_signal_init");
-  sigint.data = &w;
-  rc = uv_signal_start(&sigint, on_sigint, SIGINT);
-  if (rc < 0)
-    die(rc, "uv_signal_start");
 
   if (first < argc) {
     w.paths = argv + first;
@@ -593,15 +585,22 @@ int main(int argc, char **argv) {
   for (i = 0; i < w.nroots; i++)
     w.roots[i] = NULL;
 
-  /* The whole walk is one future. Keep a reference of our own for the
-   * Ctrl-C handler: future_wait consumes the one it is given. */
+  /* The whole walk is one future, and Ctrl-C another: whichever comes
+   * first decides, and the race cancels the other. */
   f = next_path(&w);
   if (f == NULL)
     die(UV_ENOMEM, "starting the walk");
-  w.walk = future_ref(f);
+  {
+    future_t *in[2];
+    in[0] = f;
+    in[1] = future_then(future_signal(&loop, SIGINT), on_sigint, NULL, &w);
+    if (in[1] == NULL)
+      die(UV_ENOMEM, "watching for Ctrl-C");
+    f = future_race(&loop, in, 2);
+    if (f == NULL)
+      die(UV_ENOMEM, "the race of the walk and Ctrl-C");
+  }
   walked = future_wait(f, &r);
-  future_unref(w.walk);
-  w.walk = NULL;
   if (walked == UV_ECANCELED && w.interrupted) {
     fflush(stdout);
     fprintf(stderr, "fdu: interrupted\n");
@@ -612,7 +611,6 @@ int main(int argc, char **argv) {
   future_result_release(&r);
 
   /* Let the cancelled requests finish and release what they held. */
-  uv_close((uv_handle_t *)&sigint, NULL);
   rc = uv_run(&loop, UV_RUN_DEFAULT);
   if (rc < 0)
     die(rc, "uv_run");

@@ -68,7 +68,8 @@ enum kind {
   K_MAP,
   K_RETRY,
   K_ASYNC,
-  K_DNS
+  K_DNS,
+  K_SIGNAL
 };
 
 enum op {
@@ -111,6 +112,7 @@ enum op {
   OP_AWAIT,
   OP_WALK,
   OP_DNS,
+  OP_SIGNAL,
   OP_END
 };
 
@@ -336,6 +338,12 @@ void pool_unblock(void);
 void op_pool(void);
 void op_work(void);
 void op_dns(void);
+void op_signal(void);
+void signal_seen(int uid, future_state_t st, void *value,
+                 const future_error_t *err);
+/* The end: cancel the signal futures still pending (each keeps the loop
+ * alive). */
+void signals_finish(void);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,

@@ -27,6 +27,7 @@
  * loop's thread), so that the n-th allocation is the same on every run.
  */
 #include "fuzz_ops.h"
+#include <signal.h>
 
 #include <arpa/inet.h>
 
@@ -747,4 +748,60 @@ void dns_seen(int uid, future_state_t st, void *value,
     break;
   }
   }
+}
+
+/* Signals (include/future/signal.h): sub bit 0 picks SIGUSR1 or SIGUSR2;
+ * bit 1 sends it to the process at once, while the new future's watcher
+ * exists (without a watcher, these signals would end the process). The
+ * harness keeps a reference to each to cancel it at the end: a pending
+ * one keeps the loop alive. */
+#define MAX_SIGNALS 64
+static future_t *signals[MAX_SIGNALS];
+static int nsignals;
+
+void op_signal(void) {
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, uid;
+  int signum = (sub & 1) ? SIGUSR2 : SIGUSR1;
+  future_t *f;
+  if (nsignals >= MAX_SIGNALS)
+    return;
+  TRACE("  signal %s%s\n", (sub & 1) ? "SIGUSR2" : "SIGUSR1",
+        (sub & 2) ? ", sent" : "");
+  NOCB(f = future_signal(&S.loop, signum));
+  if (f == NULL) {
+    CHECK(OOM(), "future_signal returned NULL");
+    return;
+  }
+  CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
+        "future_signal is not pending");
+  if ((sub & 2) && future_state(f) == FUTURE_PENDING)
+    CHECK(uv_kill(getpid(), signum) == 0, "uv_kill");
+  uid = new_uid(K_SIGNAL);
+  if (uid >= 0)
+    S.meta[uid].aux = signum;
+  NOCB(signals[nsignals++] = future_ref(f));
+  put(dst, f, uid);
+}
+
+void signal_seen(int uid, future_state_t st, void *value,
+                 const future_error_t *err) {
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code),
+          "future_signal rejected with %s", future_err_name(code));
+    return;
+  }
+  CHECK((intptr_t)value == S.meta[uid].aux,
+        "future_signal(%d) fulfilled with %ld", S.meta[uid].aux,
+        (long)(intptr_t)value);
+}
+
+void signals_finish(void) {
+  for (int i = 0; i < nsignals; i++) {
+    if (future_state(signals[i]) == FUTURE_PENDING)
+      NOCB(future_cancel(signals[i]));
+    NOCB(future_unref(signals[i]));
+  }
+  nsignals = 0;
 }

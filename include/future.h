@@ -872,10 +872,12 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * (the usual end of a libuv program). The library keeps three handles per
  * loop (an idle handle that runs continuations, an async handle through
  * which other threads reach the loop, one timer for every future_delay,
- * timeout and retry backoff) and none per operation. When a walk closes
- * them first, the library notices: from then on continuations run only in
- * future_wait and in this call, delays no longer fire, and this call
- * finishes those closes instead of closing the handles again. Programs
+ * timeout and retry backoff), and one watcher per pending future_signal;
+ * files, work, timers and lookups have none of their own. When a walk
+ * closes them first, the library notices: from then on continuations run
+ * only in future_wait and in this call, delays no longer fire, and this
+ * call finishes those closes (and frees the watchers) instead of closing
+ * the handles again. Programs
  * whose walk frees handles can skip the library's with
  * future_loop_owns_handle.
  * @return 0; UV_EBUSY if futures on `loop` are still referenced, by you,
@@ -888,7 +890,8 @@ FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
 
 /**
  * Whether `handle` is one of the library's own handles (those
- * future_loop_close closes). A uv_walk callback that frees what it
+ * future_loop_close closes: the loop's three, and the watchers of
+ * pending future_signal futures). A uv_walk callback that frees what it
  * closes, or that counts the program's handles, skips these; one that
  * only closes may close them too (see future_loop_close). Safe on any
  * handle of any loop, open or closed.
@@ -912,5 +915,6 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 #include "future/fs.h"
 #include "future/async.h"
 #include "future/dns.h"
+#include "future/signal.h"
 
 #endif /* FUTURE_H */

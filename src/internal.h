@@ -220,6 +220,7 @@ struct future__loop_s {
   uint64_t delay_armed;            /* the due time the timer is set for */
   int delays_closing;              /* in future__delay_cancel_all */
   struct future__async_s *fibers;  /* fibers not yet finished (async.c) */
+  struct future__handle_s *handles; /* the operations' own handles */
   void *stack_pool;                /* fibers' stacks kept for reuse */
   size_t nstack_pool;
 #if FUTURE_DEBUG
@@ -280,6 +281,26 @@ static inline future__loop_t *future__loop_get(uv_loop_t *loop) {
 /* Continuations were queued: make sure the loop drains the queue (it
  * already does when the queue is being drained). */
 void future__loop_wake(future__loop_t *lp);
+/* An operation's own libuv handle (a signal watcher, ...): listed per
+ * loop, so that a uv_walk that closes it behind the library's back (with
+ * its own close callback) leaks nothing, and so that
+ * future_loop_owns_handle knows it. It is the first member of the
+ * operation's block, and handle->data points to it. */
+typedef struct future__handle_s {
+  struct future__handle_s *next, *prev;
+  uv_handle_t *handle;
+  void (*release)(struct future__handle_s *self); /* frees the block */
+  future__loop_t *lp;
+  int closed_by_us; /* else a uv_close of somebody else's (a walk) is
+                       not followed by ours: released at teardown */
+} future__handle_t;
+void future__handle_add(future__loop_t *lp, future__handle_t *h,
+                        uv_handle_t *handle,
+                        void (*release)(future__handle_t *));
+/* Close the handle; `release` runs once libuv has finished with it. A
+ * handle somebody else closed is released at teardown instead. */
+void future__handle_close(future__loop_t *lp, future__handle_t *h);
+
 /* Whether the loop's handles were closed behind the library's back (a
  * uv_walk closing every handle), and if so, take in what other threads
  * posted and run the queue here; returns whether it did. */

@@ -236,13 +236,87 @@ int future__loop_run_orphaned(future__loop_t *lp) {
 
 int future_loop_owns_handle(const uv_handle_t *handle) {
   future__loop_t *lp;
+  const future__handle_t *op;
   const uv_handle_t *h = handle;
   if (handle == NULL || handle->loop == NULL)
     return 0;
   lp = loop_lookup(handle->loop);
-  return lp != NULL && (h == (const uv_handle_t *)&lp->idle ||
-                        h == (const uv_handle_t *)&lp->async ||
-                        h == (const uv_handle_t *)&lp->delay_timer);
+  if (lp == NULL)
+    return 0;
+  if (h == (const uv_handle_t *)&lp->idle ||
+      h == (const uv_handle_t *)&lp->async ||
+      h == (const uv_handle_t *)&lp->delay_timer)
+    return 1;
+  for (op = lp->handles; op != NULL; op = op->next)
+    if (op->handle == h)
+      return 1;
+  return 0;
+}
+
+/* The operations' handles. */
+
+void future__handle_add(future__loop_t *lp, future__handle_t *h,
+                        uv_handle_t *handle,
+                        void (*release)(future__handle_t *)) {
+  h->handle = handle;
+  h->release = release;
+  h->lp = lp;
+  h->closed_by_us = 0;
+  h->prev = NULL;
+  h->next = lp->handles;
+  if (lp->handles != NULL)
+    lp->handles->prev = h;
+  lp->handles = h;
+  handle->data = h;
+}
+
+static void handle_unlink(future__loop_t *lp, future__handle_t *h) {
+  if (h->prev != NULL)
+    h->prev->next = h->next;
+  else
+    lp->handles = h->next;
+  if (h->next != NULL)
+    h->next->prev = h->prev;
+}
+
+static void handle_closed(uv_handle_t *handle) {
+  future__handle_t *h = handle->data;
+  handle_unlink(h->lp, h);
+  h->release(h);
+}
+
+void future__handle_close(future__loop_t *lp, future__handle_t *h) {
+  (void)lp;
+  if (uv_is_closing(h->handle))
+    return; /* a walk closed it, with a close callback not ours */
+  h->closed_by_us = 1;
+  uv_close(h->handle, handle_closed);
+}
+
+/* Teardown: every operation's handle is closed by now (their futures were
+ * cancelled); wait for the closes, then release the ones somebody else
+ * closed, whose close callbacks were not ours. */
+static void handles_finish(future__loop_t *lp) {
+  future__handle_t *h, *next;
+  int ours;
+  for (;;) {
+    ours = 0;
+    for (h = lp->handles; h != NULL; h = h->next) {
+      future__handle_close(lp, h); /* none should be open by now */
+      if (h->closed_by_us)
+        ours = 1;
+    }
+    if (!ours)
+      break;
+    uv_run(lp->loop, UV_RUN_NOWAIT); /* our close callbacks unlink them */
+  }
+  if (lp->handles != NULL)
+    uv_run(lp->loop, UV_RUN_NOWAIT); /* a walk's closes under way finish */
+  for (h = lp->handles; h != NULL; h = next) {
+    next = h->next;
+    h->release(h);
+  }
+  lp->handles = NULL;
 }
 
 int future__loop_on_thread(const future__loop_t *lp) {
@@ -357,6 +431,8 @@ int future_loop_close(uv_loop_t *loop) {
   }
   if (lp->live > 0)
     return UV_EBUSY;
+
+  handles_finish(lp);
 
   /* No future is left, so no other thread can post any more (a post keeps
    * a future alive until it is taken in). One may still be inside its

@@ -140,6 +140,28 @@ expect_args 0 "fdu --help" "usage: fdu" "--apparent-size"
 expect_args 1 'fdu "$tree/missing" "$tree/a"' \
   "fdu: cannot access '$tree/missing': no such file or directory (ENOENT)" \
   "$tab$tree/a"
+# Ctrl-C during a long walk (/usr: tens of thousands of entries, seconds
+# of work): future_signal wins the race, the walk is cancelled, fdu says so
+# and exits with 130. A walk that finished before the signal came (a very
+# fast machine) must then have printed its total and exited 0.
+if [ -d /usr ]; then
+  "$b/fdu" -s /usr > "$tree.out" 2> "$tree.err" &
+  pid=$!
+  sleep 0.3
+  kill -INT "$pid" 2>/dev/null || true
+  rc=0
+  wait "$pid" || rc=$?
+  if [ "$rc" = 130 ] && grep -qx 'fdu: interrupted' "$tree.err"; then
+    echo "examples: fdu interrupted by Ctrl-C ok"
+  elif [ "$rc" = 0 ] && grep -q "/usr\$" "$tree.out"; then
+    echo "examples: fdu finished before Ctrl-C came (not checked)"
+  else
+    echo "examples: fdu after Ctrl-C: exit status $rc:"
+    cat "$tree.out" "$tree.err"
+    fail=1
+  fi
+  rm -f "$tree.out" "$tree.err"
+fi
 # The timeline: FUTURE_TRACE=path records the run as Chrome trace-event
 # JSON, written when the program exits.
 trace=$(mktemp)

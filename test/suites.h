@@ -20,6 +20,7 @@ Suite *make_loop_suite(void);
 Suite *make_map_suite(void);
 Suite *make_resolver_suite(void);
 Suite *make_retry_suite(void);
+Suite *make_signal_suite(void);
 Suite *make_stress_suite(void);
 Suite *make_timer_suite(void);
 Suite *make_trace_suite(void);
