@@ -113,10 +113,11 @@ extern "C" {
 #define FUTURE_WARN_UNUSED
 #endif
 
-/* version */
+/* version: the package's version is defined here and nowhere else
+ * (configure.ac reads these three macros; test/version.sh checks the rest) */
 
 #define FUTURE_VERSION_MAJOR 0
-#define FUTURE_VERSION_MINOR 1
+#define FUTURE_VERSION_MINOR 2
 #define FUTURE_VERSION_PATCH 0
 #define FUTURE_VERSION_HEX                                                     \
   ((FUTURE_VERSION_MAJOR << 16) | (FUTURE_VERSION_MINOR << 8) |                \
