@@ -58,7 +58,7 @@ pages=0
 for page in "$build"/man/*.3; do
   [ -f "$page" ] || continue
   pages=$((pages + 1))
-  v=$(sed -n 's/^\.TH .*"libfuture \([^"]*\)".*/\1/p' "$page")
+  v=$(sed -n 's/^\.TH [^"]*"[^"]*" "libfuture \([^"]*\)".*/\1/p' "$page")
   [ "$v" = "$header" ] || differs "$page" "$v" "make it again"
 done
 
