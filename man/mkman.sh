@@ -220,7 +220,7 @@ upper=$(echo "$page" | tr 'a-z' 'A-Z')
 
 th "$upper"
 awk -v page="$page" -v desc="$desc" -v defsection="$defsection" \
-    -v docdir="$docdir" -v hname="${header#include/}" "$render_awk"'
+    -v docdir="$docdir" "$render_awk"'
 # Strip the comment markers of one line of a comment.
 function uncomment(s,   opened) {
   opened = sub(/^[ \t]*\/\*\*?<?/, "", s)
