@@ -115,8 +115,16 @@ extern "C" {
 
 /* version */
 
+/**
+ * The version of this header, which is the package's version: it is
+ * defined here and nowhere else (configure.ac reads these macros, and
+ * test/version.sh checks that everything else agrees). FUTURE_VERSION_HEX
+ * is the three numbers in one, 0x010203 for 1.2.3, so that versions
+ * compare with < and >=; future_version() gives the library's at run time.
+ * @since 0.1.0
+ */
 #define FUTURE_VERSION_MAJOR 0
-#define FUTURE_VERSION_MINOR 1
+#define FUTURE_VERSION_MINOR 2
 #define FUTURE_VERSION_PATCH 0
 #define FUTURE_VERSION_HEX                                                     \
   ((FUTURE_VERSION_MAJOR << 16) | (FUTURE_VERSION_MINOR << 8) |                \
