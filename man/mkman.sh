@@ -12,7 +12,9 @@
 #                    places filled in;
 #   libfuture-core   include/future.h;
 #   libfuture-fs     include/future/fs.h;
-#   libfuture-async  include/future/async.h.
+#   libfuture-async  include/future/async.h;
+#   libfuture-dns    include/future/dns.h;
+#   libfuture-signal include/future/signal.h.
 #
 # A header's page is its opening comment (DESCRIPTION), a SYNOPSIS of its
 # functions, then every documented declaration in the header's order: a
@@ -48,7 +50,9 @@ bugs=${BUGREPORT:-}
 # page header description default-section
 pages='libfuture-core	include/future.h	the core of libfuture: futures, errors, continuations, cancellation, timers, work, threads, composition, waiting	API
 libfuture-fs	include/future/fs.h	the file system as futures	API
-libfuture-async	include/future/async.h	fibers and await	FIBERS AND AWAIT'
+libfuture-async	include/future/async.h	fibers and await	FIBERS AND AWAIT
+libfuture-dns	include/future/dns.h	name resolution and random bytes as futures	API
+libfuture-signal	include/future/signal.h	signals as futures	API'
 
 # The common awk functions: roff escapes and the paragraph renderer.
 render_awk='
@@ -567,8 +571,8 @@ END {
   }
   print ".SH SEE ALSO"
   see = ""
-  split("libfuture libfuture-core libfuture-fs libfuture-async", P, " ")
-  for (i = 1; i <= 4; i++)
+  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal", P, " ")
+  for (i = 1; i <= n; i++)
     if (P[i] != page) see = see (see == "" ? "" : ",\n") ".BR " P[i] " (3)"
   print see
   print ".PP"

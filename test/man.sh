@@ -10,7 +10,8 @@
 set -eu
 src="${top_srcdir:-.}"
 build="${top_builddir:-.}"
-pages="libfuture libfuture-core libfuture-fs libfuture-async"
+pages="libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns
+libfuture-signal"
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,7 +28,8 @@ ${CC:-cc} -E -P ${UV_CFLAGS:-} -I"$src/include" \
   tr '\n' ' ' | tr ';' '\n' | grep '__future_exported__' |
   sed 's/(.*//' | awk '{ print $NF }' | tr -d '*' > "$tmp/functions"
 cat "$src/include/future.h" "$src/include/future/fs.h" \
-  "$src/include/future/async.h" |
+  "$src/include/future/async.h" "$src/include/future/dns.h" \
+  "$src/include/future/signal.h" |
   sed -n 's/^#[[:space:]]*define[[:space:]]\{1,\}\(future_[a-z0-9_]*\)(.*/\1/p' \
   >> "$tmp/functions"
 sort -u "$tmp/functions" -o "$tmp/functions"
