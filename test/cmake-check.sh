@@ -18,11 +18,16 @@ prefix=$tmp/dest$(sed -n 's/^prefix=//p' "$pcdir/libfuture.pc")
 echo "cmake-check: $config"
 mkdir "$tmp/app"
 awk '/^```c$/ { f = 1; next } /^```$/ { f = 0 } f' README.md > "$tmp/app/readme.c"
-cat > "$tmp/app/CMakeLists.txt" <<'END'
+# Ask for the version being installed (MAJOR.MINOR, from the header): the
+# package accepts the same minor version before 1.0.
+want=$(awk '/^#define FUTURE_VERSION_MAJOR /{ M = $3 }
+       /^#define FUTURE_VERSION_MINOR /{ m = $3 }
+       END { print M "." m }' "${top_srcdir:-.}/include/future.h")
+cat > "$tmp/app/CMakeLists.txt" <<END
 cmake_minimum_required(VERSION 3.13)
 project(readme C)
 
-find_package(libfuture 0.1 REQUIRED)
+find_package(libfuture $want REQUIRED)
 add_executable(readme readme.c)
 target_link_libraries(readme PRIVATE libfuture::libfuture)
 
