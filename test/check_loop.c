@@ -264,6 +264,26 @@ START_TEST(test_loop_walk_then_close_at_once) {
 }
 END_TEST
 
+/* Nothing in flight, so teardown runs the loop for nothing of its own:
+ * the closes the walk began are still under way when it decides to free
+ * the state that holds those handles, and must be finished first (else
+ * the next turn of the loop touches freed memory: ASan and valgrind see
+ * it). */
+START_TEST(test_loop_walk_then_close_with_only_delays) {
+  uv_loop_t loop;
+  walk_count_t c = {0, 0};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  future_unref(future_delay(&loop, 3600 * 1000));
+  future_unref(future_then(future_resolved(&loop, NULL, NULL), NULL, NULL,
+                           NULL));
+  uv_walk(&loop, close_every_handle, &c);
+  ck_assert_int_eq(c.owned, 3);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(test_loop_close_then_walk_with_work_pending) {
   uv_loop_t loop;
   uv_timer_t mine;
@@ -507,6 +527,7 @@ Suite *make_loop_suite(void) {
   tcase_add_test(teardown, test_loop_reused_after_teardown);
   tcase_add_test(teardown, test_loop_walk_then_close_with_work_pending);
   tcase_add_test(teardown, test_loop_walk_then_close_at_once);
+  tcase_add_test(teardown, test_loop_walk_then_close_with_only_delays);
   tcase_add_test(teardown, test_loop_close_then_walk_with_work_pending);
   tcase_add_test(teardown, test_loop_walk_with_a_future_held);
   tcase_add_test(teardown, test_loop_wait_after_walk);
