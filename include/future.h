@@ -326,6 +326,7 @@ typedef void (*future_unhandled_cb)(const future_error_t *err, void *data);
 FUTURE_EXTERN future_unhandled_cb future_set_unhandled_hook(
     future_unhandled_cb hook, void *data, void **previous_data);
 
+
 /* core */
 
 /** A future: a result that is not there yet. Opaque and reference counted. */
@@ -430,6 +431,43 @@ FUTURE_EXTERN const future_error_t *future_error(const future_t *f);
 
 /** The loop `f` belongs to, or NULL for NULL. @since 0.1.0 */
 FUTURE_EXTERN uv_loop_t *future_loop(const future_t *f);
+
+/* call sites */
+
+/**
+ * The functions that start a request (the file system, names, signals,
+ * future_work, future_timeout) are also macros of the same name that
+ * record where they are called: an error of the request then names the
+ * caller's file, line and function ("at main.c:42 in load_settings"), so
+ * that two reads of the same file in two places can be told apart. The
+ * macro is FUTURE_AT(call): it pushes the call site, makes the call, and
+ * pops the site. Taking a function's address (&future_fs_stat), or
+ * calling it as (future_fs_stat)(loop, path), bypasses the macro; the
+ * error then names the library's place. Define FUTURE_NO_CALL_SITES
+ * before including <future.h> to have the plain functions only.
+ * @since 0.2.0
+ */
+#define FUTURE_AT(call)                                                        \
+  (future_call_site_push(__FILE__, __LINE__, __func__),                        \
+   future_call_site_pop(call))
+
+/**
+ * FUTURE_AT's first half: record `file`, `line` and `func` (string
+ * literals, or strings that outlive the program's requests) as the call
+ * site of the requests this thread starts until the matching
+ * future_call_site_pop. Sites nest (a request's arguments may start
+ * another): the innermost wins.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN void future_call_site_push(const char *file, int line,
+                                         const char *func);
+
+/**
+ * FUTURE_AT's second half: forget the call site the matching
+ * future_call_site_push recorded, and return `f` unchanged.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_call_site_pop(future_t *f) FUTURE_WARN_UNUSED;
 
 /* chaining */
 
@@ -914,6 +952,12 @@ FUTURE_EXTERN int future_loop_owns_handle(const uv_handle_t *handle);
  * @since 0.1.0
  */
 FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
+
+/* The call-site macros (see FUTURE_AT above). */
+#if !defined(FUTURE_BUILDING) && !defined(FUTURE_NO_CALL_SITES)
+#define future_timeout(...) FUTURE_AT(future_timeout(__VA_ARGS__))
+#define future_work(...) FUTURE_AT(future_work(__VA_ARGS__))
+#endif
 
 #ifdef __cplusplus
 }

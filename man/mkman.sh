@@ -160,12 +160,13 @@ if [ "$page" = --names ]; then
         while (d !~ /\(/ && (getline more) > 0) d = d " " more
         sub(/\(.*/, "", d)
         n = split(d, w, /[ \t*]+/)
-        print w[n] " " page
+        if (!seen[w[n]]++) print w[n] " " page
       }
       /^#define future_[a-z_0-9]*\(/ {
         d = $2
         sub(/\(.*/, "", d)
-        print d " " page
+        # A call-site macro has the name of its function: one entry.
+        if (!seen[d]++) print d " " page
       }' "$src/$header"
   done
   exit 0

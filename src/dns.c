@@ -21,6 +21,7 @@
 typedef struct {
   uv_getaddrinfo_t req;
   future_t *f;
+  future__site_t site; /* where it was asked for */
   char *node;    /* copies, NULL when not given; in `text` */
   char *service;
   char text[];
@@ -51,10 +52,7 @@ static void gai_done(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
     else
       snprintf(what, sizeof what, "getaddrinfo port '%s'", g->service);
     uv_freeaddrinfo(res); /* NULL on failure; freed all the same */
-    future__source_fail(g->f,
-                        future_error_new_at(__FILE__, __LINE__,
-                                            "future_dns_getaddrinfo", status,
-                                            NULL, "%s", what));
+    future__source_fail(g->f, future__error_site(&g->site, status, "%s", what));
   }
   future__free(g);
 }
@@ -68,10 +66,14 @@ future_t *future_dns_getaddrinfo(uv_loop_t *loop, const char *node,
   int rc;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  if (node == NULL && service == NULL)
+  if (node == NULL && service == NULL) {
+    future__site_t site;
+    future__site_get(&site, __FILE__, __LINE__, __func__);
     return future_rejected(
-        loop, future__error(UV_EINVAL, "future_dns_getaddrinfo: neither a "
-                                       "node nor a service"));
+        loop, future__error_site(&site, UV_EINVAL,
+                                 "future_dns_getaddrinfo: neither a node nor "
+                                 "a service"));
+  }
   nlen = node != NULL ? strlen(node) + 1 : 0;
   slen = service != NULL ? strlen(service) + 1 : 0;
   g = future__calloc(1, sizeof(*g) + nlen + slen);
@@ -81,6 +83,7 @@ future_t *future_dns_getaddrinfo(uv_loop_t *loop, const char *node,
     g->node = memcpy(g->text, node, nlen);
   if (service != NULL)
     g->service = memcpy(g->text + nlen, service, slen);
+  future__site_get(&g->site, __FILE__, __LINE__, "future_dns_getaddrinfo");
   g->f = future__source_new(lp, request_cancel, &g->req);
   if (g->f == NULL) {
     future__free(g);
@@ -90,9 +93,7 @@ future_t *future_dns_getaddrinfo(uv_loop_t *loop, const char *node,
   rc = uv_getaddrinfo(loop, &g->req, gai_done, g->node, g->service, hints);
   if (rc < 0) {
     future_t *f = g->f;
-    future__source_fail(f, future_error_new_at(__FILE__, __LINE__,
-                                               "future_dns_getaddrinfo", rc,
-                                               NULL, "uv_getaddrinfo"));
+    future__source_fail(f, future__error_site(&g->site, rc, "uv_getaddrinfo"));
     future__free(g);
     return f;
   }
@@ -104,6 +105,7 @@ future_t *future_dns_getaddrinfo(uv_loop_t *loop, const char *node,
 typedef struct {
   uv_getnameinfo_t req;
   future_t *f;
+  future__site_t site;
   char addr[64]; /* the address asked about, for the error */
 } gni_t;
 
@@ -120,10 +122,8 @@ static void gni_done(uv_getnameinfo_t *req, int status, const char *host,
       future__source_fulfil(g->f, name, future__free);
     }
   } else {
-    future__source_fail(g->f, future_error_new_at(__FILE__, __LINE__,
-                                                  "future_dns_getnameinfo",
-                                                  status, NULL,
-                                                  "getnameinfo %s", g->addr));
+    future__source_fail(g->f, future__error_site(&g->site, status,
+                                                 "getnameinfo %s", g->addr));
   }
   future__free(g);
 }
@@ -150,14 +150,19 @@ future_t *future_dns_getnameinfo(uv_loop_t *loop, const struct sockaddr *addr,
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
   if (addr == NULL ||
-      (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+      (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)) {
+    future__site_t site;
+    future__site_get(&site, __FILE__, __LINE__, __func__);
     return future_rejected(
-        loop, future__error(UV_EINVAL, "future_dns_getnameinfo: not an IPv4 "
-                                       "or IPv6 address"));
+        loop, future__error_site(&site, UV_EINVAL,
+                                 "future_dns_getnameinfo: not an IPv4 or "
+                                 "IPv6 address"));
+  }
   g = future__calloc(1, sizeof(*g));
   if (g == NULL)
     return NULL;
   format_addr(addr, g->addr, sizeof g->addr);
+  future__site_get(&g->site, __FILE__, __LINE__, "future_dns_getnameinfo");
   g->f = future__source_new(lp, request_cancel, &g->req);
   if (g->f == NULL) {
     future__free(g);
@@ -168,10 +173,8 @@ future_t *future_dns_getnameinfo(uv_loop_t *loop, const struct sockaddr *addr,
   rc = uv_getnameinfo(loop, &g->req, gni_done, addr, flags);
   if (rc < 0) {
     future_t *f = g->f;
-    future__source_fail(f, future_error_new_at(__FILE__, __LINE__,
-                                               "future_dns_getnameinfo", rc,
-                                               NULL, "getnameinfo %s",
-                                               g->addr));
+    future__source_fail(f, future__error_site(&g->site, rc, "getnameinfo %s",
+                                              g->addr));
     future__free(g);
     return f;
   }
@@ -183,6 +186,7 @@ future_t *future_dns_getnameinfo(uv_loop_t *loop, const struct sockaddr *addr,
 typedef struct {
   uv_random_t req;
   future_t *f;
+  future__site_t site;
   future_buf_t buf; /* handed over to the future when it is done */
   char bytes[];
 } random_t;
@@ -200,10 +204,9 @@ static void random_done(uv_random_t *req, int status, void *bytes,
   if (status == 0) {
     future__source_fulfil(r->f, &r->buf, random_free);
   } else {
-    future__source_fail(r->f, future_error_new_at(__FILE__, __LINE__,
-                                                  "future_random", status,
-                                                  NULL, "random %zu bytes",
-                                                  r->buf.len));
+    future__source_fail(r->f, future__error_site(&r->site, status,
+                                                 "random %zu bytes",
+                                                 r->buf.len));
     future__free(r);
   }
 }
@@ -224,6 +227,7 @@ future_t *future_random(uv_loop_t *loop, size_t len) {
   r->buf.base = r->bytes;
   r->buf.len = len;
   r->bytes[len] = '\0';
+  future__site_get(&r->site, __FILE__, __LINE__, "future_random");
   f = r->f = future__source_new(lp, request_cancel, &r->req);
   if (f == NULL) {
     future__free(r);
@@ -232,9 +236,8 @@ future_t *future_random(uv_loop_t *loop, size_t len) {
   r->req.data = r;
   rc = uv_random(loop, &r->req, r->bytes, len, 0, random_done);
   if (rc < 0) {
-    future__source_fail(f, future_error_new_at(__FILE__, __LINE__,
-                                               "future_random", rc, NULL,
-                                               "random %zu bytes", len));
+    future__source_fail(f, future__error_site(&r->site, rc, "random %zu bytes",
+                                              len));
     future__free(r);
   }
   return f;

@@ -312,3 +312,46 @@ future_unhandled_cb future_set_unhandled_hook(future_unhandled_cb hook,
 void future__report_unhandled(const future_error_t *err) {
   unhandled_hook(err, unhandled_data);
 }
+
+/* Call sites (FUTURE_AT): a small stack per thread, the innermost on top.
+ * Pushes past its depth are counted, not kept, so that pops stay paired. */
+#define SITES_MAX 8
+static _Thread_local future__site_t sites[SITES_MAX];
+static _Thread_local unsigned nsites;
+
+void future_call_site_push(const char *file, int line, const char *func) {
+  if (nsites < SITES_MAX) {
+    sites[nsites].file = file;
+    sites[nsites].line = line;
+    sites[nsites].func = func;
+  }
+  nsites++;
+}
+
+future_t *future_call_site_pop(future_t *f) {
+  if (nsites > 0)
+    nsites--;
+  return f;
+}
+
+void future__site_get(future__site_t *site, const char *file, int line,
+                      const char *func) {
+  if (nsites > 0 && nsites <= SITES_MAX && sites[nsites - 1].file != NULL) {
+    *site = sites[nsites - 1];
+  } else {
+    site->file = file;
+    site->line = line;
+    site->func = func;
+  }
+}
+
+future_error_t *future__error_site(const future__site_t *site, int code,
+                                   const char *fmt, ...) {
+  future_error_t *err;
+  va_list ap;
+  va_start(ap, fmt);
+  err = error_vnew(site->file, site->line, site->func, code, NULL, NULL, 0,
+                   fmt, ap);
+  va_end(ap);
+  return err;
+}

@@ -38,6 +38,11 @@ future_error_t *future__fs_err(const future__fs_base_t *b, const char *file,
                                const char *p1, const char *p2, int fd,
                                int fd2) {
   const char *func = b->func;
+  if (b->site.file != NULL) { /* the caller's place (FUTURE_AT) */
+    file = b->site.file;
+    line = b->site.line;
+    func = b->site.func;
+  }
   if (p1 != NULL && p2 != NULL)
     return future_error_new_at(file, line, func, code, NULL,
                                "%s '%s' -> '%s'", op, p1, p2);
@@ -56,9 +61,10 @@ future_error_t *future__fs_err(const future__fs_base_t *b, const char *file,
 future_t *future__fs_reject(uv_loop_t *loop, const char *file, int line,
                             const char *func, int code, const char *what,
                             const char *why) {
-  return future_rejected(loop, future_error_new_at(file, line, func, code,
-                                                   NULL, "%s: %s", what,
-                                                   why));
+  future__site_t site;
+  future__site_get(&site, file, line, func);
+  return future_rejected(loop,
+                         future__error_site(&site, code, "%s: %s", what, why));
 }
 
 /* The common machinery. */
@@ -94,6 +100,7 @@ void *future__fs_alloc_with(uv_loop_t *loop, const char *func, size_t size,
   }
   b->loop = loop;
   b->func = func;
+  future__site_get(&b->site, NULL, 0, NULL);
   b->release = release;
   b->close_fd = -1;
   b->undo_fd = -1;

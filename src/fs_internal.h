@@ -41,6 +41,7 @@ struct future__fs_base_s {
   uv_loop_t *loop;
   future_t *f;
   const char *func;                 /* the public function, for errors */
+  future__site_t site;              /* the caller's, when recorded */
   void (*release)(future__fs_base_t *b); /* frees the operation's memory */
   const char *path;                 /* for the errors of closing steps */
   /* The outcome being built. */

@@ -693,9 +693,13 @@ future_t *future_fs_rm_r(uv_loop_t *loop, const char *path,
   if (rm_is_dot(path, n)) {
     /* Like rm -r: removing "." or ".." would pull the floor from under
      * the walk (and, for "..", reach above the working directory). */
-    future_error_t *err = future_error_new_at(
-        __FILE__, __LINE__, __func__, UV_EINVAL, NULL,
-        "rm '%s': refusing to remove '.' or '..' directory", path);
+    future__site_t site;
+    future_error_t *err;
+    future__site_get(&site, __FILE__, __LINE__, __func__);
+    err = future__error_site(&site, UV_EINVAL,
+                             "rm '%s': refusing to remove '.' or '..' "
+                             "directory",
+                             path);
     return future_rejected(loop, err);
   }
   op = future__fs_job_new(loop, __func__, sizeof(*op), n + 1, rm_release,

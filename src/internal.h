@@ -602,6 +602,21 @@ void future__loop_drain(future__loop_t *lp);
 
 /* error.c */
 /* An error raised by the library itself, with its origin in src/. */
+/* Where a request was asked for: the caller's place when a FUTURE_AT
+ * macro recorded it (the innermost call site of this thread), else the
+ * library's own (`file`, `line`, `func`). Errors of the request are raised
+ * there. */
+typedef struct {
+  const char *file;
+  int line;
+  const char *func;
+} future__site_t;
+void future__site_get(future__site_t *site, const char *file, int line,
+                      const char *func);
+/* future_error_new_at at `site`. */
+future_error_t *future__error_site(const future__site_t *site, int code,
+                                   const char *fmt, ...) FUTURE_PRINTF(3, 4);
+
 /* An error whose message describes the code in the library's words rather
  * than the system's: "<text>: <desc> (<NAME>)" (a timeout of the library's
  * is not a connection timing out, though its code is UV_ETIMEDOUT). */

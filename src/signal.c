@@ -38,21 +38,21 @@ static int watch_cancel(future_t *f, void *req) {
 
 future_t *future_signal(uv_loop_t *loop, int signum) {
   future__loop_t *lp;
+  future__site_t site;
   watch_t *w;
   future_t *f;
   int rc;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
+  future__site_get(&site, __FILE__, __LINE__, __func__);
   w = future__calloc(1, sizeof(*w));
   if (w == NULL)
     return NULL;
   rc = uv_signal_init(loop, &w->watcher);
   if (rc < 0) {
     future__free(w);
-    return future_rejected(loop, future_error_new_at(__FILE__, __LINE__,
-                                                     "future_signal", rc, NULL,
-                                                     "watch signal %d",
-                                                     signum));
+    return future_rejected(
+        loop, future__error_site(&site, rc, "watch signal %d", signum));
   }
   future__handle_add(lp, &w->h, (uv_handle_t *)&w->watcher, watch_release);
   f = w->f = future__source_new(lp, watch_cancel, w);
@@ -64,9 +64,8 @@ future_t *future_signal(uv_loop_t *loop, int signum) {
   if (rc < 0) {
     w->f = NULL;
     future__handle_close(lp, &w->h);
-    future__source_fail(f, future_error_new_at(__FILE__, __LINE__,
-                                               "future_signal", rc, NULL,
-                                               "watch signal %d", signum));
+    future__source_fail(f,
+                        future__error_site(&site, rc, "watch signal %d", signum));
   }
   return f;
 }

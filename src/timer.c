@@ -220,6 +220,7 @@ typedef struct {
   future_t *deadline; /* the delay; NULL once its observer has run */
   uint64_t ms;
   int holders;        /* the observers on `inner` and on `deadline` */
+  future__site_t site; /* where the timeout was asked for */
 } timeout_t;
 
 static void timeout_release(timeout_t *t) {
@@ -263,8 +264,8 @@ static void timeout_deadline(future_t *settled, void *data) {
     snprintf(text, sizeof text, "timed out after %llu ms",
              (unsigned long long)t->ms);
     /* Not "connection timed out", libuv's words for UV_ETIMEDOUT. */
-    out.error = future__error_described(__FILE__, __LINE__, "future_timeout",
-                                        UV_ETIMEDOUT,
+    out.error = future__error_described(t->site.file, t->site.line,
+                                        t->site.func, UV_ETIMEDOUT,
                                         "the future did not settle in time",
                                         text);
     timeout_finish(t, &out);
@@ -306,6 +307,7 @@ future_t *future_timeout(future_t *f, uint64_t ms) {
     return NULL;
   }
   result = t->result;
+  future__site_get(&t->site, __FILE__, __LINE__, "future_timeout");
   t->inner = f;
   t->deadline = NULL;
   t->ms = ms;

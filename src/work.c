@@ -65,8 +65,12 @@ future_t *future_work(uv_loop_t *loop, future_work_cb work, void *arg,
   int rc;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  if (work == NULL)
-    return future_rejected(loop, future__error(UV_EINVAL, "future_work: NULL work"));
+  if (work == NULL) {
+    future__site_t site;
+    future__site_get(&site, __FILE__, __LINE__, __func__);
+    return future_rejected(
+        loop, future__error_site(&site, UV_EINVAL, "future_work: NULL work"));
+  }
   w = future__calloc(1, sizeof(*w));
   if (w == NULL)
     return NULL;

@@ -81,7 +81,9 @@ START_TEST(test_dns_getaddrinfo_errors_name_what_was_asked) {
   ck_assert_str_eq(future_error_message(r.error),
                    "getaddrinfo 'not-a-number' port '443': unknown node or "
                    "service (EAI_NONAME)");
-  ck_assert_str_eq(future_error_func(r.error), "future_dns_getaddrinfo");
+  /* Raised where it was asked for (FUTURE_AT): here. */
+  ck_assert_str_eq(future_error_func(r.error), __func__);
+  ck_assert_str_eq(future_error_file(r.error), __FILE__);
   future_result_release(&r);
   /* Neither a node nor a service: refused before asking. */
   ck_assert_int_eq(

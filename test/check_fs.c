@@ -629,22 +629,67 @@ START_TEST(test_fs_null_paths_everywhere) {
 }
 END_TEST
 
+/* Called through the macros (FUTURE_AT), a request's errors name the
+ * caller's place: this file, the line of the call, this function; two
+ * calls on two lines are told apart. */
 START_TEST(test_fs_error_origin) {
   uv_loop_t loop;
   future_result_t r;
+  int line;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
+  line = __LINE__ + 1;
   ck_assert_int_eq(future_wait(future_fs_open(&loop, tp("nope"), 0, 0), &r),
+                   UV_ENOENT);
+  ck_assert_str_eq(future_error_func(r.error), __func__);
+  ck_assert_str_eq(future_error_file(r.error), __FILE__);
+  ck_assert_int_eq(future_error_line(r.error), line);
+  future_result_release(&r);
+  line = __LINE__ + 1;
+  ck_assert_int_eq(future_wait(future_fs_read_file(&loop, tp("nope")), &r),
+                   UV_ENOENT);
+  ck_assert_int_eq(future_error_line(r.error), line);
+  ck_assert_str_eq(future_error_file(r.error), __FILE__);
+  future_result_release(&r);
+  /* An argument refused before any request: the caller's place too. */
+  line = __LINE__ + 1;
+  ck_assert_int_eq(future_wait(future_fs_mkdir_p(&loop, NULL, 0755), &r),
+                   UV_EINVAL);
+  ck_assert_int_eq(future_error_line(r.error), line);
+  future_result_release(&r);
+  /* Nested: the timeout's deadline names the timeout's call, the read
+   * inside it its own. */
+  {
+    int outer = __LINE__ + 1;
+    future_t *t = future_timeout(
+        future_fs_read_file(&loop, tp("nope")), 3600 * 1000);
+    int inner = __LINE__ - 1;
+    ck_assert_int_eq(future_wait(t, &r), UV_ENOENT);
+    ck_assert_int_eq(future_error_line(r.error), inner);
+    ck_assert_int_ne(outer, inner);
+    future_result_release(&r);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Bypassing the macro (the name in parentheses, or a pointer): the error
+ * names the library's place and the public function. */
+START_TEST(test_fs_error_origin_without_call_site) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_t *(*read_file)(uv_loop_t *, const char *) = &future_fs_read_file;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_wait((future_fs_open)(&loop, tp("nope"), 0, 0), &r),
                    UV_ENOENT);
   ck_assert_str_eq(future_error_func(r.error), "future_fs_open");
   ck_assert_ptr_nonnull(strstr(future_error_file(r.error), "fs.c"));
   future_result_release(&r);
-  ck_assert_int_eq(future_wait(future_fs_read_file(&loop, tp("nope")), &r),
-                   UV_ENOENT);
+  ck_assert_int_eq(future_wait(read_file(&loop, tp("nope")), &r), UV_ENOENT);
   ck_assert_str_eq(future_error_func(r.error), "future_fs_read_file");
   /* Raised in the file that holds the helper, not in the shared code. */
   ck_assert_ptr_nonnull(strstr(future_error_file(r.error), "fs_file.c"));
   future_result_release(&r);
-  ck_assert_int_eq(future_wait(future_fs_mkdir_p(&loop, NULL, 0755), &r),
+  ck_assert_int_eq(future_wait((future_fs_mkdir_p)(&loop, NULL, 0755), &r),
                    UV_EINVAL);
   ck_assert_ptr_nonnull(strstr(future_error_file(r.error), "fs_tree.c"));
   future_result_release(&r);
@@ -783,7 +828,7 @@ START_TEST(test_fs_copyfile_behaviour) {
                            UV_FS_COPYFILE_FICLONE_FORCE),
         &r);
     ck_assert_int_ne(code, 0);
-    ck_assert_str_eq(future_error_func(r.error), "future_fs_copyfile");
+    ck_assert_str_eq(future_error_func(r.error), __func__);
     future_result_release(&r);
     ck_assert(!exists(tp("d")));
   }
@@ -1440,6 +1485,7 @@ Suite *make_fs_suite(void) {
   tcase_add_test(errors, test_fs_ebadf);
   tcase_add_test(errors, test_fs_null_arguments);
   tcase_add_test(errors, test_fs_error_origin);
+  tcase_add_test(errors, test_fs_error_origin_without_call_site);
   tcase_add_test(errors, test_fs_null_loop_everywhere);
   tcase_add_test(errors, test_fs_null_paths_everywhere);
   tcase_add_test(errors, test_fs_prepared_value_freed_when_request_cannot_start);

@@ -497,7 +497,7 @@ START_TEST(test_fs_rm_r_error_names_the_path) {
       ck_assert_int_eq(st, UV_ENOTEMPTY);
       ck_assert_str_eq(future_error_message(r.error),
                        msg("rmdir", tp("t/d"), UV_ENOTEMPTY));
-      ck_assert_str_eq(future_error_func(r.error), "future_fs_rm_r");
+      ck_assert_str_eq(future_error_func(r.error), __func__);
     }
     future_result_release(&r);
   }

@@ -72,6 +72,8 @@ START_TEST(test_signal_errors) {
   ck_assert_int_eq(future_wait(future_signal(&loop, 9999), &r), UV_EINVAL);
   ck_assert_str_eq(future_error_message(r.error),
                    "watch signal 9999: invalid argument (EINVAL)");
+  ck_assert_str_eq(future_error_file(r.error), __FILE__);
+  ck_assert_int_eq(future_error_line(r.error), __LINE__ - 4);
   future_result_release(&r);
   ck_assert_ptr_null(future_signal(NULL, SIGUSR1));
   LOOP_CLOSE(&loop);

@@ -530,6 +530,27 @@ START_TEST(test_timer_resolved_steps_hold_the_loop) {
 }
 END_TEST
 
+/* The deadline's error names where the timeout was asked for (FUTURE_AT),
+ * in the library's words. */
+START_TEST(test_timer_timeout_error_names_the_call_site) {
+  uv_loop_t loop;
+  future_result_t r;
+  future_t *in, *t;
+  int line;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  in = future_new(&loop);
+  line = __LINE__ + 1;
+  t = future_timeout(future_ref(in), 5);
+  ck_assert_int_eq(future_wait(t, &r), UV_ETIMEDOUT);
+  ck_assert_str_eq(future_error_file(r.error), __FILE__);
+  ck_assert_int_eq(future_error_line(r.error), line);
+  ck_assert_str_eq(future_error_func(r.error), __func__);
+  future_result_release(&r);
+  future_unref(in);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 START_TEST(test_timer_yield_cancel_and_null) {
   uv_loop_t loop;
   future_t *y;
@@ -567,6 +588,7 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_yield_lets_the_loop_go_around);
   tcase_add_test(core, test_timer_resolved_steps_hold_the_loop);
   tcase_add_test(cancel, test_timer_yield_cancel_and_null);
+  tcase_add_test(core, test_timer_timeout_error_names_the_call_site);
   tcase_add_test(cancel, test_timer_cancelled_delay_does_not_keep_loop_alive);
   tcase_add_test(cancel, test_timer_cancelled_delays_do_not_pile_up);
   tcase_add_test(cancel, test_timer_cancelled_delays_dropped_at_64);

@@ -88,6 +88,13 @@ FUTURE_EXTERN future_t *future_dns_getnameinfo(uv_loop_t *loop,
 FUTURE_EXTERN future_t *future_random(uv_loop_t *loop,
                                       size_t len) FUTURE_WARN_UNUSED;
 
+/* The call-site macros (see FUTURE_AT in <future.h>). */
+#if !defined(FUTURE_BUILDING) && !defined(FUTURE_NO_CALL_SITES)
+#define future_dns_getaddrinfo(...) FUTURE_AT(future_dns_getaddrinfo(__VA_ARGS__))
+#define future_dns_getnameinfo(...) FUTURE_AT(future_dns_getnameinfo(__VA_ARGS__))
+#define future_random(...) FUTURE_AT(future_random(__VA_ARGS__))
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,11 @@ extern "C" {
 FUTURE_EXTERN future_t *future_signal(uv_loop_t *loop,
                                       int signum) FUTURE_WARN_UNUSED;
 
+/* The call-site macros (see FUTURE_AT in <future.h>). */
+#if !defined(FUTURE_BUILDING) && !defined(FUTURE_NO_CALL_SITES)
+#define future_signal(...) FUTURE_AT(future_signal(__VA_ARGS__))
+#endif
+
 #ifdef __cplusplus
 }
 #endif
