@@ -145,6 +145,10 @@ START_TEST(test_timer_cancel_timeout_cancels_inner) {
   future_result_release(&r);
   ck_assert_int_eq(future_error_code(future_error(inner)), UV_ECANCELED);
   future_unref(inner);
+  /* The deadline was cancelled too: nothing keeps the loop alive for the
+   * minute it had left. */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  ck_assert_int_eq(uv_loop_alive(&loop), 0);
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
   LOOP_CLOSE(&loop);
 }
