@@ -376,6 +376,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_SIGNAL:
     signal_seen(uid, st, value, err);
     break;
+  case K_WATCH:
+    watch_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -879,7 +882,7 @@ static const char *const op_names[OP_END] = {
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
     "run_timers", "map",  "retry", "async",   "await",   "walk",
-    "dns",    "signal"};
+    "dns",    "signal", "watch"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -996,7 +999,7 @@ static void run_op(uint8_t opb) {
     /* Not while something outside the loop holds it alive (a resolver not
      * yet used, a wait from another thread): that would block for ever. */
     if (resolvers_outstanding() || helper_waits_issued() ||
-        long_retry_pending())
+        long_retry_pending() || watchers_pending())
       break;
     pool_unblock();
     op_wait(sb);
@@ -1072,6 +1075,9 @@ static void run_op(uint8_t opb) {
     break;
   case OP_SIGNAL:
     op_signal();
+    break;
+  case OP_WATCH:
+    op_watch();
     break;
   case OP_AWAIT:
     op_await();

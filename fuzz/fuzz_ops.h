@@ -69,7 +69,8 @@ enum kind {
   K_RETRY,
   K_ASYNC,
   K_DNS,
-  K_SIGNAL
+  K_SIGNAL,
+  K_WATCH
 };
 
 enum op {
@@ -113,6 +114,7 @@ enum op {
   OP_WALK,
   OP_DNS,
   OP_SIGNAL,
+  OP_WATCH,
   OP_END
 };
 
@@ -344,6 +346,12 @@ void signal_seen(int uid, future_state_t st, void *value,
 /* The end: cancel the signal futures still pending (each keeps the loop
  * alive). */
 void signals_finish(void);
+/* Whether a signal or watch future is pending: it may never settle, so
+ * future_wait could block for ever. */
+int watchers_pending(void);
+void op_watch(void);
+void watch_seen(int uid, future_state_t st, void *value,
+                const future_error_t *err);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,

@@ -750,7 +750,11 @@ void dns_seen(int uid, future_state_t st, void *value,
   }
 }
 
-/* Signals (include/future/signal.h): sub bit 0 picks SIGUSR1 or SIGUSR2;
+/* Signals (include/future/signal.h) and file watches (watch.h), whose
+ * pending futures keep the loop alive: the harness keeps a reference to
+ * each, to cancel it at the end (signals_finish).
+ *
+ * Signals: sub bit 0 picks SIGUSR1 or SIGUSR2;
  * bit 1 sends it to the process at once, while the new future's watcher
  * exists (without a watcher, these signals would end the process). The
  * harness keeps a reference to each to cancel it at the end: a pending
@@ -804,4 +808,71 @@ void signals_finish(void) {
     NOCB(future_unref(signals[i]));
   }
   nsignals = 0;
+}
+
+/* File watches (include/future/watch.h) in the input's scratch directory:
+ * sub bit 0: future_fs_watch of the directory, else future_fs_watch_file
+ * of its file "w" every 1 ms; bit 1: write "w" at once (a change for
+ * either). */
+void op_watch(void) {
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, uid;
+  char path[4096];
+  future_t *f;
+  if (nsignals >= MAX_SIGNALS)
+    return;
+  scratch_path(path, "w");
+  TRACE("  watch %s%s\n", (sub & 1) ? "the directory" : "the file w",
+        (sub & 2) ? ", then write w" : "");
+  if (sub & 1)
+    NOCB(f = future_fs_watch(&S.loop, scratch_root(), 0));
+  else
+    NOCB(f = future_fs_watch_file(&S.loop, path, 1));
+  if (f == NULL) {
+    CHECK(OOM(), "a watch returned NULL");
+    return;
+  }
+  CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
+        "a watch is not pending");
+  if (sub & 2) {
+    FILE *w = fopen(path, "a");
+    CHECK(w != NULL, "writing %s", path);
+    fputs("x", w);
+    fclose(w);
+  }
+  uid = new_uid(K_WATCH);
+  if (uid >= 0)
+    S.meta[uid].aux = sub & 1;
+  NOCB(signals[nsignals++] = future_ref(f));
+  put(dst, f, uid);
+}
+
+void watch_seen(int uid, future_state_t st, void *value,
+                const future_error_t *err) {
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code),
+          "a watch rejected with %s", future_err_name(code));
+    return;
+  }
+  if (S.meta[uid].aux) {
+    const future_fs_change_t *c = value;
+    CHECK(c->name != NULL && (c->events & (UV_RENAME | UV_CHANGE)) != 0,
+          "a directory watch fulfilled with events %d", c->events);
+  } else {
+    const future_fs_stat_change_t *c = value;
+    CHECK(c->curr.st_size != c->prev.st_size ||
+              c->curr.st_mtim.tv_nsec != c->prev.st_mtim.tv_nsec ||
+              c->curr.st_mtim.tv_sec != c->prev.st_mtim.tv_sec ||
+              c->curr.st_ctim.tv_nsec != c->prev.st_ctim.tv_nsec ||
+              c->curr.st_ino != c->prev.st_ino,
+          "a file watch fulfilled with no change");
+  }
+}
+
+int watchers_pending(void) {
+  for (int i = 0; i < nsignals; i++)
+    if (future_state(signals[i]) == FUTURE_PENDING)
+      return 1;
+  return 0;
 }

@@ -918,7 +918,8 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * (the usual end of a libuv program). The library keeps three handles per
  * loop (an idle handle that runs continuations, an async handle through
  * which other threads reach the loop, one timer for every future_delay,
- * timeout and retry backoff), and one watcher per pending future_signal;
+ * timeout and retry backoff), and one watcher per pending future_signal,
+ * future_fs_watch or future_fs_watch_file;
  * files, work, timers and lookups have none of their own. When a walk
  * closes them first, the library notices: from then on continuations run
  * only in future_wait and in this call, delays no longer fire, and this
@@ -937,7 +938,7 @@ FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
 /**
  * Whether `handle` is one of the library's own handles (those
  * future_loop_close closes: the loop's three, and the watchers of
- * pending future_signal futures). A uv_walk callback that frees what it
+ * pending signal and file watches). A uv_walk callback that frees what it
  * closes, or that counts the program's handles, skips these; one that
  * only closes may close them too (see future_loop_close). Safe on any
  * handle of any loop, open or closed.
@@ -968,5 +969,6 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 #include "future/async.h"
 #include "future/dns.h"
 #include "future/signal.h"
+#include "future/watch.h"
 
 #endif /* FUTURE_H */

@@ -293,9 +293,30 @@ void future__handle_close(future__loop_t *lp, future__handle_t *h) {
   uv_close(h->handle, handle_closed);
 }
 
+/* Whether `h` is still among the loop's handles: a closed handle leaves
+ * them once libuv has finished closing it. */
+typedef struct {
+  const uv_handle_t *target;
+  int found;
+} handle_search_t;
+
+static void handle_seen(uv_handle_t *h, void *arg) {
+  handle_search_t *s = arg;
+  if (h == s->target)
+    s->found = 1;
+}
+
+static int handle_registered(uv_loop_t *loop, const uv_handle_t *h) {
+  handle_search_t s = {h, 0};
+  uv_walk(loop, handle_seen, &s);
+  return s.found;
+}
+
 /* Teardown: every operation's handle is closed by now (their futures were
  * cancelled); wait for the closes, then release the ones somebody else
- * closed, whose close callbacks were not ours. */
+ * closed, whose close callbacks were not ours, once libuv has finished
+ * closing them (a file-poll watcher finishes only when its stat in the
+ * thread pool comes back). */
 static void handles_finish(future__loop_t *lp) {
   future__handle_t *h, *next;
   int ours;
@@ -310,8 +331,9 @@ static void handles_finish(future__loop_t *lp) {
       break;
     uv_run(lp->loop, UV_RUN_NOWAIT); /* our close callbacks unlink them */
   }
-  if (lp->handles != NULL)
-    uv_run(lp->loop, UV_RUN_NOWAIT); /* a walk's closes under way finish */
+  for (h = lp->handles; h != NULL; h = h->next)
+    while (handle_registered(lp->loop, h->handle))
+      uv_run(lp->loop, UV_RUN_ONCE); /* a walk's close under way finishes */
   for (h = lp->handles; h != NULL; h = next) {
     next = h->next;
     h->release(h);

