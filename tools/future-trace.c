@@ -725,8 +725,7 @@ static void text(FILE *out, const char *file, int all) {
           nreq == 1 ? "" : "s");
   for (size_t i = 0; i < nlanes; i++)
     fprintf(out, "%s %s", i ? "," : "", lane_name(lanes[i].tid));
-  fprintf(out, "\n\n%11s  %-*s  %-7s %s\n", "time (ms)", lane_width, "lane",
-          "what", "");
+  fprintf(out, "\n\n%11s  %-*s  what\n", "time (ms)", lane_width, "lane");
   for (size_t i = 0; i < nevents; i++) {
     const event_t *e = by_time[i];
     future_t *fu = future_of(e->future);
