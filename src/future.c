@@ -143,6 +143,10 @@ void future__release_memory(future__loop_t *lp, future_t *f) {
     f->next = lp->pool;
     lp->pool = f;
   } else {
+    /* A pooled future's address comes back as a future's, whose creation
+     * the trace sees; malloc's may not: the trace lets go of it now. */
+    if (FUTURE__TRACING())
+      future__trace_forget(f);
     future__free(f);
   }
 }

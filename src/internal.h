@@ -584,6 +584,8 @@ void future__trace_request(const future_t *f, const char *fmt, ...)
     if (FUTURE__TRACING())                                                     \
       future__trace_request((f), __VA_ARGS__);                                 \
   } while (0)
+/* `f`, not pooled, is freed: its address may be anything's next. */
+void future__trace_forget(const future_t *f);
 /* `f` settled (and its request's span, if it has one, ends). */
 void future__trace_settled(const future_t *f);
 /* The continuation `c`, a step labelled `label` ("then", "catch",

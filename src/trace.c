@@ -12,7 +12,10 @@
  * from the future's address to its id (and to the names of its callbacks,
  * or the name of its request), which a new future at a recycled address
  * overwrites. The table holds one entry per address a future occupied
- * during the trace, about the most futures alive at once.
+ * during the trace: the loop's pool recycles addresses, and futures that
+ * are not pooled (under valgrind or ASan) leave the table when they are
+ * freed, so that it stays about as large as the most futures alive at
+ * once.
  *
  * Events are formatted as they come into a buffer of TRACE_BUF bytes and
  * written to the file, opened by future_trace_start, whenever it fills:
@@ -277,6 +280,37 @@ static trace_entry_t *table_get(const void *key) {
   e->id = ++next_id;
   e->name[0] = e->name[1] = NULL;
   return e;
+}
+
+/* Take `key` out of the table (backward-shift deletion: the entries after
+ * it in its run move up, so that every lookup still finds its entry). */
+static void table_remove(const void *key) {
+  size_t mask = table_cap - 1, i = slot_of(key, table_cap), j;
+  while (table[i].key != key) {
+    if (table[i].key == NULL)
+      return;
+    i = (i + 1) & mask;
+  }
+  entry_clear(&table[i]);
+  for (j = (i + 1) & mask; table[j].key != NULL; j = (j + 1) & mask) {
+    size_t home = slot_of(table[j].key, table_cap);
+    /* table[j] may fill the hole at i unless its home lies after i, up
+     * to j (cyclically) */
+    if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+      table[i] = table[j];
+      i = j;
+    }
+  }
+  table[i].key = NULL;
+  table[i].name[0] = table[i].name[1] = NULL;
+  table_used--;
+}
+
+void future__trace_forget(const future_t *f) {
+  uv_mutex_lock(&trace_lock);
+  if (table != NULL)
+    table_remove(f);
+  uv_mutex_unlock(&trace_lock);
 }
 
 /* Events. Each takes the lock, and does nothing if the trace stopped

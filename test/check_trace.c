@@ -648,9 +648,22 @@ static void other_thread(void *arg) {
   future_trace_end("a span elsewhere");
 }
 
+/* A thread that marks before it runs a loop: its lane is renamed. */
+static void thread_then_loop(void *arg) {
+  uv_loop_t l;
+  future_result_t r;
+  int *ok = arg;
+  future_trace_mark("before its loop");
+  *ok = uv_loop_init(&l) == 0 &&
+        future_wait(future_resolved(&l, NULL, NULL), &r) == 0 &&
+        future_loop_close(&l) == 0 && uv_loop_close(&l) == 0;
+}
+
 START_TEST(test_trace_names_threads) {
   uv_loop_t loop;
   uv_thread_t t;
+  int ok = 0;
+  long renamed;
   char path[96], line[512];
   char *json;
   future_result_t r;
@@ -663,6 +676,9 @@ START_TEST(test_trace_names_threads) {
   future_result_release(&r);
   ck_assert_int_eq(uv_thread_create(&t, other_thread, NULL), 0);
   ck_assert_int_eq(uv_thread_join(&t), 0);
+  ck_assert_int_eq(uv_thread_create(&t, thread_then_loop, &ok), 0);
+  ck_assert_int_eq(uv_thread_join(&t), 0);
+  ck_assert(ok);
   ck_assert_int_eq(future_trace_stop(), 0);
   json = slurp(path);
   ck_assert_ptr_nonnull(line_with(json, "\"args\":{\"name\":\"loop ", line,
@@ -688,8 +704,22 @@ START_TEST(test_trace_names_threads) {
   ck_assert_ptr_nonnull(line_with(json, "\"name\":\"from another thread\"",
                                   line, sizeof line));
   ck_assert_int_eq(field(line, "tid"), other_tid);
-  /* Each lane is named once. */
-  ck_assert_uint_eq(count(json, "\"name\":\"thread_name\""), 3);
+  /* The last thread was "thread N" for its mark, then "loop M". */
+  ck_assert_ptr_nonnull(line_with(json, "\"name\":\"before its loop\"",
+                                  line, sizeof line));
+  renamed = field(line, "tid");
+  ck_assert_int_ne(renamed, other_tid);
+  {
+    char what[96];
+    snprintf(what, sizeof what, "\"ph\":\"M\",\"pid\":1,\"tid\":%ld,"
+             "\"args\":{\"name\":\"loop ", renamed);
+    ck_assert_ptr_nonnull(strstr(json, what));
+    snprintf(what, sizeof what, "\"ph\":\"M\",\"pid\":1,\"tid\":%ld,"
+             "\"args\":{\"name\":\"thread ", renamed);
+    ck_assert_ptr_nonnull(strstr(json, what));
+  }
+  /* Each lane is named once, but for that rename. */
+  ck_assert_uint_eq(count(json, "\"name\":\"thread_name\""), 5);
   free(json);
   unlink(path);
   LOOP_CLOSE(&loop);
@@ -821,13 +851,87 @@ static long peak_of_links(intptr_t n, const char *trace) {
   return atomic_load(&bytes_peak);
 }
 
-START_TEST(test_trace_memory_is_bounded) {
-  long untraced = peak_of_links(200000, NULL);
-  long traced = peak_of_links(200000, "/dev/null");
+/* With the loop's pool of futures (which recycles their addresses), and
+ * without it (as under valgrind and ASan: malloc and free for each, and
+ * the trace lets go of a freed future's entry). */
+static void memory_is_bounded(const char *pool) {
+  long untraced, traced;
+  setenv("FUTURE_POOL", pool, 1);
+  untraced = peak_of_links(200000, NULL);
+  traced = peak_of_links(200000, "/dev/null");
+  unsetenv("FUTURE_POOL");
   /* 64 KiB of buffer, 32 KiB of table */
   ck_assert_msg(traced - untraced <= 100 * 1024,
-                "200,000 traced links took %ld bytes more than untraced",
-                traced - untraced);
+                "200,000 traced links took %ld bytes more than untraced "
+                "(FUTURE_POOL=%s)",
+                traced - untraced, pool);
+}
+
+START_TEST(test_trace_memory_is_bounded) {
+  memory_is_bounded("1");
+  memory_is_bounded("0");
+}
+END_TEST
+
+/* Every event of a future in the trace at `path` carries the id its
+ * creation gave it: no event names a future never created, no future is
+ * created twice. Returns the number of events about futures. */
+static long check_ids(const char *path) {
+  static unsigned char created[1 << 16];
+  char *json, *line, *next;
+  long events = 0;
+  memset(created, 0, sizeof created);
+  json = slurp(path);
+  for (line = json; line != NULL && *line != '\0'; line = next) {
+    long id;
+    next = strchr(line, '\n');
+    if (next != NULL)
+      *next++ = '\0';
+    id = field(line, "future");
+    if (id <= 0)
+      continue;
+    ck_assert_int_lt(id, (long)sizeof created);
+    if (strstr(line, "\"name\":\"create\"") != NULL) {
+      ck_assert_msg(!created[id], "future %ld created twice", id);
+      created[id] = 1;
+    } else {
+      ck_assert_msg(created[id], "an event of future %ld, never created: %s",
+                    id, line);
+    }
+    events++;
+  }
+  free(json);
+  unlink(path);
+  return events;
+}
+
+/* Without the pool, futures come and go at addresses malloc chooses, and
+ * leave the table as they go; the ids stay right: along a chain that grows
+ * as it runs, and among many futures alive at once, every other one freed
+ * before the rest settle. */
+START_TEST(test_trace_ids_survive_freeing) {
+  enum { LINKS = 3000, MANY = 1500 };
+  static future_t *held[MANY];
+  uv_loop_t loop;
+  char path[96];
+  temp_path(path, sizeof path, "forget");
+  setenv("FUTURE_POOL", "0", 1);
+  ck_assert_int_gt(peak_of_links(LINKS, path), 0);
+  ck_assert_int_gt(check_ids(path), 3 * LINKS);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_trace_start(path), 0);
+  for (int i = 0; i < MANY; i++)
+    held[i] = future_new(&loop);
+  for (int i = 1; i < MANY; i += 2)
+    future_unref(held[i]);
+  for (int i = 0; i < MANY; i += 2) {
+    ck_assert_int_eq(future_resolve(held[i], INT2P(i), NULL), 0);
+    future_unref(held[i]);
+  }
+  ck_assert_int_eq(future_trace_stop(), 0);
+  unsetenv("FUTURE_POOL");
+  ck_assert_int_eq(check_ids(path), MANY + MANY / 2);
+  LOOP_CLOSE(&loop);
 }
 END_TEST
 
@@ -851,6 +955,7 @@ Suite *make_trace_suite(void) {
   tcase_add_test(core, test_trace_names_threads);
   tcase_add_test(core, test_trace_user_marks_and_spans);
   tcase_add_test(core, test_trace_memory_is_bounded);
+  tcase_add_test(core, test_trace_ids_survive_freeing);
   suite_add_tcase(s, core);
   /* 200,000 traced links take a while under valgrind */
   tcase_set_timeout(core, 60);
