@@ -203,7 +203,8 @@ static unsigned lane(void) {
 }
 
 /* The opening of an event, up to its tid: name (and name2 after a space,
- * when given), category, phase, time. */
+ * when given), category, phase, time (one before the trace began, as a
+ * slice begun before it, counts as its start). */
 static void put_head(const char *name, const char *name2, const char *cat,
                      char ph, uint64_t ts) {
   unsigned tid = lane();
@@ -438,7 +439,7 @@ static void slice(const void *f, const char *cat, const char *name,
     uv_mutex_unlock(&trace_lock);
     return;
   }
-  put_head(name, name2, cat, 'X', t0 > trace_t0 ? t0 : trace_t0);
+  put_head(name, name2, cat, 'X', t0);
   put_ts("dur", t0 > trace_t0 ? now - t0 : since_t0(now));
   if (e != NULL)
     put_future_args(e->id);
@@ -462,7 +463,7 @@ void future__trace_step(const future_t *c, const char *label, int rejected,
   }
   if (e->name[1] != request_mark)
     name = e->name[rejected ? 1 : 0];
-  put_head(label, name, "future", 'X', t0 > trace_t0 ? t0 : trace_t0);
+  put_head(label, name, "future", 'X', t0);
   put_ts("dur", t0 > trace_t0 ? now - t0 : since_t0(now));
   put_future_args(e->id);
   uv_mutex_unlock(&trace_lock);
@@ -504,7 +505,7 @@ void future__trace(char phase, const char *name, const void *f, uint64_t ts,
     uv_mutex_unlock(&trace_lock);
     return;
   }
-  put_head(name, NULL, "future", phase, ts > trace_t0 ? ts : trace_t0);
+  put_head(name, NULL, "future", phase, ts);
   if (phase == 'X')
     put_ts("dur", ts > trace_t0 ? dur : since_t0(ts + dur));
   if (phase == 'i')
