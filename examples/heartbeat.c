@@ -87,6 +87,7 @@ static void on_beat(uv_timer_t *timer) {
   if (now - r->last_beat > r->max_gap)
     r->max_gap = now - r->last_beat;
   r->last_beat = now;
+  future_trace_mark("beat"); /* in a trace (FUTURE_TRACE=...), if one records */
   if (slot < SLOTS)
     r->beats[slot] = '|';
   if (ms_since(r, now) >= RUN_MS)

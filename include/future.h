@@ -524,6 +524,63 @@ FUTURE_EXTERN future_t *future_catch(future_t *f, future_cb on_rejected,
 FUTURE_EXTERN future_t *future_finally(future_t *f, future_cb on_settled,
                                        void *data) FUTURE_WARN_UNUSED;
 
+/**
+ * future_then, naming its callbacks in a trace (future_trace_start): when
+ * the step runs on_fulfilled its slice is "then NAME" (NAME being
+ * `fulfilled_name`), or "then/catch NAME" if it has both callbacks; when it
+ * runs on_rejected, "catch NAME" or "then/catch NAME" with `rejected_name`.
+ * The names are kept, not copied: they must stay valid until the step has
+ * run (string literals do). NULL names nothing. The macro future_then
+ * calls this with the callbacks as they are written in the call:
+ * `future_then(f, parse, NULL, data)` gives the slice "then parse".
+ * @return as future_then.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_then_named(future_t *f, future_cb on_fulfilled,
+                                          future_cb on_rejected, void *data,
+                                          const char *fulfilled_name,
+                                          const char *rejected_name)
+    FUTURE_WARN_UNUSED;
+
+/**
+ * future_catch, naming `on_rejected` in a trace: its slice is
+ * "catch NAME". The name is kept as for future_then_named; the macro
+ * future_catch passes the callback as written.
+ * @return as future_then.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_catch_named(future_t *f, future_cb on_rejected,
+                                           void *data,
+                                           const char *name) FUTURE_WARN_UNUSED;
+
+/**
+ * future_finally, naming `on_settled` in a trace: its slice is
+ * "finally NAME". The name is kept as for future_then_named; the macro
+ * future_finally passes the callback as written.
+ * @return as future_then.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_finally_named(future_t *f, future_cb on_settled,
+                                             void *data,
+                                             const char *name)
+    FUTURE_WARN_UNUSED;
+
+/* future_then, future_catch and future_finally are also macros that pass
+ * the callbacks' names, as written, to the _named functions, so that a
+ * trace says which callback ran. Each argument is evaluated once, as in a
+ * call. (future_then) and a pointer to future_then reach the function
+ * itself, which names nothing; defining FUTURE_NO_STEP_NAMES before
+ * including this header leaves the macros out. */
+#ifndef FUTURE_NO_STEP_NAMES
+#define future_then(f, on_fulfilled, on_rejected, data)                        \
+  future_then_named((f), (on_fulfilled), (on_rejected), (data),                \
+                    #on_fulfilled, #on_rejected)
+#define future_catch(f, on_rejected, data)                                     \
+  future_catch_named((f), (on_rejected), (data), #on_rejected)
+#define future_finally(f, on_settled, data)                                    \
+  future_finally_named((f), (on_settled), (data), #on_settled)
+#endif
+
 /* cancellation */
 
 /**
@@ -849,27 +906,63 @@ FUTURE_EXTERN void future_result_release(future_result_t *result);
 /* tracing */
 
 /**
- * Start recording what the library does, in every loop and thread: futures
- * created and settled, continuations run (with their duration), time
- * blocked in future_wait, and libuv requests from start to settle.
- * future_trace_stop writes it to `path` as Chrome trace-event JSON, which
- * Perfetto (ui.perfetto.dev) and chrome://tracing open. Setting the
+ * Start recording what the library does, in every loop and thread, to
+ * `path` as Chrome trace-event JSON, which tools/future-trace (installed
+ * as future-trace: a text timeline, or an HTML page), Perfetto
+ * (ui.perfetto.dev) and chrome://tracing open: futures created and
+ * settled (each with an id of its own, from 1), continuations run (with
+ * their duration, labelled then, catch, then/catch or finally and the
+ * callback's name), time blocked in future_wait, work on libuv's pool
+ * threads, and libuv requests from start to settle, named with their
+ * arguments ("fs.read_file /etc/hosts", "delay 50 ms", "work"). Each
+ * thread is a lane: "loop N" for a thread that runs a loop, "pool N" for
+ * libuv's pool threads, "thread N" for the others.
+ *
+ * The file is opened (created or truncated) here, and events are written
+ * to it as they come, in blocks: a trace takes a buffer of 64 KiB and 32
+ * bytes per future alive at once, however long it records. Setting the
  * environment variable FUTURE_TRACE to a path does the same from the first
- * future on, and writes the file when the process exits.
+ * future on, and writes the end of the file when the process exits; a
+ * path it cannot open is reported in one line on stderr, and nothing is
+ * recorded.
  * @return 0; UV_EBUSY if already recording; UV_EINVAL for a NULL or empty
- * path; UV_ENOMEM.
+ * path; UV_ENOMEM; or the error opening `path` (UV_ENOENT, UV_EACCES...).
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_trace_start(const char *path);
 
 /**
- * Stop recording and write the trace to the path given to
- * future_trace_start.
- * @return 0; UV_EINVAL if not recording; UV_EIO if the file cannot be
- * written.
+ * Stop recording, write the rest of the trace and close the file.
+ * @return 0; UV_EINVAL if not recording; UV_EIO if the file could not be
+ * written (now or earlier in the trace).
  * @since 0.1.0
  */
 FUTURE_EXTERN int future_trace_stop(void);
+
+/**
+ * An instant event `name` (copied) in the trace, on the calling thread's
+ * lane, where a program marks moments of its own ("beat", "config
+ * loaded"). Any thread may call it; while no trace records it does
+ * nothing, nor for a NULL name.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN void future_trace_mark(const char *name);
+
+/**
+ * Begin a span `name` (copied) on the calling thread's lane; the next
+ * future_trace_end on the same thread ends it. Spans of one thread nest
+ * (end the inner one first). Any thread may call it; while no trace
+ * records it does nothing, nor for a NULL name.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN void future_trace_begin(const char *name);
+
+/**
+ * End the span the calling thread began last with future_trace_begin;
+ * `name` is the same name. Any thread; nothing while no trace records.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN void future_trace_end(const char *name);
 
 /* memory */
 

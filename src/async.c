@@ -242,6 +242,7 @@ future_t *future_async(uv_loop_t *loop, future_async_fn fn, void *arg,
   a->arg = arg;
   a->name = options->name != NULL ? options->name : "fiber";
   a->self = self;
+  FUTURE__TRACE_REQUEST(self, "async %s", a->name);
   a->state = ASYNC_STARTING;
   rc = future__fiber_init(lp, &a->fiber, options->stack_size, options->flags,
                           fiber_body);

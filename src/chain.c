@@ -82,24 +82,43 @@ FUTURE__HOT int resolve_with(future_t *c, future_t *r) {
   return 1;
 }
 
-static const char *step_name(const future_t *c, const future_t *p) {
-  if (c->kind == FUTURE__FINALLY)
+/* What a step is, for the trace: then, catch (a pure rejection handler),
+ * then/catch (both), finally. */
+static const char *step_label(uint8_t kind, future_cb a, future_cb b) {
+  if (kind == FUTURE__FINALLY)
     return "finally";
-  return p->state == FUTURE_FULFILLED ? "then" : "catch";
+  if (a != NULL && b != NULL)
+    return "then/catch";
+  return a == NULL && b != NULL ? "catch" : "then";
+}
+
+/* call, while tracing: a slice for the callback. Not inline: the path of
+ * every link tests the flag once and carries none of this. */
+static __attribute__((noinline)) future_t *call_traced(future_t *c,
+                                                       future_cb cb,
+                                                       future_t *p) {
+  future__loop_t *lp = c->lp;
+  /* Before the callback: it may settle `c`, whose callbacks then go. */
+  const char *label =
+      step_label(c->kind, c->u.cb.on_fulfilled, c->u.cb.on_rejected);
+  int rejected = c->kind != FUTURE__FINALLY && p->state == FUTURE_REJECTED;
+  uint64_t t0 = uv_hrtime();
+  future_t *r;
+  lp->in_callback++;
+  r = cb(p, c->data);
+  lp->in_callback--;
+  future__trace_step(c, label, rejected, t0);
+  return r;
 }
 
 FUTURE__HOT future_t *call(future_t *c, future_cb cb, future_t *p) {
   future__loop_t *lp = c->lp;
   future_t *r;
-  uint64_t t0 = 0;
-  int tracing = atomic_load_explicit(&future__tracing, memory_order_relaxed);
-  if (tracing)
-    t0 = uv_hrtime();
+  if (FUTURE__TRACING())
+    return call_traced(c, cb, p);
   lp->in_callback++;
   r = cb(p, c->data);
   lp->in_callback--;
-  if (tracing)
-    future__trace('X', step_name(c, p), c, t0, uv_hrtime() - t0);
   return r;
 }
 
@@ -238,12 +257,28 @@ void future__loop_drain(future__loop_t *lp) {
   future__fiber_show(fiber);
 }
 
+/* A new step, while tracing: it has an id, a label and its callbacks'
+ * names in the trace. */
+static __attribute__((noinline)) future_t *
+alloc_traced(future__loop_t *lp, uint8_t kind, future_cb a, future_cb b,
+             const char *name_a, const char *name_b) {
+  future_t *c = future__alloc_raw(lp, kind);
+  if (c != NULL)
+    future__trace_create(c, step_label(kind, a, b), a != NULL ? name_a : NULL,
+                         b != NULL ? name_b : NULL);
+  return c;
+}
+
 FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
-                            future_cb b, void *data) {
+                            future_cb b, void *data, const char *name_a,
+                            const char *name_b) {
   future_t *c;
   if (f == NULL)
     return NULL;
-  c = future__alloc(f->lp, kind);
+  if (FUTURE__TRACING())
+    c = alloc_traced(f->lp, kind, a, b, name_a, name_b);
+  else
+    c = future__alloc_untraced(f->lp, kind);
   if (c == NULL) {
     future__unref(f);
     return NULL;
@@ -264,18 +299,44 @@ FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
   return c;
 }
 
-future_t *future_then(future_t *f, future_cb on_fulfilled,
-                      future_cb on_rejected, void *data) {
+/* future.h makes future_then, future_catch and future_finally macros that
+ * call the _named functions with the callbacks' names; the functions of
+ * those names stay (the parentheses keep the macros out), for programs
+ * built before, and for a pointer to them. */
+
+future_t *(future_then)(future_t *f, future_cb on_fulfilled,
+                        future_cb on_rejected, void *data) {
   FUTURE__CHECK(f);
-  return chain(f, FUTURE__THEN, on_fulfilled, on_rejected, data);
+  return chain(f, FUTURE__THEN, on_fulfilled, on_rejected, data, NULL, NULL);
 }
 
-future_t *future_catch(future_t *f, future_cb on_rejected, void *data) {
+future_t *(future_catch)(future_t *f, future_cb on_rejected, void *data) {
   FUTURE__CHECK(f);
-  return chain(f, FUTURE__THEN, NULL, on_rejected, data);
+  return chain(f, FUTURE__THEN, NULL, on_rejected, data, NULL, NULL);
 }
 
-future_t *future_finally(future_t *f, future_cb on_settled, void *data) {
+future_t *(future_finally)(future_t *f, future_cb on_settled, void *data) {
   FUTURE__CHECK(f);
-  return chain(f, FUTURE__FINALLY, on_settled, NULL, data);
+  return chain(f, FUTURE__FINALLY, on_settled, NULL, data, NULL, NULL);
+}
+
+future_t *future_then_named(future_t *f, future_cb on_fulfilled,
+                            future_cb on_rejected, void *data,
+                            const char *fulfilled_name,
+                            const char *rejected_name) {
+  FUTURE__CHECK(f);
+  return chain(f, FUTURE__THEN, on_fulfilled, on_rejected, data,
+               fulfilled_name, rejected_name);
+}
+
+future_t *future_catch_named(future_t *f, future_cb on_rejected, void *data,
+                             const char *name) {
+  FUTURE__CHECK(f);
+  return chain(f, FUTURE__THEN, NULL, on_rejected, data, NULL, name);
+}
+
+future_t *future_finally_named(future_t *f, future_cb on_settled, void *data,
+                               const char *name) {
+  FUTURE__CHECK(f);
+  return chain(f, FUTURE__FINALLY, on_settled, NULL, data, name, NULL);
 }

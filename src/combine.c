@@ -310,6 +310,7 @@ static future_t *combine(uv_loop_t *loop, future_t **inputs, size_t n,
     release_array(inputs, n);
     return NULL;
   }
+  FUTURE__TRACE_REQUEST(result, "%s of %zu", name + 7 /* future_ */, n);
   c->machine.inputs = combine_inputs;
   result->flags |= FUTURE__MACHINE;
   c->result = result;

@@ -90,6 +90,10 @@ future_t *future_dns_getaddrinfo(uv_loop_t *loop, const char *node,
     return NULL;
   }
   g->req.data = g;
+  FUTURE__TRACE_REQUEST(g->f, "dns.getaddrinfo %s%s%s",
+                        g->node != NULL ? g->node : "",
+                        g->service != NULL ? " port " : "",
+                        g->service != NULL ? g->service : "");
   rc = uv_getaddrinfo(loop, &g->req, gai_done, g->node, g->service, hints);
   if (rc < 0) {
     future_t *f = g->f;
@@ -169,6 +173,7 @@ future_t *future_dns_getnameinfo(uv_loop_t *loop, const struct sockaddr *addr,
     return NULL;
   }
   g->req.data = g;
+  FUTURE__TRACE_REQUEST(g->f, "dns.getnameinfo %s", g->addr);
   /* libuv copies the address into the request. */
   rc = uv_getnameinfo(loop, &g->req, gni_done, addr, flags);
   if (rc < 0) {
@@ -234,6 +239,7 @@ future_t *future_random(uv_loop_t *loop, size_t len) {
     return NULL;
   }
   r->req.data = r;
+  FUTURE__TRACE_REQUEST(f, "random %zu bytes", len);
   rc = uv_random(loop, &r->req, r->bytes, len, 0, random_done);
   if (rc < 0) {
     future__source_fail(f, future__error_site(&r->site, rc, "random %zu bytes",

@@ -117,6 +117,30 @@ void *future__fs_alloc(uv_loop_t *loop, const char *func, size_t size,
 
 void future__fs_release_plain(future__fs_base_t *b) { future__free(b); }
 
+/* The operation's name in a trace, into `out`. */
+static void fs_name(char *out, size_t size, const future__fs_base_t *b,
+                    int fd) {
+  const char *op = b->func;
+  int n;
+  if (strncmp(op, "future_fs_", 10) == 0)
+    op += 10;
+  n = snprintf(out, size, "fs.%s", op);
+  if (n < 0 || (size_t)n >= size)
+    return;
+  if (b->path != NULL && b->path2 != NULL)
+    snprintf(out + n, size - (size_t)n, " %s -> %s", b->path, b->path2);
+  else if (b->path != NULL)
+    snprintf(out + n, size - (size_t)n, " %s", b->path);
+  else if (fd >= 0)
+    snprintf(out + n, size - (size_t)n, " fd %d", fd);
+}
+
+void future__fs_trace(const future__fs_base_t *b, int fd) {
+  char name[256];
+  fs_name(name, sizeof name, b, fd);
+  future__trace_request(b->f, "%s", name);
+}
+
 /* Copy `s` into `*mem` and advance it; NULL stays NULL. */
 static const char *fs_stash(char **mem, const char *s) {
   char *p;
@@ -284,7 +308,13 @@ static int fs_job_cancel(future_t *f, void *data) {
 
 static void fs_job_run(uv_work_t *w) {
   future__fs_job_t *j = w->data;
+  uint64_t t0 = FUTURE__TRACING() ? uv_hrtime() : 0;
   j->run(j);
+  if (t0 != 0) { /* a slice on this pool thread's lane */
+    char name[256];
+    fs_name(name, sizeof name, &j->b, -1);
+    future__trace_pool(j->b.f, t0, "%s", name);
+  }
 }
 
 static void fs_job_after(uv_work_t *w, int status) {
@@ -313,7 +343,9 @@ void *future__fs_job_new(uv_loop_t *loop, const char *func, size_t size,
 
 future_t *future__fs_job_start(future__fs_job_t *j) {
   future_t *f = j->b.f;
-  int rc = uv_queue_work(j->b.loop, &j->work, fs_job_run, fs_job_after);
+  int rc;
+  FS_TRACE(&j->b, -1);
+  rc = uv_queue_work(j->b.loop, &j->work, fs_job_run, fs_job_after);
   if (rc < 0) {
     /* Not queued (libuv refuses only a NULL work function): `done` is for
      * what `run` reports, and it never ran. */
@@ -439,8 +471,10 @@ static simple_t *simple_new(uv_loop_t *loop, const char *func, int kind,
   s->p1 = fs_stash(&mem, p1);
   s->p2 = fs_stash(&mem, p2);
   s->b.path = s->p1;
+  s->b.path2 = s->p2;
   s->fd = fd;
   s->fd2 = -1;
+  FS_TRACE(&s->b, fd);
   return s;
 }
 
@@ -987,6 +1021,7 @@ future_t *future_fs_copyfile(uv_loop_t *loop, const char *path,
   op->path = fs_stash(&mem, path);
   op->new_path = fs_stash(&mem, new_path);
   op->j.b.path = op->path;
+  op->j.b.path2 = op->new_path;
   op->flags = flags;
   return future__fs_job_start(&op->j);
 }

@@ -228,6 +228,7 @@ future_t *future_fs_read_file(uv_loop_t *loop, const char *path) {
     return NULL;
   strcpy(op->path, path);
   op->b.path = op->path;
+  FS_TRACE(&op->b, -1);
   op->fd = -1;
   op->stage = RF_OPEN;
   f = op->b.f;
@@ -349,6 +350,7 @@ static future_t *write_file_start(uv_loop_t *loop, const char *func,
   }
   strcpy(op->path, path);
   op->b.path = op->path;
+  FS_TRACE(&op->b, -1);
   op->mode = mode;
   op->fd = -1;
   op->data = data;

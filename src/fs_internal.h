@@ -44,6 +44,7 @@ struct future__fs_base_s {
   future__site_t site;              /* the caller's, when recorded */
   void (*release)(future__fs_base_t *b); /* frees the operation's memory */
   const char *path;                 /* for the errors of closing steps */
+  const char *path2;                /* a second path, for the trace */
   /* The outcome being built. */
   void *value;
   future_dtor_cb dtor;
@@ -114,6 +115,16 @@ void *future__fs_alloc(uv_loop_t *loop, const char *func, size_t size,
                        size_t extra, void (*release)(future__fs_base_t *));
 /* A release for operations that own nothing beyond their allocation. */
 void future__fs_release_plain(future__fs_base_t *b);
+
+/* Name the operation's request in a trace, from the public function, the
+ * path(s) or the descriptor `fd` (-1: none): "fs.stat /tmp/x",
+ * "fs.rename /a -> /b", "fs.read fd 7". */
+void future__fs_trace(const future__fs_base_t *b, int fd);
+#define FS_TRACE(b, fd)                                                        \
+  do {                                                                         \
+    if (FUTURE__TRACING())                                                     \
+      future__fs_trace((b), (fd));                                             \
+  } while (0)
 
 /* Close, undo, settle, free. */
 void future__fs_end(future__fs_base_t *b);

@@ -88,6 +88,7 @@ future_t *future_fs_readdir(uv_loop_t *loop, const char *path) {
     return NULL;
   strcpy(op->path, path);
   op->b.path = op->path;
+  FS_TRACE(&op->b, -1);
   f = op->b.f;
   rc = uv_fs_opendir(loop, &op->b.req, path, readdir_step);
   if (rc < 0) {

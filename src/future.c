@@ -108,7 +108,7 @@ void future__pool_destroy(future__loop_t *lp) {
   lp->fresh = lp->fresh_end = NULL;
 }
 
-future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
+future_t *future__alloc_raw(future__loop_t *lp, uint8_t kind) {
   future_t *f;
 #if FUTURE_DEBUG
   future__debug_check_loop(lp, "making a future");
@@ -128,7 +128,13 @@ future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
   *f = (future_t){.lp = lp, .refs = 1, .kind = kind};
   FUTURE__MARK_LIVE(f);
   lp->live++;
-  FUTURE__TRACE('i', "create", f);
+  return f;
+}
+
+future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind) {
+  future_t *f = future__alloc_raw(lp, kind);
+  if (f != NULL && FUTURE__TRACING())
+    future__trace_create(f, NULL, NULL, NULL);
   return f;
 }
 
@@ -137,6 +143,10 @@ void future__release_memory(future__loop_t *lp, future_t *f) {
     f->next = lp->pool;
     lp->pool = f;
   } else {
+    /* A pooled future's address comes back as a future's, whose creation
+     * the trace sees; malloc's may not: the trace lets go of it now. */
+    if (FUTURE__TRACING())
+      future__trace_forget(f);
     future__free(f);
   }
 }
@@ -276,12 +286,8 @@ void future__settled(future_t *f) {
   future_t *w, *first, *last;
   uint32_t n = 0;
 
-  if (FUTURE__TRACING()) {
-    if (f->flags & FUTURE__REQUEST)
-      future__trace('e', "request", f, 0, 0);
-    future__trace('i', f->state == FUTURE_REJECTED ? "rejected" : "fulfilled",
-                  f, 0, 0);
-  }
+  if (FUTURE__TRACING())
+    future__trace_settled(f);
   last = f->waiters;
   if (last == NULL)
     return;
@@ -479,8 +485,8 @@ future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
     /* Nothing waits on a future nobody has seen yet: settling is a store. */
     f->state = FUTURE_FULFILLED;
     f->u.out.ptr = value;
-    if (atomic_load_explicit(&future__tracing, memory_order_relaxed))
-      future__trace('i', "fulfilled", f, 0, 0);
+    if (FUTURE__TRACING())
+      future__trace_settled(f);
     return f;
   }
   future_resolve(f, value, dtor);
@@ -559,7 +565,6 @@ future_t *future__source_unlisted(future__loop_t *lp,
   f->data = req;
   f->refs = 2;
   f->flags |= FUTURE__REQUEST;
-  FUTURE__TRACE('b', "request", f);
   return f;
 }
 

@@ -388,15 +388,18 @@ extern atomic_int future__tracing;
 
 /* future.c */
 /* A new future of `lp` with one reference, or NULL when out of memory.
- * The common case, a future from the loop's pool, is inline. */
+ * The common case, a future from the loop's pool, is inline. _slow also
+ * tells the trace (future__trace_create), _raw does not. */
 future_t *future__alloc_slow(future__loop_t *lp, uint8_t kind);
-static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
+future_t *future__alloc_raw(future__loop_t *lp, uint8_t kind);
+/* Without the trace's test, for a caller that made it (chain.c): the
+ * path of every link costs one branch for tracing, not two. */
+static inline future_t *future__alloc_untraced(future__loop_t *lp,
+                                               uint8_t kind) {
   future_t *f = lp->pool;
 #if FUTURE_DEBUG /* every new future: on its loop's thread */
   future__debug_check_loop(lp, "making a future");
 #endif
-  if (FUTURE__TRACING())
-    return future__alloc_slow(lp, kind);
   if (f != NULL)
     lp->pool = f->next;
   else if (lp->fresh != lp->fresh_end)
@@ -409,6 +412,11 @@ static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
   FUTURE__MARK_LIVE(f);
   lp->live++;
   return f;
+}
+static inline future_t *future__alloc(future__loop_t *lp, uint8_t kind) {
+  if (FUTURE__TRACING())
+    return future__alloc_slow(lp, kind);
+  return future__alloc_untraced(lp, kind);
 }
 void future__free_all(future_t *f);
 
@@ -537,7 +545,9 @@ future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
 
 /* Sources backed by a libuv request (fs, timers, work, ...). The new future
  * has two references: the caller's, and the request's, which
- * future__source_done drops. `req` is passed to `cancel` (may be NULL). */
+ * future__source_done drops. `req` is passed to `cancel` (may be NULL).
+ * The creator names the request for the trace (FUTURE__TRACE_REQUEST):
+ * a request without a name has no span. */
 future_t *future__source_new(future__loop_t *lp, future__cancel_cb cancel,
                              void *req);
 /* The same, for a request that teardown finds by other means (delays, in
@@ -569,13 +579,47 @@ void future__holder_unref(future__holder_t *h);
 void future__trace_setup(void);
 /* Whether a trace is recording (its buffers hold the allocator's memory). */
 int future__trace_recording(void);
-void future__trace(char phase, const char *name, const void *id,
-                   uint64_t ts, uint64_t dur);
-#define FUTURE__TRACE(phase, name, id)                                         \
+/* The calling thread runs a loop: its lane is "loop N" (loop.c, when a
+ * loop gets its state; costs nothing while not tracing). */
+void future__trace_thread_loop(void);
+/* An event about the future `f` (phase 'i' instant, 'X' slice from ts
+ * lasting dur; ts 0 is now). */
+void future__trace(char phase, const char *name, const void *f, uint64_t ts,
+                   uint64_t dur);
+#define FUTURE__TRACE(phase, name, f)                                          \
   do {                                                                         \
     if (FUTURE__TRACING())                                                     \
-      future__trace((phase), (name), (id), 0, 0);                              \
+      future__trace((phase), (name), (f), 0, 0);                               \
   } while (0)
+/* The new future `f` gets its id: `what` it is (NULL: by its kind) and the
+ * names of its callbacks (for a step: on_fulfilled's, on_rejected's; NULL
+ * where there is none), which must outlive the trace. */
+void future__trace_create(const future_t *f, const char *what,
+                          const char *name0, const char *name1);
+/* The request behind the source `f` starts: its span, named printf-style
+ * with its arguments ("fs.stat /tmp/x"), lasts until `f` settles. */
+void future__trace_request(const future_t *f, const char *fmt, ...)
+    FUTURE_PRINTF(2, 3);
+#define FUTURE__TRACE_REQUEST(f, ...)                                          \
+  do {                                                                         \
+    if (FUTURE__TRACING())                                                     \
+      future__trace_request((f), __VA_ARGS__);                                 \
+  } while (0)
+/* `f`, not pooled, is freed: its address may be anything's next. */
+void future__trace_forget(const future_t *f);
+/* `f` settled (and its request's span, if it has one, ends). */
+void future__trace_settled(const future_t *f);
+/* The continuation `c`, a step labelled `label` ("then", "catch",
+ * "then/catch", "finally"), ran its on_fulfilled (rejected 0) or its
+ * on_rejected (1) from t0 until now. */
+void future__trace_step(const future_t *c, const char *label, int rejected,
+                        uint64_t t0);
+/* A slice from t0 until now on the calling thread, about `f` (or NULL),
+ * named printf-style; _pool's thread is one of libuv's pool ("pool N"). */
+void future__trace_slice(const void *f, uint64_t t0, const char *fmt, ...)
+    FUTURE_PRINTF(3, 4);
+void future__trace_pool(const void *f, uint64_t t0, const char *fmt, ...)
+    FUTURE_PRINTF(3, 4);
 
 /* cancel.c: move the observer `s`, waiting on a pending future, to wait
  * on the pending `to` instead (its reference goes along), and cancel the

@@ -92,6 +92,7 @@ static future__loop_t *loop_create(uv_loop_t *loop) {
     return NULL;
   lp->loop = loop;
   lp->thread = uv_thread_self();
+  future__trace_thread_loop(); /* this thread's lane is "loop N" */
   lp->use_pool = future__pool_wanted();
   if (uv_mutex_init(&lp->inbox_lock) != 0) {
     future__free(lp);

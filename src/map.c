@@ -202,6 +202,7 @@ future_t *future_map(uv_loop_t *loop, size_t n, size_t limit,
     future__free(m);
     return NULL;
   }
+  FUTURE__TRACE_REQUEST(result, "map %zu (limit %zu)", n, limit);
   m->machine.inputs = map_inputs;
   result->flags |= FUTURE__MACHINE;
   m->result = result;

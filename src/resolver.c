@@ -36,6 +36,7 @@ future_t *future_new_threadsafe(uv_loop_t *loop,
     future__free(r);
     return NULL;
   }
+  FUTURE__TRACE_REQUEST(r->f, "resolver");
   future__loop_resolver_opened(lp);
   *resolver = r;
   return r->f;

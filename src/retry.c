@@ -126,7 +126,11 @@ static void on_attempt_settled(future_t *settled, void *data) {
   }
   if (r->attempts < r->policy.max_attempts &&
       r->policy.should_retry(err, r->attempts, r->policy.data)) {
-    future_t *d = future__delay_new(r->lp, retry_delay(r));
+    uint64_t ms = retry_delay(r);
+    future_t *d = future__delay_new(r->lp, ms);
+    if (d != NULL)
+      FUTURE__TRACE_REQUEST(d, "retry backoff %llu ms",
+                            (unsigned long long)ms);
     if (d != NULL && future__sink(d, retry_backoff_over, r) != NULL) {
       r->backoff = d;
       r->holders++;
@@ -151,9 +155,14 @@ static void retry_start(retry_t *r) {
   /* A library callback, also when the backoff's observer calls us:
    * future_wait in it must refuse rather than run the loop under our
    * feet. */
-  r->lp->in_callback++;
-  f = r->attempt(r->lp->loop, ++r->attempts, r->data);
-  r->lp->in_callback--;
+  {
+    uint64_t t0 = FUTURE__TRACING() ? uv_hrtime() : 0;
+    r->lp->in_callback++;
+    f = r->attempt(r->lp->loop, ++r->attempts, r->data);
+    r->lp->in_callback--;
+    if (t0 != 0) /* about the retry's result, unless it was cancelled */
+      future__trace_slice(r->result, t0, "retry attempt %u", r->attempts);
+  }
   if (r->result == NULL) {
     /* The attempt cancelled the retry's own result: retry_cancel has
      * ended everything (the state lives on while we run),
@@ -265,6 +274,8 @@ future_t *future_retry(uv_loop_t *loop, future_attempt_cb attempt, void *data,
     r->policy.jitter = 1;
   if (r->policy.should_retry == NULL)
     r->policy.should_retry = future_retry_transient;
+  FUTURE__TRACE_REQUEST(r->result, "retry (at most %u attempts)",
+                        r->policy.max_attempts);
   r->lp = lp;
   r->machine.inputs = retry_inputs;
   r->result->flags |= FUTURE__MACHINE;

@@ -60,6 +60,7 @@ future_t *future_signal(uv_loop_t *loop, int signum) {
     future__handle_close(lp, &w->h);
     return NULL;
   }
+  FUTURE__TRACE_REQUEST(f, "signal %d", signum);
   rc = uv_signal_start_oneshot(&w->watcher, on_signal, signum);
   if (rc < 0) {
     w->f = NULL;

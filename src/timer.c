@@ -194,16 +194,29 @@ future_t *future__delay_new(future__loop_t *lp, uint64_t ms) {
 
 future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   future__loop_t *lp;
+  future_t *f;
   if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
     return NULL;
-  return future__delay_new(lp, ms);
+  f = future__delay_new(lp, ms);
+  if (f != NULL)
+    FUTURE__TRACE_REQUEST(f, "delay %llu ms", (unsigned long long)ms);
+  return f;
 }
 
 /* The loop goes around before a delay of 0 fires: the continuation that
  * made it ran in the idle phase, the poll for I/O (which does not block
  * while continuations are queued or a timer is due) comes next, then the
  * next turn's timers, whose phase settles the delay. */
-future_t *future_yield(uv_loop_t *loop) { return future_delay(loop, 0); }
+future_t *future_yield(uv_loop_t *loop) {
+  future__loop_t *lp;
+  future_t *f;
+  if (loop == NULL || (lp = future__loop_get(loop)) == NULL)
+    return NULL;
+  f = future__delay_new(lp, 0);
+  if (f != NULL)
+    FUTURE__TRACE_REQUEST(f, "yield");
+  return f;
+}
 
 /* timeout
  *
@@ -308,6 +321,7 @@ future_t *future_timeout(future_t *f, uint64_t ms) {
   }
   result = t->result;
   future__site_get(&t->site, __FILE__, __LINE__, "future_timeout");
+  FUTURE__TRACE_REQUEST(result, "timeout %llu ms", (unsigned long long)ms);
   t->inner = f;
   t->deadline = NULL;
   t->ms = ms;

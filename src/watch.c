@@ -127,6 +127,7 @@ future_t *future_fs_watch(uv_loop_t *loop, const char *path, unsigned flags) {
   w = watch_new(loop, lp, path, &site, init_event);
   if (w == NULL)
     return NULL;
+  FUTURE__TRACE_REQUEST(w->f, "fs.watch %s", w->path);
   rc = uv_fs_event_start(&w->u.event, on_event, w->path, flags);
   if (rc < 0)
     return watch_failed(w, rc);
@@ -185,6 +186,8 @@ future_t *future_fs_watch_file(uv_loop_t *loop, const char *path,
   w = watch_new(loop, lp, path, &site, init_poll);
   if (w == NULL)
     return NULL;
+  FUTURE__TRACE_REQUEST(w->f, "fs.watch_file %s every %u ms", w->path,
+                        interval_ms);
   rc = uv_fs_poll_start(&w->u.poll, on_poll, w->path, interval_ms);
   if (rc < 0)
     return watch_failed(w, rc);

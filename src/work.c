@@ -23,9 +23,12 @@ static _Thread_local work_t *current_work;
 
 static void work_run(uv_work_t *req) {
   work_t *w = req->data;
+  uint64_t t0 = FUTURE__TRACING() ? uv_hrtime() : 0;
   current_work = w;
   w->error = w->work(w->arg, &w->value);
   current_work = NULL;
+  if (t0 != 0) /* a slice on this pool thread's lane */
+    future__trace_pool(w->f, t0, "work");
 }
 
 int future_work_cancelled(void) {
@@ -79,6 +82,7 @@ future_t *future_work(uv_loop_t *loop, future_work_cb work, void *arg,
     future__free(w);
     return NULL;
   }
+  FUTURE__TRACE_REQUEST(f, "work");
   w->f = f;
   w->work = work;
   w->arg = arg;

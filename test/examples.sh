@@ -167,7 +167,7 @@ fi
 trace=$(mktemp)
 if FUTURE_TRACE="$trace" "$b/pipeline" > /dev/null 2>&1 &&
    grep -q '"traceEvents"' "$trace" &&
-   grep -q '"name":"then","cat":"future","ph":"X"' "$trace" &&
+   grep -q '"name":"then double_it","cat":"future","ph":"X"' "$trace" &&
    grep -q '"name":"future_wait (blocked)"' "$trace"; then
   echo "examples: FUTURE_TRACE timeline ok"
 else
