@@ -1,10 +1,11 @@
 #!/bin/sh
-# Smoke test of bench/: every benchmark program, libfuture and raw libuv,
-# runs once with a small n, checks its own result (each exits non-zero when
-# the chain, the awaits, the files, the timers or the work came out wrong,
-# or when a future is left alive) and prints its result line; so does
-# switch_cost (three lines). Nothing about speed is
-# asserted: timings belong to `make bench`, on a quiet machine.
+# Smoke test of bench/: every benchmark program, libfuture and the raw
+# libuv floors (the tight ones and the callback-style ones), runs once with
+# a small n, checks its own result (each exits non-zero when the chain, the
+# awaits, the files, the timers or the work came out wrong, or when a
+# future is left alive) and prints its result line; so does switch_cost
+# (three lines). Nothing about speed is asserted: timings belong to `make
+# bench`, on a quiet machine.
 set -eu
 b="${top_builddir:-.}/bench"
 fail=0
@@ -31,6 +32,10 @@ for impl in future raw; do
   run timers_$impl 200
   run heartbeat_$impl 30
 done
+run chain_built_tight 2000
+run chain_loop_tight 2000
+run fs_fanout_onejob 50
+run timers_heap 200
 run chain_loop_future 2000 adopt
 run await_loop_future 2000
 run switch_cost 2000
