@@ -12,6 +12,9 @@
  * chain_loop_raw, the callback-style reference, mallocs a new record every
  * hop and frees the old one, and most of its instructions are glibc's.
  *
+ * bench/loops_tight.c includes this file (bench_run and main renamed)
+ * to run the same code on several loops at once.
+ *
  * Usage: chain_loop_tight [n]   (default 1000000)
  */
 #include "bench.h"

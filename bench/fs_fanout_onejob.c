@@ -18,6 +18,9 @@
  * one after the other with uv_fs_*, as Node's readFile does and as
  * libfuture's future_fs_read_file does.
  *
+ * bench/loops_tight.c includes this file (bench_run and main renamed)
+ * to run the same code on several loops at once.
+ *
  * Usage: fs_fanout_onejob [n [dir]]   (default n 10000; without dir, the
  * program makes the files in a temporary directory and removes them)
  */

@@ -4,8 +4,9 @@
 # a small n, checks its own result (each exits non-zero when the chain, the
 # awaits, the files, the timers or the work came out wrong, or when a
 # future is left alive) and prints its result line; so does switch_cost
-# (three lines). When Node.js is found (NODE, or node on the PATH), the
-# two Node.js forms of fs_fanout run too. Nothing about speed is asserted:
+# (three lines), and the loops programs (three lines for each of their two
+# workloads). When Node.js is found (NODE, or node on the PATH), the two
+# Node.js forms of fs_fanout run too. Nothing about speed is asserted:
 # timings belong to `make bench`, on a quiet machine.
 set -eu
 b="${top_builddir:-.}/bench"
@@ -45,6 +46,10 @@ run timers_heap 200
 run chain_loop_future 2000 adopt
 run await_loop_future 2000
 run switch_cost 2000
+for impl in future tight; do
+  run loops_$impl 2000 chain_loop
+  run loops_$impl 20 fs_fanout
+done
 node=${NODE:-node}
 if command -v "$node" >/dev/null 2>&1; then
   run fs_fanout.js 50
