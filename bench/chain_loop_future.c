@@ -22,6 +22,9 @@
  * release of everything. bytes_per_op: peak resident memory over the whole
  * run, per hop (constant memory gives about 0).
  *
+ * bench/loops_future.c includes this file (bench_run and main renamed)
+ * to run the same code on several loops at once.
+ *
  * Usage: chain_loop_future [n [adopt]]   (default n 1000000)
  */
 #include <future.h>

@@ -8,6 +8,9 @@
  * memory over the run, per file (every buffer is held until all are read,
  * as Promise.all holds them in Node).
  *
+ * bench/loops_future.c includes this file (bench_run and main renamed)
+ * to run the same code on several loops at once.
+ *
  * Usage: fs_fanout_future [n [dir]]   (default n 10000; without dir, the
  * program makes the files in a temporary directory and removes them)
  */

@@ -6,13 +6,20 @@
 #   sh bench/run.sh               run every workload BENCH_RUNS times and
 #                                 print a table of medians
 #   sh bench/run.sh --callgrind   instructions per link of chain_built and
-#                                 chain_loop (libfuture, raw), per await of
+#                                 per hop of chain_loop (libfuture, tight
+#                                 floor, callback-style floor), per await of
 #                                 await_loop, and per call and switch of
 #                                 switch_cost, under callgrind
 #
+# Implementations (impl= in the result lines): future (libfuture), tight
+# (the tightest hand-written libuv program: *_tight, timers_heap,
+# fs_fanout_onejob), raw (the callback-style floor, *_raw), node (Node.js)
+# and, for fs_fanout, node_cb (fs.readFile's callback wrapped in a
+# promise). Every ratio of the summary is against the tight floor.
+#
 # Environment:
 #   BENCH_RUNS       runs of each program (default 5)
-#   BENCH_WORKLOADS  which workloads (default: all six, in order);
+#   BENCH_WORKLOADS  which workloads (default: all seven, in order);
 #                    await_loop brings chain_loop along (it is compared
 #                    with it), and runs switch_cost
 #   BENCH_CHAIN_N    links of chain_built, hops of chain_loop, awaits of
@@ -21,6 +28,9 @@
 #   BENCH_FS_N       files of fs_fanout (10000; at most 100000)
 #   BENCH_TIMERS_N   timers of timers (1000000)
 #   BENCH_WORK_MS    CPU work of heartbeat, ms (400)
+#   BENCH_LOOPS_CHAIN_N  hops of chain_loop per loop in loops (10000000)
+#   BENCH_LOOPS_FS_N     files of fs_fanout per loop in loops (4000; the
+#                    four loops hold up to 4 times as many open at once)
 #   BENCH_CG_N       n under callgrind (100000)
 #   BENCH_BINDIR     where the built C programs are (./bench)
 #   NODE             Node.js (default: `node` from PATH; rows are skipped
@@ -38,12 +48,14 @@ set -u
 srcdir=$(cd "$(dirname "$0")" && pwd)
 bindir=${BENCH_BINDIR:-./bench}
 runs=${BENCH_RUNS:-5}
-workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat"}
+workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat loops"}
 chain_n=${BENCH_CHAIN_N:-1000000}
 switch_n=${BENCH_SWITCH_N:-10000000}
 fs_n=${BENCH_FS_N:-10000}
 timers_n=${BENCH_TIMERS_N:-1000000}
 work_ms=${BENCH_WORK_MS:-400}
+loops_chain_n=${BENCH_LOOPS_CHAIN_N:-10000000}
+loops_fs_n=${BENCH_LOOPS_FS_N:-4000}
 cg_n=${BENCH_CG_N:-100000}
 node=${NODE:-}
 if [ -z "$node" ]; then
@@ -116,35 +128,49 @@ if [ "${1:-}" = "--callgrind" ]; then
     cg_per=$(awk -v ir="$cg_ir" -v n="$1" 'BEGIN { printf "%.1f", ir / n }')
   }
   x() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-  printf '%-12s %-8s %14s %10s %12s\n' workload impl "Ir" "Ir/op" "future/raw"
+  echo "tight: the tightest hand-written libuv floor; raw: the callback-style"
+  echo "one (bench/README.md). /tight: Ir/op over the tight floor's;"
+  echo "future/this: libfuture's Ir/op over this row's."
+  echo
+  cfmt='%-12s %-8s %14s %10s %9s %12s\n'
+  printf "$cfmt" workload impl "Ir" "Ir/op" "/tight" "future/this"
   status=0
-  hop_future= hop_raw=
+  hop_future= hop_raw= hop_tight= await_per=
   for w in chain_built chain_loop await_loop; do
-    raw_per=
-    impls="raw future"
+    ir_future= ir_tight= ir_raw= per_future= per_tight= per_raw=
+    impls="future tight raw"
     [ "$w" = await_loop ] && impls=future
     for impl in $impls; do
       cg_run "${w}_$impl" "$cg_n"
       [ -n "$cg_per" ] || continue
-      ratio=-
-      if [ "$impl" = raw ]; then
-        raw_per=$cg_per
-      elif [ -n "$raw_per" ]; then
-        ratio=$(x "$cg_per" "$raw_per")
-      fi
-      [ "$w" = chain_loop ] && [ "$impl" = future ] && hop_future=$cg_per
-      [ "$w" = chain_loop ] && [ "$impl" = raw ] && hop_raw=$cg_per
-      [ "$w" = await_loop ] && await_per=$cg_per
-      printf '%-12s %-8s %14s %10s %12s\n' "$w" "$impl" "$cg_ir" "$cg_per" \
-        "$ratio"
+      eval "ir_$impl=\$cg_ir per_$impl=\$cg_per"
     done
+    # await_loop has no floor of its own: its reference is a tight hop.
+    ref=$per_tight
+    [ "$w" = await_loop ] && ref=$hop_tight
+    for impl in $impls; do
+      eval "ir=\$ir_$impl per=\$per_$impl"
+      [ -n "$per" ] || continue
+      rt=- rf=-
+      [ -n "$ref" ] && rt=$(x "$per" "$ref")
+      [ "$impl" != future ] && [ -n "$per_future" ] &&
+        rf=$(x "$per_future" "$per")
+      printf "$cfmt" "$w" "$impl" "$ir" "$per" "$rt" "$rf"
+    done
+    if [ "$w" = chain_loop ]; then
+      hop_future=$per_future hop_tight=$per_tight hop_raw=$per_raw
+    fi
+    [ "$w" = await_loop ] && await_per=$per_future
   done
-  if [ -n "${await_per:-}" ] && [ -n "$hop_future" ] && [ -n "$hop_raw" ]; then
+  if [ -n "${await_per:-}" ] && [ -n "$hop_future" ] && [ -n "$hop_raw" ] &&
+    [ -n "$hop_tight" ]; then
     echo
     echo "await_loop: one await executes $(x "$await_per" "$hop_future") the" \
       "instructions of a libfuture"
     echo "chain_loop hop (target, in time: at most 2x)," \
-      "$(x "$await_per" "$hop_raw") those of a raw hop"
+      "$(x "$await_per" "$hop_tight") those of a tight hop"
+    echo "(its /tight above) and $(x "$await_per" "$hop_raw") those of a" \
+      "callback-style (raw) one"
   fi
   echo
   echo "switch_cost (n=$cg_n): instructions per call, and per round trip of"
@@ -174,8 +200,8 @@ fi
 
 [ -n "$node" ] || echo "run.sh: node not found: Node.js rows skipped" >&2
 
-impls="future raw"
-[ -n "$node" ] && impls="future raw node"
+impls="future tight raw"
+[ -n "$node" ] && impls="future tight raw node node_cb"
 
 # await_loop is read against chain_loop, in the same rounds.
 case " $workloads " in
@@ -190,35 +216,59 @@ case " $workloads " in
     ;;
 esac
 
-# Each implementation's command for workload $1; nothing for an
-# implementation the workload does not have (await_loop has no raw form:
-# its floor is chain_loop's).
-command_for() {
-  w=$1 impl=$2
-  case $w in
-    await_loop) [ "$impl" = raw ] && return ;;
+# The program of workload $1's implementation $2 (a C program in $bindir,
+# or a script for Node.js), or nothing if the workload does not have that
+# implementation: await_loop has no floor (its floors are chain_loop's),
+# heartbeat no tight one, only fs_fanout has node_cb, and loops has
+# libfuture and the tight floor alone.
+program_for() {
+  case $1:$2 in
+    await_loop:tight | await_loop:raw | heartbeat:tight) ;;
+    *:node_cb) [ "$1" = fs_fanout ] && echo fs_fanout_cb.js ;;
+    *:node) [ "$1" = loops ] || echo "$1.js" ;;
+    loops:future | loops:tight) echo "loops_$2" ;;
+    loops:*) ;;
+    timers:tight) echo timers_heap ;;
+    fs_fanout:tight) echo fs_fanout_onejob ;;
+    *) echo "$1_$2" ;;
   esac
+}
+
+# Each implementation's command for workload $1 (for loops: sub-workload
+# $3); nothing for an implementation the workload does not have.
+command_for() {
+  w=$1 impl=$2 sub=${3:--}
+  prog=$(program_for "$w" "$impl")
+  [ -n "$prog" ] || return 0
   case $w in
     chain_built | chain_loop | await_loop) n=$chain_n ;;
     fs_fanout) n=$fs_n ;;
     timers) n=$timers_n ;;
     heartbeat) n=$work_ms ;;
+    loops) [ "$sub" = fs_fanout ] && n=$loops_fs_n || n=$loops_chain_n ;;
     *) die "unknown workload $w" ;;
   esac
-  if [ "$impl" = node ]; then
-    set -- "$node" "$srcdir/$w.js" "$n"
-  else
-    set -- "$bindir/${w}_$impl" "$n"
-  fi
-  if [ "$w" = fs_fanout ]; then
+  case $impl in
+    node*) set -- "$node" "$srcdir/$prog" "$n" ;;
+    *) set -- "$bindir/$prog" "$n" ;;
+  esac
+  [ "$w" = loops ] && set -- "$@" "$sub"
+  if [ "$w" = fs_fanout ] || [ "$sub" = fs_fanout ]; then
     set -- "$@" "$tmp/files"
   fi
   echo "$@"
 }
 
 for w in $workloads; do
-  progs="${w}_future ${w}_raw"
-  [ "$w" = await_loop ] && progs="await_loop_future switch_cost"
+  case $w in
+    chain_built | chain_loop | await_loop | fs_fanout | timers | heartbeat | loops) ;;
+    *) die "unknown workload $w" ;;
+  esac
+  progs=
+  for impl in future tight raw; do
+    progs="$progs $(program_for "$w" "$impl")"
+  done
+  [ "$w" = await_loop ] && progs="$progs switch_cost"
   for p in $progs; do
     [ -x "$bindir/$p" ] || die "$bindir/$p not built (run \`make bench')"
   done
@@ -240,24 +290,35 @@ run_one() {
   fi
 }
 
+# fs_fanout and loops read files: as many as the larger of the two needs.
+files_n=0 fds_n=0
 case " $workloads " in
-  *" fs_fanout "*)
-    [ "$fs_n" -le 100000 ] || die "BENCH_FS_N is at most 100000"
-    # All files are open at once: make sure the descriptors suffice
-    # (ulimit -H is not POSIX, but dash and bash have it).
-    hard=$(ulimit -Hn 2>/dev/null || echo unlimited)
-    if [ "$hard" != unlimited ] && [ "$hard" -lt $((fs_n + 64)) ]; then
-      die "fs_fanout needs $((fs_n + 64)) file descriptors (ulimit -Hn: $hard)"
-    fi
-    ulimit -n "$hard" 2>/dev/null || true
-    echo "Making $fs_n files of 4 KiB in $tmp/files ..." >&2
-    mkdir "$tmp/files" || exit 1
-    head -c $((4096 * fs_n)) /dev/urandom |
-      split -d -a 5 -b 4096 - "$tmp/files/f" || die "cannot make the files"
-    # Read them once, so that every run finds a warm page cache.
-    find "$tmp/files" -type f -exec cat {} + >/dev/null
+  *" fs_fanout "*) files_n=$fs_n fds_n=$fs_n ;;
+esac
+case " $workloads " in
+  *" loops "*)
+    [ "$loops_fs_n" -gt "$files_n" ] && files_n=$loops_fs_n
+    # Four loops, each with all its files open at once.
+    [ $((4 * loops_fs_n)) -gt "$fds_n" ] && fds_n=$((4 * loops_fs_n))
     ;;
 esac
+if [ "$files_n" -gt 0 ]; then
+  [ "$files_n" -le 100000 ] ||
+    die "BENCH_FS_N and BENCH_LOOPS_FS_N are at most 100000"
+  # All files are open at once: make sure the descriptors suffice
+  # (ulimit -H is not POSIX, but dash and bash have it).
+  hard=$(ulimit -Hn 2>/dev/null || echo unlimited)
+  if [ "$hard" != unlimited ] && [ "$hard" -lt $((fds_n + 64)) ]; then
+    die "fs_fanout and loops need $((fds_n + 64)) file descriptors (ulimit -Hn: $hard)"
+  fi
+  ulimit -n "$hard" 2>/dev/null || true
+  echo "Making $files_n files of 4 KiB in $tmp/files ..." >&2
+  mkdir "$tmp/files" || exit 1
+  head -c $((4096 * files_n)) /dev/urandom |
+    split -d -a 5 -b 4096 - "$tmp/files/f" || die "cannot make the files"
+  # Read them once, so that every run finds a warm page cache.
+  find "$tmp/files" -type f -exec cat {} + >/dev/null
+fi
 
 results=$tmp/results
 : >"$results"
@@ -276,10 +337,14 @@ while [ "$r" -le "$runs" ]; do
     k=$((k + 1))
   done
   for w in $workloads; do
-    for impl in $order; do
-      cmd=$(command_for "$w" "$impl")
-      [ -n "$cmd" ] || continue
-      run_one "$r" $cmd
+    subs=-
+    [ "$w" = loops ] && subs="chain_loop fs_fanout"
+    for sub in $subs; do
+      for impl in $order; do
+        cmd=$(command_for "$w" "$impl" "$sub")
+        [ -n "$cmd" ] || continue
+        run_one "$r" $cmd
+      done
     done
     # What a switch costs, next to what an await costs (three lines:
     # call, switch, fiber).
@@ -293,7 +358,8 @@ med() {
   grep "^workload=$1 impl=$2 " "$results" | field "$3" | median
 }
 
-# ns_per_op of the result line on stdin; with "cpu" as $1, cpu_s / n.
+# ns_per_op of the result line on stdin; with "cpu" as $1, the CPU time
+# per op (cpu_ns_per_op if the line has it, as loops' do, else cpu_s / n).
 per_op() {
   if [ "${1:-}" = cpu ]; then
     awk '{
@@ -301,72 +367,84 @@ per_op() {
         p = index($i, "=")
         if (p > 0) v[substr($i, 1, p - 1)] = substr($i, p + 1)
       }
-      if (v["n"] + 0 > 0) print v["cpu_s"] * 1e9 / v["n"]
+      if ("cpu_ns_per_op" in v) print v["cpu_ns_per_op"]
+      else if (v["n"] + 0 > 0) print v["cpu_s"] * 1e9 / v["n"]
     }'
   else
     field ns_per_op
   fi
 }
 
-# How many times the ns/op of implementation $2 libfuture's is, for
-# workload $1: the median over the rounds of the ratio within a round. The
-# implementations of a workload run back to back within a round, so that a
-# machine that changes speed between rounds (a shared VM does, by a factor
-# of up to 1.7 here) shifts both sides of each ratio alike; a ratio of
-# medians would mix fast rounds of one with slow rounds of the other.
-ratio() {
-  ratio2 "$1" future "$1" "$2"
-}
-
-# The same for any two rows: workload $1 implementation $2 against
-# workload $3 implementation $4; with "cpu" as $5, of the CPU time per op
-# (cpu_s / n) instead of ns_per_op.
-ratio2() {
+# How many times the ns/op of the result lines starting with $2 those
+# starting with $1 take (e.g. $1 "workload=timers impl=future ", $2
+# "workload=timers impl=tight "): the median over the rounds of the ratio
+# within a round. The implementations of a workload run back to back
+# within a round, so that a machine that changes speed between rounds (a
+# shared VM does, by a factor of up to 1.7 here) shifts both sides of each
+# ratio alike; a ratio of medians would mix fast rounds of one with slow
+# rounds of the other. With "cpu" as $3, of the CPU time per op instead.
+ratio_lines() {
   rr=1
   while [ "$rr" -le "$runs" ]; do
-    a=$(grep "^workload=$1 impl=$2 .* round=$rr\$" "$results" |
-      per_op "${5:-}")
-    b=$(grep "^workload=$3 impl=$4 .* round=$rr\$" "$results" |
-      per_op "${5:-}")
+    a=$(grep "^$1.* round=$rr\$" "$results" | per_op "${3:-}")
+    b=$(grep "^$2.* round=$rr\$" "$results" | per_op "${3:-}")
     [ -n "$a" ] && [ -n "$b" ] &&
       awk -v a="$a" -v b="$b" 'BEGIN { if (b + 0 > 0) print a / b }'
     rr=$((rr + 1))
   done | median | awk '{ if ($1 == "-") print "-"; else printf "%.2fx\n", $1 }'
 }
 
+# The same for workload $1 implementation $2 against workload $3
+# implementation $4; "cpu" as $5 for the CPU time per op.
+ratio2() {
+  ratio_lines "workload=$1 impl=$2 " "workload=$3 impl=$4 " "${5:-}"
+}
+
 echo
 echo "libfuture benchmarks: medians of $runs runs ($(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(nproc 2>/dev/null || echo '?') cores)"
 [ -n "$node" ] && echo "Node.js: $("$node" --version)"
-echo "ns/op is wall time per item, but CPU time per timer for timers;"
-echo "bytes/op is resident memory per pending item (README.md says how);"
-echo "the ratios compare ns/op: the median of the ratios within each round."
-echo
-fmt='%-12s %-7s %10s %10s %13s %11s %9s %11s %12s\n'
-printf "$fmt" workload impl "wall s" "cpu s" "peak RSS MiB" "ns/op" \
-  "bytes/op" "future/raw" "future/node"
+main_table=
 for w in $workloads; do
-  [ "$w" = heartbeat ] && continue
-  for impl in $impls; do
-    wall=$(med "$w" "$impl" wall_s)
-    [ "$wall" = - ] && continue
-    cpu=$(med "$w" "$impl" cpu_s)
-    rss=$(med "$w" "$impl" maxrss_kib)
-    nsop=$(med "$w" "$impl" ns_per_op)
-    bop=$(med "$w" "$impl" bytes_per_op)
-    rraw=- rnode=-
-    if [ "$impl" = future ]; then
-      rraw=$(ratio "$w" raw)
-      [ -n "$node" ] && rnode=$(ratio "$w" node)
-    fi
-    printf "$fmt" "$w" "$impl" \
-      "$(awk -v v="$wall" 'BEGIN { printf "%.4f", v }')" \
-      "$(awk -v v="$cpu" 'BEGIN { printf "%.4f", v }')" \
-      "$(awk -v v="$rss" 'BEGIN { printf "%.1f", v / 1024 }')" \
-      "$(awk -v v="$nsop" 'BEGIN { printf "%.1f", v }')" \
-      "$(awk -v v="$bop" 'BEGIN { printf "%.0f", v }')" \
-      "$rraw" "$rnode"
-  done
+  case $w in heartbeat | loops) ;; *) main_table=yes ;; esac
 done
+if [ -n "$main_table" ]; then
+  echo "future: libfuture; tight: the tightest hand-written libuv program;"
+  echo "raw: the callback-style floor; node: Node.js (node_cb: fs.readFile's"
+  echo "callback in a promise). ns/op is wall time per item, but CPU time per"
+  echo "timer for timers; bytes/op is resident memory per pending item"
+  echo "(README.md says how). /tight: this row's ns/op over the tight floor's"
+  echo "(await_loop: over a tight chain_loop hop); cpu/tight: the same of CPU"
+  echo "time per item; future/this: libfuture's ns/op over this row's. Each"
+  echo "ratio is the median of the ratios within each round."
+  echo
+  fmt='%-12s %-7s %9s %9s %8s %10s %8s %8s %9s %11s\n'
+  printf "$fmt" workload impl "wall s" "cpu s" "RSS MiB" "ns/op" \
+    "bytes/op" "/tight" "cpu/tight" "future/this"
+  for w in $workloads; do
+    case $w in heartbeat | loops) continue ;; esac
+    ref=$w
+    [ "$w" = await_loop ] && ref=chain_loop
+    for impl in $impls; do
+      wall=$(med "$w" "$impl" wall_s)
+      [ "$wall" = - ] && continue
+      cpu=$(med "$w" "$impl" cpu_s)
+      rss=$(med "$w" "$impl" maxrss_kib)
+      nsop=$(med "$w" "$impl" ns_per_op)
+      bop=$(med "$w" "$impl" bytes_per_op)
+      rt=$(ratio2 "$w" "$impl" "$ref" tight)
+      rtc=$(ratio2 "$w" "$impl" "$ref" tight cpu)
+      rf=-
+      [ "$impl" = future ] || rf=$(ratio2 "$w" future "$w" "$impl")
+      printf "$fmt" "$w" "$impl" \
+        "$(awk -v v="$wall" 'BEGIN { printf "%.4f", v }')" \
+        "$(awk -v v="$cpu" 'BEGIN { printf "%.4f", v }')" \
+        "$(awk -v v="$rss" 'BEGIN { printf "%.1f", v / 1024 }')" \
+        "$(awk -v v="$nsop" 'BEGIN { printf "%.1f", v }')" \
+        "$(awk -v v="$bop" 'BEGIN { printf "%.0f", v }')" \
+        "$rt" "$rtc" "$rf"
+    done
+  done
+fi
 
 case " $workloads " in
   *" await_loop "*)
@@ -391,6 +469,9 @@ case " $workloads " in
     printf "$afmt" "await / libfuture chain_loop hop" "$hop" \
       "$(ratio2 await_loop future chain_loop future cpu)" \
       "   target: at most 2x ($(verdict "$hop" 2 0))"
+    printf "$afmt" "await / tight chain_loop hop" \
+      "$(ratio2 await_loop future chain_loop tight)" \
+      "$(ratio2 await_loop future chain_loop tight cpu)" ""
     printf "$afmt" "await / raw chain_loop hop" \
       "$(ratio2 await_loop future chain_loop raw)" \
       "$(ratio2 await_loop future chain_loop raw cpu)" ""
@@ -438,6 +519,48 @@ case " $workloads " in
       printf "$hfmt" heartbeat "$impl" \
         "$(awk -v v="$lg" 'BEGIN { printf "%.1f", v }')" \
         "$(awk -v v="$pg" 'BEGIN { printf "%.1f", v }')"
+    done
+    ;;
+esac
+
+case " $workloads " in
+  *" loops "*)
+    echo
+    echo "loops: chain_loop ($loops_chain_n hops a loop) and fs_fanout"
+    echo "($loops_fs_n files a loop) on 1, 2 and 4 libuv loops at once, one"
+    echo "thread each, every loop doing the whole workload. Mops/s (ops/s for"
+    echo "fs_fanout) is the total throughput, ns/op its inverse, cpu ns/op the"
+    echo "CPU time (all threads) per op; scaling: the throughput over that of"
+    echo "1 loop, in the same run; /tight, cpu/tight: libfuture over the tight"
+    echo "floor with as many loops. Medians over the rounds."
+    echo
+    lfmt='%-12s %-7s %5s %12s %10s %10s %8s %8s %9s\n'
+    printf "$lfmt" sub impl loops "throughput" "ns/op" "cpu ns/op" scaling \
+      "/tight" "cpu/tight"
+    for sub in chain_loop fs_fanout; do
+      for impl in future tight; do
+        for k in 1 2 4; do
+          sel="workload=loops impl=$impl sub=$sub loops=$k "
+          tput=$(grep "^$sel" "$results" | field ops_per_s | median)
+          [ "$tput" = - ] && continue
+          nsop=$(grep "^$sel" "$results" | field ns_per_op | median)
+          cns=$(grep "^$sel" "$results" | field cpu_ns_per_op | median)
+          sc=$(ratio_lines "workload=loops impl=$impl sub=$sub loops=1 " "$sel")
+          rt=- rtc=-
+          if [ "$impl" = future ]; then
+            tsel="workload=loops impl=tight sub=$sub loops=$k "
+            rt=$(ratio_lines "$sel" "$tsel")
+            rtc=$(ratio_lines "$sel" "$tsel" cpu)
+          fi
+          printf "$lfmt" "$sub" "$impl" "$k" \
+            "$(awk -v v="$tput" -v s="$sub" 'BEGIN {
+              if (s == "fs_fanout") printf "%.0f/s", v
+              else printf "%.1fM/s", v / 1e6 }')" \
+            "$(awk -v v="$nsop" 'BEGIN { printf "%.1f", v }')" \
+            "$(awk -v v="$cns" 'BEGIN { printf "%.1f", v }')" \
+            "$sc" "$rt" "$rtc"
+        done
+      done
     done
     ;;
 esac
