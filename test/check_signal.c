@@ -9,6 +9,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+static int owned_now;
+static void count_owned(uv_handle_t *h, void *arg) {
+  *(int *)arg += future_loop_owns_handle(h);
+}
+
 START_TEST(test_signal_next_delivery_fulfils) {
   uv_loop_t loop;
   future_result_t r;
@@ -21,6 +26,12 @@ START_TEST(test_signal_next_delivery_fulfils) {
   ck_assert_int_eq(future_wait(f, &r), 0);
   ck_assert_int_eq(P2INT(r.value), SIGUSR1);
   future_result_release(&r);
+  /* The watcher is closed once it has fired: after a turn of the loop,
+   * only the loop's three handles are the library's. */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  owned_now = 0;
+  uv_walk(&loop, count_owned, &owned_now);
+  ck_assert_int_eq(owned_now, 3);
   LOOP_CLOSE(&loop);
 }
 END_TEST
