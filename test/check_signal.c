@@ -92,33 +92,14 @@ START_TEST(test_signal_errors) {
 END_TEST
 
 /* Teardown cancels a pending one, in either order with a uv_walk that
- * closes every handle, the watcher included. */
-static void close_all(uv_handle_t *h, void *arg) {
-  int *owned = arg;
-  *owned += future_loop_owns_handle(h);
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
+ * closes every handle, the watcher included: the walk first meets the
+ * library's three handles and both watchers; after teardown, none. */
 START_TEST(test_signal_teardown_with_a_walk) {
   uv_loop_t loop;
-  int owned = 0;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   future_unref(future_signal(&loop, SIGUSR1));
   future_unref(future_signal(&loop, SIGUSR2));
-  if (_i == 0) {
-    /* The walk first: the library's three handles and both watchers. */
-    uv_walk(&loop, close_all, &owned);
-    ck_assert_int_eq(owned, 5);
-    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    ck_assert_int_eq(future_loop_close(&loop), 0);
-  } else {
-    ck_assert_int_eq(future_loop_close(&loop), 0);
-    uv_walk(&loop, close_all, &owned);
-    ck_assert_int_eq(owned, 0);
-  }
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  ck_assert_int_eq(teardown_with_walk(&loop, _i == 0), _i == 0 ? 5 : 0);
 }
 END_TEST
 

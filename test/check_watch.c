@@ -163,17 +163,9 @@ END_TEST
 /* Cancelled, a watch stops at once and keeps nothing alive; left pending,
  * teardown cancels it, before or after a uv_walk that closes its handle
  * (a stat watcher closes only when its stat in the pool is back). */
-static void close_all(uv_handle_t *h, void *arg) {
-  int *owned = arg;
-  *owned += future_loop_owns_handle(h);
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
 START_TEST(test_watch_cancel_and_teardown) {
   uv_loop_t loop;
   future_t *a, *b;
-  int owned = 0;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   put_file(tp("file.txt"), "x\n");
   a = future_fs_watch(&loop, root, 0);
@@ -187,17 +179,8 @@ START_TEST(test_watch_cancel_and_teardown) {
 
   future_unref(future_fs_watch(&loop, root, 0));
   future_unref(future_fs_watch_file(&loop, tp("file.txt"), 1));
-  if (_i == 0) {
-    uv_walk(&loop, close_all, &owned);
-    ck_assert_int_eq(owned, 5); /* the loop's three, and both watchers */
-    ck_assert_int_eq(future_loop_close(&loop), 0);
-  } else {
-    ck_assert_int_eq(future_loop_close(&loop), 0);
-    uv_walk(&loop, close_all, &owned);
-    ck_assert_int_eq(owned, 0);
-  }
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  /* The walk first meets the loop's three handles and both watchers. */
+  ck_assert_int_eq(teardown_with_walk(&loop, _i == 0), _i == 0 ? 5 : 0);
 }
 END_TEST
 

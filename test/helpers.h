@@ -21,6 +21,31 @@
     ck_assert_int_eq(uv_loop_close(loop), 0);                                  \
   } while (0)
 
+/* The usual end of a libuv program: a uv_walk that closes every handle,
+ * the library's included, before future_loop_close (`walk_first`) or after
+ * it; then the loop runs dry and closes. Returns how many of the handles
+ * the walk met were the library's (future_loop_owns_handle). */
+static inline void walk_close_counting(uv_handle_t *h, void *arg) {
+  *(int *)arg += future_loop_owns_handle(h);
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+static inline int teardown_with_walk(uv_loop_t *loop, int walk_first) {
+  int owned = 0;
+  if (walk_first) {
+    uv_walk(loop, walk_close_counting, &owned);
+    ck_assert_int_eq(uv_run(loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(future_loop_close(loop), 0);
+  } else {
+    ck_assert_int_eq(future_loop_close(loop), 0);
+    uv_walk(loop, walk_close_counting, &owned);
+  }
+  ck_assert_int_eq(uv_run(loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(loop), 0);
+  return owned;
+}
+
 #define INT2P(i) ((void *)(intptr_t)(i))
 #define P2INT(p) ((int)(intptr_t)(p))
 
