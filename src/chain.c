@@ -324,19 +324,19 @@ future_t *future_then_named(future_t *f, future_cb on_fulfilled,
                             future_cb on_rejected, void *data,
                             const char *fulfilled_name,
                             const char *rejected_name) {
-  FUTURE__CHECK(f);
+  FUTURE__CHECK_AS(f, "future_then"); /* what the user wrote (a macro) */
   return chain(f, FUTURE__THEN, on_fulfilled, on_rejected, data,
                fulfilled_name, rejected_name);
 }
 
 future_t *future_catch_named(future_t *f, future_cb on_rejected, void *data,
                              const char *name) {
-  FUTURE__CHECK(f);
+  FUTURE__CHECK_AS(f, "future_catch");
   return chain(f, FUTURE__THEN, NULL, on_rejected, data, NULL, name);
 }
 
 future_t *future_finally_named(future_t *f, future_cb on_settled, void *data,
                                const char *name) {
-  FUTURE__CHECK(f);
+  FUTURE__CHECK_AS(f, "future_finally");
   return chain(f, FUTURE__FINALLY, on_settled, NULL, data, name, NULL);
 }

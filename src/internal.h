@@ -166,12 +166,15 @@ void future__debug_flush(struct future__loop_s *lp);
 /* Sleep FUTURE_DEBUG_RACE_US microseconds, when that is set. */
 void future__debug_race_window(void);
 #define FUTURE__CHECK(f) future__debug_check((f), __func__, 0)
+/* The same, naming the public call the user wrote (a macro's function). */
+#define FUTURE__CHECK_AS(f, name) future__debug_check((f), (name), 0)
 #define FUTURE__CHECK_ANY_THREAD(f) future__debug_check((f), __func__, 1)
 #define FUTURE__CHECK_LOOP(lp) future__debug_check_loop((lp), __func__)
 #define FUTURE__RACE_WINDOW() future__debug_race_window()
 #else
 #define FUTURE__MARK_LIVE(f) ((void)0)
 #define FUTURE__CHECK(f) ((void)0)
+#define FUTURE__CHECK_AS(f, name) ((void)0)
 #define FUTURE__CHECK_ANY_THREAD(f) ((void)0)
 #define FUTURE__CHECK_LOOP(lp) ((void)0)
 #define FUTURE__RACE_WINDOW() ((void)0)

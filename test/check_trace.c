@@ -855,16 +855,18 @@ static long peak_of_links(intptr_t n, const char *trace) {
  * without it (as under valgrind and ASan: malloc and free for each, and
  * the trace lets go of a freed future's entry). */
 static void memory_is_bounded(const char *pool) {
-  long untraced, traced;
+  long small, big;
   setenv("FUTURE_POOL", pool, 1);
-  untraced = peak_of_links(200000, NULL);
-  traced = peak_of_links(200000, "/dev/null");
+  small = peak_of_links(20000, "/dev/null") - peak_of_links(20000, NULL);
+  big = peak_of_links(200000, "/dev/null") - peak_of_links(200000, NULL);
   unsetenv("FUTURE_POOL");
-  /* 64 KiB of buffer, 32 KiB of table */
-  ck_assert_msg(traced - untraced <= 100 * 1024,
-                "200,000 traced links took %ld bytes more than untraced "
-                "(FUTURE_POOL=%s)",
-                traced - untraced, pool);
+  /* 64 KiB of buffer and a table of the futures alive (32 KiB here; more
+   * in a debug build, which holds freed futures back from reuse): what
+   * tracing adds does not grow with the links. */
+  ck_assert_msg(big - small <= 32 * 1024 && big <= 1024 * 1024,
+                "traced links took %ld bytes more than untraced for 20,000 "
+                "links, %ld for 200,000 (FUTURE_POOL=%s)",
+                small, big, pool);
 }
 
 START_TEST(test_trace_memory_is_bounded) {

@@ -193,6 +193,8 @@ static future_t *op_watch_file(uv_loop_t *l) {
 }
 static uv_thread_t maker;
 static atomic_int maker_stop;
+static char maker_path[4096]; /* made on the test's thread: tp() is not
+                                 safe on another */
 /* Rewrites the file every 5 ms until told to stop: a watch that started
  * sees a change sooner or later, however slow the machine. */
 static void make_changes(void *arg) {
@@ -200,18 +202,19 @@ static void make_changes(void *arg) {
   (void)arg;
   while (!atomic_load(&maker_stop)) {
     uv_sleep(5);
-    put_whole(tp("appears"), i++ % 2 ? "1\n" : "22\n");
+    put_whole(maker_path, i++ % 2 ? "1\n" : "22\n");
   }
 }
 static void start_maker(void) {
-  unlink(tp("appears"));
+  snprintf(maker_path, sizeof maker_path, "%s", tp("appears"));
+  unlink(maker_path);
   atomic_store(&maker_stop, 0);
   ck_assert_int_eq(uv_thread_create(&maker, make_changes, NULL), 0);
 }
 static void join_maker(void) {
   atomic_store(&maker_stop, 1);
   ck_assert_int_eq(uv_thread_join(&maker), 0);
-  unlink(tp("appears"));
+  unlink(maker_path);
 }
 
 START_TEST(test_watch_allocation_failures) {
