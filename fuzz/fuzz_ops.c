@@ -977,9 +977,11 @@ static void run_op(uint8_t opb) {
     break;
   }
   case OP_DELAY0: {
-    int dst = next_byte() % NSLOTS;
+    /* Bit 4 of the slot byte: future_yield, which is a delay of 0. */
+    uint8_t db = next_byte();
+    int dst = db % NSLOTS;
     future_t *f;
-    NOCB(f = future_delay(&S.loop, 0));
+    NOCB(f = (db & 16) ? future_yield(&S.loop) : future_delay(&S.loop, 0));
     CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
           "future_delay is not pending");
     put(dst, f, new_uid(K_DELAY));

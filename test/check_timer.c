@@ -350,7 +350,9 @@ static void settle_input(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, NULL);
 }
 
-START_TEST(test_timer_timeout_input_settled_in_the_same_turn_wins) {
+/* A timeout of 10 ms on an input that a timer settles after `input_ms`,
+ * with the loop kept from running until both are due: the input wins. */
+static void input_and_deadline_in_one_turn(uint64_t input_ms) {
   uv_loop_t loop;
   uv_timer_t timer;
   future_t *in, *t;
@@ -360,13 +362,17 @@ START_TEST(test_timer_timeout_input_settled_in_the_same_turn_wins) {
   t = future_timeout(future_ref(in), 10);
   ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
   timer.data = in;
-  ck_assert_int_eq(uv_timer_start(&timer, settle_input, 5, 0), 0);
+  ck_assert_int_eq(uv_timer_start(&timer, settle_input, input_ms, 0), 0);
   uv_sleep(30); /* both are due when the loop runs */
   ck_assert_int_eq(future_wait(t, &r), 0);
   ck_assert_int_eq(P2INT(r.value), 11);
   future_result_release(&r);
   future_unref(in);
   LOOP_CLOSE(&loop);
+}
+
+START_TEST(test_timer_timeout_input_settled_in_the_same_turn_wins) {
+  input_and_deadline_in_one_turn(5);
 }
 END_TEST
 
@@ -376,22 +382,7 @@ END_TEST
  * before the deadline's observer runs. The input has settled by then, so
  * it wins. */
 START_TEST(test_timer_timeout_input_settled_after_the_deadline_in_the_same_turn_wins) {
-  uv_loop_t loop;
-  uv_timer_t timer;
-  future_t *in, *t;
-  future_result_t r;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  in = future_new(&loop);
-  t = future_timeout(future_ref(in), 10);
-  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
-  timer.data = in;
-  ck_assert_int_eq(uv_timer_start(&timer, settle_input, 10, 0), 0);
-  uv_sleep(30); /* both are due when the loop runs */
-  ck_assert_int_eq(future_wait(t, &r), 0);
-  ck_assert_int_eq(P2INT(r.value), 11);
-  future_result_release(&r);
-  future_unref(in);
-  LOOP_CLOSE(&loop);
+  input_and_deadline_in_one_turn(10);
 }
 END_TEST
 
