@@ -284,25 +284,31 @@ static inline future__loop_t *future__loop_get(uv_loop_t *loop) {
 /* Continuations were queued: make sure the loop drains the queue (it
  * already does when the queue is being drained). */
 void future__loop_wake(future__loop_t *lp);
-/* An operation's own libuv handle (a signal watcher, ...): listed per
- * loop, so that a uv_walk that closes it behind the library's back (with
- * its own close callback) leaks nothing, and so that
- * future_loop_owns_handle knows it. It is the first member of the
- * operation's block, and handle->data points to it. */
+/* An operation with a libuv handle of its own (a signal or file watcher):
+ * its handle is listed per loop, so that a uv_walk that closes it behind
+ * the library's back (with its own close callback) leaks nothing, and so
+ * that future_loop_owns_handle knows it. The future__handle_t is the
+ * first member of the operation's block (allocated with future__calloc,
+ * freed with future__free once libuv has finished with the handle), and
+ * handle->data points to it. */
 typedef struct future__handle_s {
   struct future__handle_s *next, *prev;
   uv_handle_t *handle;
-  void (*release)(struct future__handle_s *self); /* frees the block */
   future__loop_t *lp;
+  future_t *f;      /* the operation's future; NULL once settled */
   int closed_by_us; /* else a uv_close of somebody else's (a walk) is
-                       not followed by ours: released at teardown */
+                       not followed by ours: freed at teardown */
 } future__handle_t;
-void future__handle_add(future__loop_t *lp, future__handle_t *h,
-                        uv_handle_t *handle,
-                        void (*release)(future__handle_t *));
-/* Close the handle; `release` runs once libuv has finished with it. A
- * handle somebody else closed is released at teardown instead. */
-void future__handle_close(future__loop_t *lp, future__handle_t *h);
+/* List `handle` (initialised, in the block that starts with `h`) and make
+ * the operation's future, which a cancel settles and which stops the
+ * handle. NULL when memory runs out: the handle is then closed and the
+ * block goes. */
+future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
+                                uv_handle_t *handle);
+/* The operation is over: close its handle (the block goes once libuv has
+ * finished with it) and return its future for the caller to settle, or
+ * NULL if a cancel settled it already. */
+future_t *future__handle_finish(future__handle_t *h);
 
 /* Whether the loop's handles were closed behind the library's back (a
  * uv_walk closing every handle), and if so, take in what other threads

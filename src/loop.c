@@ -256,21 +256,6 @@ int future_loop_owns_handle(const uv_handle_t *handle) {
 
 /* The operations' handles. */
 
-void future__handle_add(future__loop_t *lp, future__handle_t *h,
-                        uv_handle_t *handle,
-                        void (*release)(future__handle_t *)) {
-  h->handle = handle;
-  h->release = release;
-  h->lp = lp;
-  h->closed_by_us = 0;
-  h->prev = NULL;
-  h->next = lp->handles;
-  if (lp->handles != NULL)
-    lp->handles->prev = h;
-  lp->handles = h;
-  handle->data = h;
-}
-
 static void handle_unlink(future__loop_t *lp, future__handle_t *h) {
   if (h->prev != NULL)
     h->prev->next = h->next;
@@ -283,15 +268,45 @@ static void handle_unlink(future__loop_t *lp, future__handle_t *h) {
 static void handle_closed(uv_handle_t *handle) {
   future__handle_t *h = handle->data;
   handle_unlink(h->lp, h);
-  h->release(h);
+  future__free(h);
 }
 
-void future__handle_close(future__loop_t *lp, future__handle_t *h) {
-  (void)lp;
+static void handle_close(future__handle_t *h) {
   if (uv_is_closing(h->handle))
     return; /* a walk closed it, with a close callback not ours */
   h->closed_by_us = 1;
   uv_close(h->handle, handle_closed);
+}
+
+future_t *future__handle_finish(future__handle_t *h) {
+  future_t *f = h->f;
+  h->f = NULL;
+  handle_close(h);
+  return f;
+}
+
+static int handle_cancel(future_t *f, void *req) {
+  (void)f;
+  /* The canceller settles the future and drops the operation's reference. */
+  future__handle_finish(req);
+  return 1;
+}
+
+future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
+                                uv_handle_t *handle) {
+  h->handle = handle;
+  h->lp = lp;
+  h->closed_by_us = 0;
+  h->prev = NULL;
+  h->next = lp->handles;
+  if (lp->handles != NULL)
+    lp->handles->prev = h;
+  lp->handles = h;
+  handle->data = h;
+  h->f = future__source_new(lp, handle_cancel, h);
+  if (h->f == NULL)
+    handle_close(h);
+  return h->f;
 }
 
 /* Whether `h` is still among the loop's handles: a closed handle leaves
@@ -324,7 +339,7 @@ static void handles_finish(future__loop_t *lp) {
   for (;;) {
     ours = 0;
     for (h = lp->handles; h != NULL; h = h->next) {
-      future__handle_close(lp, h); /* none should be open by now */
+      handle_close(h); /* none should be open by now */
       if (h->closed_by_us)
         ours = 1;
     }
@@ -337,7 +352,7 @@ static void handles_finish(future__loop_t *lp) {
       uv_run(lp->loop, UV_RUN_ONCE); /* a walk's close under way finishes */
   for (h = lp->handles; h != NULL; h = next) {
     next = h->next;
-    h->release(h);
+    future__free(h);
   }
   lp->handles = NULL;
 }

@@ -18,27 +18,14 @@ typedef struct {
     uv_fs_event_t event;
     uv_fs_poll_t poll;
   } u;
-  future_t *f;         /* NULL once settled */
   future__site_t site; /* where the watch was asked for */
   char path[];
 } watch_t;
 
-static void watch_release(future__handle_t *h) { future__free(h); }
-
-static int watch_cancel(future_t *f, void *req) {
-  watch_t *w = req;
-  (void)f;
-  w->f = NULL; /* the canceller settles it and drops our reference */
-  future__handle_close(w->h.lp, &w->h);
-  return 1;
-}
-
 /* Settle with `value` (owned, freed with future__free) or `err`, and stop
  * watching. */
 static void watch_end(watch_t *w, void *value, future_error_t *err) {
-  future_t *f = w->f;
-  w->f = NULL;
-  future__handle_close(w->h.lp, &w->h);
+  future_t *f = future__handle_finish(&w->h);
   if (f == NULL) {
     future__free(value);
     future_error_unref(err);
@@ -64,20 +51,14 @@ static watch_t *watch_new(uv_loop_t *loop, future__loop_t *lp,
     future__free(w);
     return NULL;
   }
-  future__handle_add(lp, &w->h, (uv_handle_t *)&w->u, watch_release);
-  w->f = future__source_new(lp, watch_cancel, w);
-  if (w->f == NULL) {
-    future__handle_close(lp, &w->h);
+  if (future__handle_source(lp, &w->h, (uv_handle_t *)&w->u) == NULL)
     return NULL;
-  }
   return w;
 }
 
 /* The start failed: the future rejects with the error, naming the path. */
 static future_t *watch_failed(watch_t *w, int rc) {
-  future_t *f = w->f;
-  w->f = NULL;
-  future__handle_close(w->h.lp, &w->h);
+  future_t *f = future__handle_finish(&w->h);
   future__source_fail(f, future__error_site(&w->site, rc, "watch '%s'",
                                             w->path));
   return f;
@@ -90,7 +71,7 @@ static void on_event(uv_fs_event_t *handle, const char *name, int events,
   watch_t *w = handle->data;
   future_fs_change_t *change;
   size_t n;
-  if (w->f == NULL)
+  if (w->h.f == NULL)
     return;
   if (status < 0) {
     watch_end(w, NULL,
@@ -127,11 +108,11 @@ future_t *future_fs_watch(uv_loop_t *loop, const char *path, unsigned flags) {
   w = watch_new(loop, lp, path, &site, init_event);
   if (w == NULL)
     return NULL;
-  FUTURE__TRACE_REQUEST(w->f, "fs.watch %s", w->path);
+  FUTURE__TRACE_REQUEST(w->h.f, "fs.watch %s", w->path);
   rc = uv_fs_event_start(&w->u.event, on_event, w->path, flags);
   if (rc < 0)
     return watch_failed(w, rc);
-  return w->f;
+  return w->h.f;
 }
 
 /* Stat changes. */
@@ -145,7 +126,7 @@ static void on_poll(uv_fs_poll_t *handle, int status, const uv_stat_t *prev,
                     const uv_stat_t *curr) {
   watch_t *w = handle->data;
   future_fs_stat_change_t *change;
-  if (w->f == NULL)
+  if (w->h.f == NULL)
     return;
   if (status == UV_ENOENT && stat_is_zero(prev))
     return; /* it does not exist yet: its creation will be the change */
@@ -186,10 +167,10 @@ future_t *future_fs_watch_file(uv_loop_t *loop, const char *path,
   w = watch_new(loop, lp, path, &site, init_poll);
   if (w == NULL)
     return NULL;
-  FUTURE__TRACE_REQUEST(w->f, "fs.watch_file %s every %u ms", w->path,
+  FUTURE__TRACE_REQUEST(w->h.f, "fs.watch_file %s every %u ms", w->path,
                         interval_ms);
   rc = uv_fs_poll_start(&w->u.poll, on_poll, w->path, interval_ms);
   if (rc < 0)
     return watch_failed(w, rc);
-  return w->f;
+  return w->h.f;
 }
