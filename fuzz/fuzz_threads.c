@@ -763,6 +763,35 @@ void dns_seen(int uid, future_state_t st, void *value,
 static future_t *signals[MAX_SIGNALS];
 static int nsignals;
 
+/* A signal sent to the process is delivered when the system gets to it:
+ * under valgrind, after the op may have cancelled the only watcher, and
+ * SIGUSR1 and SIGUSR2 would then end the process. Watchers of the
+ * harness's own, on a loop of their own, keep both caught for the whole
+ * run; that loop is run now and then so that its signal pipe never
+ * fills. */
+static uv_loop_t guard_loop;
+static uv_signal_t guards[2];
+static int guarded;
+
+static void ignore_signal(uv_signal_t *h, int signum) {
+  (void)h;
+  (void)signum;
+}
+
+static void guard_signals(void) {
+  if (guarded) {
+    uv_run(&guard_loop, UV_RUN_NOWAIT);
+    return;
+  }
+  CHECK(uv_loop_init(&guard_loop) == 0, "uv_loop_init");
+  CHECK(uv_signal_init(&guard_loop, &guards[0]) == 0 &&
+            uv_signal_init(&guard_loop, &guards[1]) == 0 &&
+            uv_signal_start(&guards[0], ignore_signal, SIGUSR1) == 0 &&
+            uv_signal_start(&guards[1], ignore_signal, SIGUSR2) == 0,
+        "guarding SIGUSR1 and SIGUSR2");
+  guarded = 1;
+}
+
 void op_signal(void) {
   uint8_t sub = next_byte();
   int dst = next_byte() % NSLOTS, uid;
@@ -770,6 +799,7 @@ void op_signal(void) {
   future_t *f;
   if (nsignals >= MAX_SIGNALS)
     return;
+  guard_signals();
   TRACE("  signal %s%s\n", (sub & 1) ? "SIGUSR2" : "SIGUSR1",
         (sub & 2) ? ", sent" : "");
   NOCB(f = future_signal(&S.loop, signum));
@@ -802,6 +832,8 @@ void signal_seen(int uid, future_state_t st, void *value,
 }
 
 void signals_finish(void) {
+  if (guarded)
+    uv_run(&guard_loop, UV_RUN_NOWAIT);
   for (int i = 0; i < nsignals; i++) {
     if (future_state(signals[i]) == FUTURE_PENDING)
       NOCB(future_cancel(signals[i]));
