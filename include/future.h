@@ -1034,7 +1034,8 @@ FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
  * pending signal and file watches). A uv_walk callback that frees what it
  * closes, or that counts the program's handles, skips these; one that
  * only closes may close them too (see future_loop_close). Safe on any
- * handle of any loop, open or closed.
+ * handle of any loop, open or closed, on the thread that runs the
+ * handle's loop (a uv_walk callback runs there).
  * @return 1 if it is; 0 if not, or if `handle` is NULL.
  * @since 0.2.0
  */

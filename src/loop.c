@@ -244,6 +244,7 @@ int future_loop_owns_handle(const uv_handle_t *handle) {
   lp = loop_lookup(handle->loop);
   if (lp == NULL)
     return 0;
+  FUTURE__CHECK_LOOP(lp); /* the list of handles is the loop thread's */
   if (h == (const uv_handle_t *)&lp->idle ||
       h == (const uv_handle_t *)&lp->async ||
       h == (const uv_handle_t *)&lp->delay_timer)
