@@ -702,7 +702,7 @@ FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
  * future_fs_rm_r) completes (or removes). The same holds after an error.
  * No descriptor stays open, whatever the outcome.
  * @return a new reference; fulfilled with NULL.
- * @since 0.1.0
+ * @since 0.2.0
  */
 FUTURE_EXTERN future_t *future_fs_cp(uv_loop_t *loop, const char *src,
                                      const char *dest,
