@@ -4,8 +4,8 @@
  *
  * Every function here starts one libuv file-system request (uv_fs_*), a
  * chain of them, or, for what libuv has no request for (future_fs_copyfile,
- * future_fs_mkdir_p, future_fs_rm_r), one job on libuv's thread pool, on
- * `loop`, and returns a future for its outcome: a new reference, or NULL
+ * future_fs_mkdir_p, future_fs_rm_r, future_fs_cp), one job on libuv's
+ * thread pool, on `loop`, and returns a future for its outcome: a new reference, or NULL
  * only when `loop` is NULL or memory runs out. A NULL path or buffer gives
  * a future rejected with UV_EINVAL.
  *
@@ -41,10 +41,12 @@
  * directory they had open. A job that has started notices the cancel at
  * its next step and stops there: future_fs_copyfile between two chunks
  * (and removes the copy), future_fs_mkdir_p before each component,
- * future_fs_rm_r before each entry. Whether an operation that changes the
- * file system (write, unlink, rename, ...) took place before the cancel
- * is not known: it may have. A close is never taken back: future_fs_close
- * and future_fs_dir_close close the descriptor even when cancelled.
+ * future_fs_rm_r before each entry, future_fs_cp before each entry and
+ * between two chunks of a file (and removes that file). Whether an
+ * operation that changes the file system (write, unlink, rename, ...) took
+ * place before the cancel is not known: it may have. A close is never
+ * taken back: future_fs_close and future_fs_dir_close close the
+ * descriptor even when cancelled.
  *
  * The cleanup after a cancel runs on the loop, so the loop stays alive
  * (uv_run keeps running) until it is complete. The same cleanup follows
@@ -65,7 +67,8 @@
  * opened before it, following links that already exist but never one in
  * place of a directory it made; future_fs_rm_r follows only the links
  * that lead to `path`, and removes the links in the tree instead of
- * following them. The single requests (future_fs_stat, future_fs_unlink,
+ * following them; future_fs_cp walks both trees as rm_r walks, and copies
+ * links as links. The single requests (future_fs_stat, future_fs_unlink,
  * ...) are one system call on the path each, with that call's own rules:
  * stat follows a link, lstat does not.
  *
