@@ -5,9 +5,9 @@
  * Every function here starts one libuv file-system request (uv_fs_*), a
  * chain of them, or, for what libuv has no request for (future_fs_copyfile,
  * future_fs_mkdir_p, future_fs_rm_r, future_fs_cp), one job on libuv's
- * thread pool, on `loop`, and returns a future for its outcome: a new reference, or NULL
- * only when `loop` is NULL or memory runs out. A NULL path or buffer gives
- * a future rejected with UV_EINVAL.
+ * thread pool, on `loop`, and returns a future for its outcome: a new
+ * reference, or NULL only when `loop` is NULL or memory runs out. A NULL
+ * path or buffer gives a future rejected with UV_EINVAL.
  *
  * ERRORS name the operation and the path(s), as in
  *
