@@ -271,6 +271,17 @@ START_TEST(test_fs_cp_existing_entries) {
   expect_err(future_fs_cp(&loop, tp("s2"), tp("d3"), 0), UV_ENOTDIR,
              cp_msg("s2/sub", "d3/sub", NULL, UV_ENOTDIR));
   ck_assert(!exists(tp("outside/x")));
+  /* dest itself a link: not followed either. */
+  ck_assert_int_eq(symlink(tp("outside"), tp("dlink")), 0);
+  expect_err(future_fs_cp(&loop, tp("s2"), tp("dlink"), FUTURE_FS_CP_FORCE),
+             UV_ENOTDIR, cp_msg("s2", "dlink", NULL, UV_ENOTDIR));
+  expect_err(future_fs_cp(&loop, tp("s/f"), tp("dlink"),
+                          FUTURE_FS_CP_ERROR_ON_EXIST),
+             UV_EEXIST, cp_msg("s/f", "dlink", NULL, UV_EEXIST));
+  ck_assert_int_eq(dir_entries(tp("outside")), 1);
+  wait_done(future_fs_cp(&loop, tp("s/f"), tp("dlink"), FUTURE_FS_CP_FORCE));
+  ck_assert(S_ISREG(mode_of(tp("dlink"))));
+  ck_assert_int_eq(dir_entries(tp("outside")), 1);
   /* Timestamps: kept when asked. */
   {
     struct timespec t[2] = {{1000000000, 0}, {1200000000, 500}};

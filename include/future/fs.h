@@ -672,8 +672,9 @@ FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
  * is left alone (skipped) by default, replaced with FUTURE_FS_CP_FORCE, an
  * error (UV_EEXIST) with FUTURE_FS_CP_ERROR_ON_EXIST; a directory there
  * in place of a file is an error (UV_EISDIR), a file or link in place of a
- * directory too (UV_ENOTDIR). The directory that holds `dest` must exist
- * (make it with future_fs_mkdir_p).
+ * directory too (UV_ENOTDIR). A link in the destination, `dest` itself
+ * included, is never followed either: it is treated as a file. The
+ * directory that holds `dest` must exist (make it with future_fs_mkdir_p).
  *
  * Copying a directory into itself (`dest` is `src` or inside it, found by
  * identity, st_dev and st_ino, whatever the links on the way) is refused
