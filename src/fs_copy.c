@@ -291,10 +291,12 @@ static int cp_file(cp_t *op, int sdir, int ddir, const char *sn,
     }
   }
   if (fstat(dfd, &made) != 0) {
+    /* Not known what was made: it is left rather than guessed at. */
     rc = CP_FAIL(op, "cp", errno);
-  } else {
-    rc = cp_fill(op, sfd, dfd, &opened);
+    close(dfd);
+    goto out;
   }
+  rc = cp_fill(op, sfd, dfd, &opened);
   if (close(dfd) != 0 && rc == 0 && errno != EINTR)
     rc = CP_FAIL(op, "cp", errno);
   if (rc < 0) {
