@@ -160,9 +160,11 @@ static void cp_close(cp_frame_t *fr) {
 }
 
 /* Close the shallowest frame that has descriptors, to make room; 0 when
- * none may be closed (the deepest, which the walk is in, stays open). */
+ * none may be closed. The two deepest stay open: the walk works in the
+ * deepest, and while it enters a directory (or comes back up to one) it
+ * has two frames in hand, the new one and the one it makes it in. */
 static int cp_shed(cp_t *op) {
-  if (op->open < 2)
+  if (op->open < 3)
     return 0;
   cp_close(&op->frames[op->depth - op->open]);
   op->open--;

@@ -592,21 +592,42 @@ END_TEST
 START_TEST(test_fs_cp_few_descriptors) {
   uv_loop_t loop;
   struct rlimit rl, low;
-  int i, fds;
+  future_result_t r;
+  int spare, rc, fds, complete = 0;
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+  if (RUNNING_ON_VALGRIND) {
+    /* valgrind checks a new descriptor against the limit after the
+     * kernel made it: an openat(O_CREAT) over the limit creates the file,
+     * then says EMFILE, which the kernel alone never does. */
+    fprintf(stderr, "check_fs_copy: under valgrind the walk short of "
+                    "descriptors is not tested\n");
+    return;
+  }
+#endif
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   n_levels(tp("s"), 40);
-  /* Warm the pool up before the limit. */
-  wait_done(future_fs_stat(&loop, root));
-  fds = fd_count();
+  fds = warm_fds(&loop);
   ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-  low = rl;
-  low.rlim_cur = (rlim_t)fds + 6;
-  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-  i = future_wait(future_fs_cp(&loop, tp("s"), tp("d"), 0), NULL);
-  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-  ck_assert_int_eq(i, 0);
-  ck_assert_int_eq(count_levels(tp("d")), 40);
-  ck_assert_int_eq(fd_count(), fds);
+  /* From too few to copy anything to enough: an error (EMFILE), or the
+   * whole copy, never a part of it called a success. */
+  for (spare = 0; spare <= 8; spare++) {
+    low = rl;
+    low.rlim_cur = (rlim_t)fds + (rlim_t)spare;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    rc = future_wait(future_fs_cp(&loop, tp("s"), tp("d"), 0), &r);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_msg(rc == 0 || rc == UV_EMFILE, "%d spare: %s", spare,
+                  future_error_message(r.error));
+    future_result_release(&r);
+    if (rc == 0) {
+      ck_assert_msg(count_levels(tp("d")) == 40, "%d spare: %d levels copied",
+                    spare, count_levels(tp("d")));
+      complete++;
+    }
+    ck_assert_int_eq(fd_count(), fds);
+    remove_tree(tp("d"));
+  }
+  ck_assert_int_gt(complete, 0);
   LOOP_CLOSE(&loop);
 }
 END_TEST
@@ -876,8 +897,16 @@ START_TEST(test_fs_cp_cancel_in_a_file) {
     ck_assert_int_eq(fd_count(), fds);
     remove_tree(tp("d"));
   }
-  ck_assert_msg(mid, "no cancel came before the last chunk in five tries");
   LOOP_CLOSE(&loop);
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+  /* valgrind slows the test's polling, not the kernel's copy. */
+  if (!mid && RUNNING_ON_VALGRIND) {
+    fprintf(stderr, "check_fs_copy: under valgrind no cancel came before "
+                    "the last chunk of the file\n");
+    return;
+  }
+#endif
+  ck_assert_msg(mid, "no cancel came before the last chunk in five tries");
 }
 END_TEST
 

@@ -693,7 +693,7 @@ FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
  * it for a link, while the copy runs therefore never makes it read or
  * write outside the two trees: it fails (UV_ELOOP, UV_ENOTDIR, UV_EAGAIN)
  * or copies what it finds. An entry that vanishes meanwhile is skipped.
- * Its depth is not limited by PATH_MAX, and it holds at most 21 files open
+ * Its depth is not limited by PATH_MAX, and it holds at most 20 files open
  * whatever the depth. A directory it makes has its source's permissions
  * plus the owner's rwx until it is full, then exactly its source's.
  *
