@@ -302,13 +302,14 @@ enum {
   FS_RM_R,
   FS_UNLINK,
   FS_FIFO,
-  NFS
+  NFS,
+  FS_CP = NFS /* OP_CP's, not one of OP_FS's */
 };
 
-static const char *const fs_names[NFS] = {
+static const char *const fs_names[NFS + 1] = {
     "open",       "close",   "read",  "read_into", "write",
     "stat",       "readdir", "read_file", "write_file", "mkdir_p",
-    "rm_r",       "unlink",  "fifo"};
+    "rm_r",       "unlink",  "fifo",  "cp"};
 
 /* A path under in/ from a byte: 0xff is in/ itself, any other byte one to
  * three components named a, b, c or d. */
@@ -537,6 +538,46 @@ void op_fs(void) {
   }
   CHECK(future_state(f) == FUTURE_PENDING || ENOMEM_FUTURE(f),
         "future_fs_%s settled at once", fs_names[sub]);
+  uid = new_uid(K_FS);
+  if (uid >= 0)
+    S.meta[uid].aux = nfsops;
+  nfsops++;
+  pool_barrier();
+  put(dst, f, uid);
+}
+
+/* OP_CP: future_fs_cp of one generated path to another, flags from the
+ * third byte. With FUTURE_FS_CP_FORCE it unlinks what is in its way in the
+ * destination, so it counts as a removal there (the rm_r check excuses
+ * it); the canaries, outside in/, must survive it as any op. */
+void op_cp(void) {
+  uint8_t b1 = next_byte(), b2 = next_byte(), b3 = next_byte();
+  int dst = next_byte() % NSLOTS, uid;
+  unsigned int flags = b3 % 16;
+  fsop_t *op;
+  future_t *f = NULL;
+  if (nfsops >= MAX_FSOPS)
+    return;
+  scratch_root();
+  op = &fsops[nfsops];
+  memset(op, 0, sizeof(*op));
+  op->sub = FS_CP;
+  op->removal = -1;
+  op->path = gen_path(b1);
+  if (flags & FUTURE_FS_CP_FORCE) {
+    removal_t *r = removal_add(gen_path(b2), 0);
+    op->removal = r != NULL ? (int)(r - removals) : -1;
+  }
+  NOCB(f = future_fs_cp(&S.loop, op->path, gen_path(b2), flags));
+  TRACE("  fs cp %s -> %s (flags %u) -> %d\n", op->path + strlen(root),
+        gen_path(b2) + strlen(root), flags, nfsops);
+  S.pool_used = 1;
+  if (f == NULL) {
+    CHECK(OOM(), "future_fs_cp returned NULL");
+    return;
+  }
+  CHECK(future_state(f) == FUTURE_PENDING || ENOMEM_FUTURE(f),
+        "future_fs_cp settled at once");
   uid = new_uid(K_FS);
   if (uid >= 0)
     S.meta[uid].aux = nfsops;

@@ -882,7 +882,7 @@ static const char *const op_names[OP_END] = {
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
     "run_timers", "map",  "retry", "async",   "await",   "walk",
-    "dns",    "signal", "watch"};
+    "dns",    "signal", "watch", "cp"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1080,6 +1080,9 @@ static void run_op(uint8_t opb) {
     break;
   case OP_WATCH:
     op_watch();
+    break;
+  case OP_CP:
+    op_cp();
     break;
   case OP_AWAIT:
     op_await();

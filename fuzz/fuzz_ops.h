@@ -115,6 +115,7 @@ enum op {
   OP_DNS,
   OP_SIGNAL,
   OP_WATCH,
+  OP_CP,
   OP_END
 };
 
@@ -350,6 +351,7 @@ void signals_finish(void);
  * future_wait could block for ever. */
 int watchers_pending(void);
 void op_watch(void);
+void op_cp(void);
 void watch_seen(int uid, future_state_t st, void *value,
                 const future_error_t *err);
 void dns_seen(int uid, future_state_t st, void *value,

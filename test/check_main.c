@@ -22,6 +22,7 @@ int main(void) {
   srunner_add_suite(sr, make_fs_suite());
   srunner_add_suite(sr, make_fs_file_suite());
   srunner_add_suite(sr, make_fs_tree_suite());
+  srunner_add_suite(sr, make_fs_copy_suite());
   srunner_add_suite(sr, make_dns_suite());
   srunner_add_suite(sr, make_signal_suite());
   srunner_add_suite(sr, make_watch_suite());

@@ -107,6 +107,7 @@ suites_for() {
     src/chain.c) echo "chain aplus" ;;
     src/combine.c) echo "combine" ;;
     src/error.c) echo "error" ;;
+    src/fs_copy.c) echo "fs_copy" ;;
     src/fs*.c) echo "fs fs_file fs_tree" ;;
     src/future.c) echo "future aplus chain" ;;
     src/loop.c) echo "loop wait resolver stress" ;;

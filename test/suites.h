@@ -15,6 +15,7 @@ Suite *make_error_suite(void);
 Suite *make_fs_suite(void);
 Suite *make_fs_file_suite(void);
 Suite *make_fs_tree_suite(void);
+Suite *make_fs_copy_suite(void);
 Suite *make_future_suite(void);
 Suite *make_loop_suite(void);
 Suite *make_map_suite(void);

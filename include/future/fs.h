@@ -4,10 +4,10 @@
  *
  * Every function here starts one libuv file-system request (uv_fs_*), a
  * chain of them, or, for what libuv has no request for (future_fs_copyfile,
- * future_fs_mkdir_p, future_fs_rm_r), one job on libuv's thread pool, on
- * `loop`, and returns a future for its outcome: a new reference, or NULL
- * only when `loop` is NULL or memory runs out. A NULL path or buffer gives
- * a future rejected with UV_EINVAL.
+ * future_fs_mkdir_p, future_fs_rm_r, future_fs_cp), one job on libuv's
+ * thread pool, on `loop`, and returns a future for its outcome: a new
+ * reference, or NULL only when `loop` is NULL or memory runs out. A NULL
+ * path or buffer gives a future rejected with UV_EINVAL.
  *
  * ERRORS name the operation and the path(s), as in
  *
@@ -41,10 +41,12 @@
  * directory they had open. A job that has started notices the cancel at
  * its next step and stops there: future_fs_copyfile between two chunks
  * (and removes the copy), future_fs_mkdir_p before each component,
- * future_fs_rm_r before each entry. Whether an operation that changes the
- * file system (write, unlink, rename, ...) took place before the cancel
- * is not known: it may have. A close is never taken back: future_fs_close
- * and future_fs_dir_close close the descriptor even when cancelled.
+ * future_fs_rm_r before each entry, future_fs_cp before each entry and
+ * between two chunks of a file (and removes that file). Whether an
+ * operation that changes the file system (write, unlink, rename, ...) took
+ * place before the cancel is not known: it may have. A close is never
+ * taken back: future_fs_close and future_fs_dir_close close the
+ * descriptor even when cancelled.
  *
  * The cleanup after a cancel runs on the loop, so the loop stays alive
  * (uv_run keeps running) until it is complete. The same cleanup follows
@@ -65,7 +67,8 @@
  * opened before it, following links that already exist but never one in
  * place of a directory it made; future_fs_rm_r follows only the links
  * that lead to `path`, and removes the links in the tree instead of
- * following them. The single requests (future_fs_stat, future_fs_unlink,
+ * following them; future_fs_cp walks both trees as rm_r walks, and copies
+ * links as links. The single requests (future_fs_stat, future_fs_unlink,
  * ...) are one system call on the path each, with that call's own rules:
  * stat follows a link, lstat does not.
  *
@@ -131,6 +134,20 @@ typedef struct future_fs_tmpfile_s {
 
 /** future_fs_rm_r: a missing path is success, not UV_ENOENT. */
 #define FUTURE_FS_RM_FORCE 1u
+
+/** future_fs_cp: replace a file or link already at a destination name
+ * (Node's force: true). A directory is never replaced. */
+#define FUTURE_FS_CP_FORCE 1u
+/** future_fs_cp without FUTURE_FS_CP_FORCE: a file or link already at a
+ * destination name is an error (UV_EEXIST) rather than skipped (Node's
+ * errorOnExist). */
+#define FUTURE_FS_CP_ERROR_ON_EXIST 2u
+/** future_fs_cp: give what it makes the source's access and modification
+ * times (Node's preserveTimestamps). */
+#define FUTURE_FS_CP_PRESERVE_TIMESTAMPS 4u
+/** future_fs_cp: skip FIFOs, sockets and devices instead of failing on
+ * them (UV_EINVAL). */
+#define FUTURE_FS_CP_SKIP_SPECIAL 8u
 
 /* files and descriptors */
 
@@ -635,6 +652,66 @@ FUTURE_EXTERN future_t *future_fs_rm_r(uv_loop_t *loop, const char *path,
 FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
                                           const char *path) FUTURE_WARN_UNUSED;
 
+/**
+ * Copy `src` to `dest`, and, if `src` is a directory, everything in it
+ * (Node's fs.promises.cp with recursive: true, cp -R). A directory is
+ * made for each directory (or merged into one already there), a file for
+ * each regular file (its bytes and its permission bits), a symbolic link
+ * for each link, with the same target, never followed (Node's
+ * dereference: false, at the top as inside the tree; the target is copied
+ * verbatim, as Node's verbatimSymlinks: true does, so a relative link
+ * keeps pointing relative to where it now is, and a link pointing outside
+ * the tree is copied as a link, never by what it points to). A FIFO, a
+ * socket or a device is an error (UV_EINVAL, "cp 'a/p' -> 'b/p': cannot
+ * copy a FIFO") unless `flags` has FUTURE_FS_CP_SKIP_SPECIAL, which skips
+ * them. Hard links are copied as separate files.
+ *
+ * `flags`: 0 or FUTURE_FS_CP_FORCE, FUTURE_FS_CP_ERROR_ON_EXIST,
+ * FUTURE_FS_CP_PRESERVE_TIMESTAMPS, FUTURE_FS_CP_SKIP_SPECIAL, or-ed
+ * (anything else: UV_EINVAL). A file or link already at a destination name
+ * is left alone (skipped) by default, replaced with FUTURE_FS_CP_FORCE, an
+ * error (UV_EEXIST) with FUTURE_FS_CP_ERROR_ON_EXIST; a directory there
+ * in place of a file is an error (UV_EISDIR), a file or link in place of a
+ * directory too (UV_ENOTDIR). A link in the destination, `dest` itself
+ * included, is never followed either: it is treated as a file. The
+ * directory that holds `dest` must exist (make it with future_fs_mkdir_p).
+ *
+ * Copying a directory into itself (`dest` is `src` or inside it, found by
+ * identity, st_dev and st_ino, whatever the links on the way) is refused
+ * with UV_EINVAL before anything is made: "cp 'a' -> 'a/b': cannot copy a
+ * directory into itself"; so is a file onto itself ("source and
+ * destination are the same").
+ *
+ * The copy is one job on libuv's thread pool that starts from the
+ * directories holding `src` and `dest` (opened once, following links as
+ * any path does) and goes down both trees with directory descriptors:
+ * each source entry is looked at without following links (fstatat), opened
+ * with O_NOFOLLOW and checked (st_dev, st_ino) to be what was looked at;
+ * each destination entry is made relative to the destination directory
+ * made or opened before it (mkdirat, openat with O_CREAT | O_EXCL |
+ * O_NOFOLLOW, symlinkat). Renaming a directory of either tree, or swapping
+ * it for a link, while the copy runs therefore never makes it read or
+ * write outside the two trees: it fails (UV_ELOOP, UV_ENOTDIR, UV_EAGAIN)
+ * or copies what it finds. An entry that vanishes meanwhile is skipped.
+ * Its depth is not limited by PATH_MAX, and it holds at most 20 files open
+ * whatever the depth. A directory it makes has its source's permissions
+ * plus the owner's rwx until it is full, then exactly its source's.
+ *
+ * Errors name both paths, which start with `src` and `dest` as given:
+ * "cp 'a/b' -> 'c/b': permission denied (EACCES)".
+ *
+ * A cancel is noticed before each entry and between two chunks of a file:
+ * the copy stops there, removes the file it was filling, and leaves what
+ * it copied before: a partial copy, which a second future_fs_cp (or
+ * future_fs_rm_r) completes (or removes). The same holds after an error.
+ * No descriptor stays open, whatever the outcome.
+ * @return a new reference; fulfilled with NULL.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_fs_cp(uv_loop_t *loop, const char *src,
+                                     const char *dest,
+                                     unsigned int flags) FUTURE_WARN_UNUSED;
+
 /* The call-site macros (see FUTURE_AT in <future.h>). */
 #if !defined(FUTURE_BUILDING) && !defined(FUTURE_NO_CALL_SITES)
 #define future_fs_open(...) FUTURE_AT(future_fs_open(__VA_ARGS__))
@@ -681,6 +758,7 @@ FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
 #define future_fs_mkdir_p(...) FUTURE_AT(future_fs_mkdir_p(__VA_ARGS__))
 #define future_fs_rm_r(...) FUTURE_AT(future_fs_rm_r(__VA_ARGS__))
 #define future_fs_readdir(...) FUTURE_AT(future_fs_readdir(__VA_ARGS__))
+#define future_fs_cp(...) FUTURE_AT(future_fs_cp(__VA_ARGS__))
 #endif
 
 #ifdef __cplusplus
