@@ -1064,5 +1064,6 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 #include "future/dns.h"
 #include "future/signal.h"
 #include "future/watch.h"
+#include "future/process.h"
 
 #endif /* FUTURE_H */
