@@ -304,6 +304,9 @@ typedef struct future__handle_s {
    * the last of them leaves the list. */
   struct future__handle_s *block;
   unsigned listed;
+  /* If set, called when a close of ours has completed, before the block
+   * may go (not after a walk's close: teardown frees such blocks). */
+  void (*closed)(struct future__handle_s *h);
 } future__handle_t;
 /* List `handle` (initialised, in the block that starts with `h`) and make
  * the operation's future, which a cancel settles and which stops the

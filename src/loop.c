@@ -275,7 +275,10 @@ static void handle_drop(future__handle_t *h) {
 }
 
 static void handle_closed(uv_handle_t *handle) {
-  handle_drop(handle->data);
+  future__handle_t *h = handle->data;
+  if (h->closed != NULL)
+    h->closed(h);
+  handle_drop(h);
 }
 
 static void handle_close(future__handle_t *h) {
@@ -306,6 +309,7 @@ void future__handle_list(future__loop_t *lp, future__handle_t *block,
   h->handle = handle;
   h->lp = lp;
   h->closed_by_us = 0;
+  h->closed = NULL;
   h->block = block;
   block->listed++;
   h->prev = NULL;
