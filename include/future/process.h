@@ -28,13 +28,16 @@ extern "C" {
 
 /** What a child's standard stream (0, 1 or 2) is connected to. */
 typedef enum {
-  FUTURE_STDIO_INHERIT = 0, /**< The parent's own stream of that number
-                                 (the default, all fields zero). */
-  FUTURE_STDIO_IGNORE,      /**< /dev/null. */
-  FUTURE_STDIO_FD,          /**< The parent's descriptor `fd`. */
-  FUTURE_STDIO_CAPTURE      /**< A pipe the library reads to its end; what
-                                 came is in the future_exit_t (stdout and
-                                 stderr only). */
+  /** The parent's own stream of that number (the default: all fields
+   *  zero). */
+  FUTURE_STDIO_INHERIT = 0,
+  /** /dev/null. */
+  FUTURE_STDIO_IGNORE = 1,
+  /** The parent's descriptor `fd`. */
+  FUTURE_STDIO_FD = 2,
+  /** A pipe the library reads to its end; what came is in the
+   *  future_exit_t (stdout and stderr only). */
+  FUTURE_STDIO_CAPTURE = 3
 } future_stdio_kind_t;
 
 /** One standard stream of a child. */

@@ -111,8 +111,9 @@ FUTURE_EXTERN future_t *future_udp_recv(future_udp_t *u,
  * closed (uv_close). `u` must not be used after this call. Node's
  * socket.close.
  * @return a new reference, fulfilled (NULL value) once libuv has closed
- * the socket; NULL if `u` is NULL or memory runs out (the socket is
- * closed all the same).
+ * the socket (at once if a uv_walk closed it already); NULL if `u` is
+ * NULL or already closing, or if memory runs out (the socket is closed
+ * all the same).
  * @since 0.2.0
  */
 FUTURE_EXTERN future_t *future_udp_close(future_udp_t *u) FUTURE_WARN_UNUSED;
