@@ -70,7 +70,9 @@ enum kind {
   K_ASYNC,
   K_DNS,
   K_SIGNAL,
-  K_WATCH
+  K_WATCH,
+  K_PROCESS,
+  K_UDP
 };
 
 enum op {
@@ -115,6 +117,8 @@ enum op {
   OP_DNS,
   OP_SIGNAL,
   OP_WATCH,
+  OP_PROCESS,
+  OP_UDP,
   OP_END
 };
 
@@ -352,6 +356,12 @@ int watchers_pending(void);
 void op_watch(void);
 void watch_seen(int uid, future_state_t st, void *value,
                 const future_error_t *err);
+void op_process(void);
+void process_seen(int uid, future_state_t st, void *value,
+                  const future_error_t *err);
+void op_udp(void);
+void udp_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,
