@@ -403,6 +403,8 @@ static future_t *spawn_start(uv_loop_t *loop, future__loop_t *lp,
   c->site = *site;
   c->max_output = opts->max_output != 0 ? opts->max_output
                                         : DEFAULT_MAX_OUTPUT;
+  if (c->max_output > SIZE_MAX / 2) /* max_output + 1 must not wrap */
+    c->max_output = SIZE_MAX / 2;
   c->grace_ms = opts->kill_grace_ms != 0 ? opts->kill_grace_ms
                                          : DEFAULT_GRACE_MS;
   c->h.lp = lp;

@@ -16,6 +16,7 @@
 
 #include <future/udp.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -151,6 +152,12 @@ future_t *future_udp_send(future_udp_t *u, const struct sockaddr *addr,
                                  addr == NULL ? "NULL address"
                                  : !usable(u) ? "socket closed"
                                               : "NULL data"));
+  if (len > UINT_MAX) { /* more than a uv_buf_t holds, or any datagram */
+    char peer[64];
+    addr_text(addr, peer, sizeof peer);
+    return future_rejected(
+        loop, future__error_site(&site, UV_EMSGSIZE, "send %s", peer));
+  }
   s = future__malloc(sizeof(*s) + (len > 0 ? len : 1));
   if (s == NULL)
     return NULL;
@@ -289,7 +296,10 @@ future_t *future_udp_recv(future_udp_t *u, size_t max_size) {
   FUTURE__TRACE_REQUEST(f, "udp.recv");
   r->u = u;
   r->site = site;
-  r->max = max_size != 0 ? max_size : DEFAULT_RECV_SIZE;
+  /* No datagram is larger than 64 KiB (IPv6 jumbograms aside), and a
+   * larger buffer would only cost memory (or overflow a size). */
+  r->max = max_size != 0 && max_size < DEFAULT_RECV_SIZE ? max_size
+                                                         : DEFAULT_RECV_SIZE;
   r->prev = u->tail;
   if (u->tail != NULL)
     u->tail->next = r;

@@ -54,6 +54,10 @@ START_TEST(test_process_exec_collects_output_and_status) {
   ck_assert_str_eq(e->err, "oops");
   future_result_release(&r);
 
+  e = exec_ok(&loop, "printf x", SIZE_MAX, &r); /* no limit to speak of */
+  ck_assert_str_eq(e->out, "x");
+  future_result_release(&r);
+
   e = exec_ok(&loop, "true", 0, &r);
   ck_assert_int_eq(e->status, 0);
   ck_assert_uint_eq(e->out_len, 0);

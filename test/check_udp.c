@@ -5,6 +5,7 @@
 #include "helpers.h"
 #include "suites.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* What libuv opens once per process (its signal pipe) is opened before a
@@ -105,7 +106,7 @@ START_TEST(test_udp_order_empty_and_truncated) {
   uv_loop_t loop;
   struct sockaddr_storage aa;
   future_udp_t *a;
-  future_t *r1, *r2, *r3;
+  future_t *r1, *r2, *r3, *r4;
   future_result_t r;
   const future_datagram_t *d;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -113,6 +114,7 @@ START_TEST(test_udp_order_empty_and_truncated) {
   r1 = future_udp_recv(a, 0);
   r2 = future_udp_recv(a, 0);
   r3 = future_udp_recv(a, 4);
+  r4 = future_udp_recv(a, SIZE_MAX); /* 64 KiB at most */
   send_wait(a, &aa, "first");
   send_wait(a, &aa, "");
   send_wait(a, &aa, "0123456789");
@@ -127,6 +129,10 @@ START_TEST(test_udp_order_empty_and_truncated) {
   ck_assert_uint_eq(d->len, 4);
   ck_assert_str_eq(d->data, "0123");
   ck_assert_int_eq(d->truncated, 1);
+  future_result_release(&r);
+  send_wait(a, &aa, "last");
+  ck_assert_int_eq(future_wait(r4, &r), 0);
+  ck_assert_str_eq(((const future_datagram_t *)r.value)->data, "last");
   future_result_release(&r);
   close_wait(a);
   LOOP_CLOSE(&loop);
@@ -198,6 +204,14 @@ START_TEST(test_udp_errors) {
   ck_assert_ptr_nonnull(strstr(future_error_message(r.error), "send [::1]:9: "));
   future_result_release(&r);
 
+#if SIZE_MAX > UINT_MAX
+  /* More than a uv_buf_t can say: refused before anything is read. */
+  ck_assert_int_eq(future_wait(future_udp_send(a, (struct sockaddr *)&aa, "x",
+                                               (size_t)UINT_MAX + 1),
+                               &r),
+                   UV_EMSGSIZE);
+  future_result_release(&r);
+#endif
   ck_assert_int_eq(future_wait(future_udp_send(a, NULL, "x", 1), &r),
                    UV_EINVAL);
   future_result_release(&r);

@@ -89,8 +89,8 @@ FUTURE_EXTERN future_t *future_udp_send(future_udp_t *u,
 
 /**
  * The next datagram `u` receives, read into a buffer of `max_size` bytes
- * (0: 65536, the largest a datagram can be); a larger datagram is cut
- * and says so (`truncated`). Several futures wait in turn: the first
+ * (0, or more than 65536: 65536, the largest a datagram can be); a larger
+ * datagram is cut and says so (`truncated`). Several futures wait in turn: the first
  * asked gets the first datagram. An unbound socket is bound to 0.0.0.0,
  * port 0. Node's socket.on('message'), one datagram at a time.
  * @return a new reference, fulfilled with a `const future_datagram_t *`
