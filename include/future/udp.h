@@ -75,7 +75,8 @@ FUTURE_EXTERN int future_udp_local(const future_udp_t *u,
  * @return a new reference, fulfilled with the byte count
  * ((size_t)(uintptr_t)future_value(f)) once the datagram has gone to the
  * system; rejected with the system's error naming the peer ("send
- * 127.0.0.1:9: message too long (EMSGSIZE)"), with UV_ECANCELED if the
+ * 127.0.0.1:9: message too long (EMSGSIZE)"; also at once when `len` is
+ * more than a uv_buf_t holds, UINT_MAX), with UV_ECANCELED if the
  * socket is closed first, or with UV_EINVAL if `addr` is NULL, `data` is
  * NULL while `len` is not 0, or `u` is closing. NULL if `u` is NULL or
  * memory runs out. Cancelling rejects the future at once, but libuv cannot
