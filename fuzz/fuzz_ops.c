@@ -379,6 +379,12 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_WATCH:
     watch_seen(uid, st, value, err);
     break;
+  case K_PROCESS:
+    process_seen(uid, st, value, err);
+    break;
+  case K_UDP:
+    udp_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -882,7 +888,7 @@ static const char *const op_names[OP_END] = {
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
     "run_timers", "map",  "retry", "async",   "await",   "walk",
-    "dns",    "signal", "watch", "cp"};
+    "dns",    "signal", "watch", "cp",    "process", "udp"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1083,6 +1089,12 @@ static void run_op(uint8_t opb) {
     break;
   case OP_CP:
     op_cp();
+    break;
+  case OP_PROCESS:
+    op_process();
+    break;
+  case OP_UDP:
+    op_udp();
     break;
   case OP_AWAIT:
     op_await();

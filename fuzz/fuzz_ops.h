@@ -70,7 +70,9 @@ enum kind {
   K_ASYNC,
   K_DNS,
   K_SIGNAL,
-  K_WATCH
+  K_WATCH,
+  K_PROCESS,
+  K_UDP
 };
 
 enum op {
@@ -116,6 +118,8 @@ enum op {
   OP_SIGNAL,
   OP_WATCH,
   OP_CP,
+  OP_PROCESS,
+  OP_UDP,
   OP_END
 };
 
@@ -354,6 +358,12 @@ void op_watch(void);
 void op_cp(void);
 void watch_seen(int uid, future_state_t st, void *value,
                 const future_error_t *err);
+void op_process(void);
+void process_seen(int uid, future_state_t st, void *value,
+                  const future_error_t *err);
+void op_udp(void);
+void udp_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,

@@ -908,3 +908,122 @@ int watchers_pending(void) {
       return 1;
   return 0;
 }
+
+/* Child processes (include/future/process.h): sub % 4 picks the child:
+ * 0 /bin/true, 1 sh exiting with 3 (and writing to both streams), 2 sh
+ * that sleeps until it is ended (the end cancels it: SIGTERM, reaped
+ * before teardown completes), 3 a program that does not exist. bit 2: a
+ * grace period of 1 ms, else 20 ms (the end's drain allows no timer far
+ * away). Kept with the signals, to be cancelled at the end. */
+void op_process(void) {
+  static const char *const scripts[] = {NULL, "echo out; echo err >&2; exit 3",
+                                        "exec sleep 30", NULL};
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, uid, kind = sub % 4;
+  const char *args[] = {"sh", "-c", scripts[kind], NULL};
+  future_spawn_options_t o;
+  future_t *f;
+  if (nsignals >= MAX_SIGNALS)
+    return;
+  memset(&o, 0, sizeof o);
+  o.file = kind == 0 ? "/bin/true" : kind == 3 ? "/no/such/program" : "/bin/sh";
+  o.args = kind == 1 || kind == 2 ? args : NULL;
+  o.stdio[0].kind = FUTURE_STDIO_IGNORE;
+  o.stdio[1].kind = FUTURE_STDIO_CAPTURE;
+  o.stdio[2].kind = FUTURE_STDIO_CAPTURE;
+  o.kill_grace_ms = (sub & 4) ? 1 : 20;
+  TRACE("  process %d%s\n", kind, (sub & 4) ? ", grace 1 ms" : "");
+  NOCB(f = future_spawn(&S.loop, &o));
+  if (f == NULL) {
+    CHECK(OOM(), "future_spawn returned NULL");
+    return;
+  }
+  CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING ||
+            (kind == 3 && future_state(f) == FUTURE_REJECTED),
+        "future_spawn is not pending");
+  uid = new_uid(K_PROCESS);
+  if (uid >= 0)
+    S.meta[uid].aux = kind;
+  NOCB(signals[nsignals++] = future_ref(f));
+  put(dst, f, uid);
+}
+
+void process_seen(int uid, future_state_t st, void *value,
+                  const future_error_t *err) {
+  int kind = S.meta[uid].aux;
+  const future_exit_t *e = value;
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code) ||
+              (kind == 3 && code == UV_ENOENT),
+          "a child (%d) rejected with %s", kind, future_err_name(code));
+    return;
+  }
+  CHECK(kind == 0 || kind == 1, "a child (%d) fulfilled", kind);
+  CHECK(e->signal == 0 && e->status == (kind == 1 ? 3 : 0),
+        "a child (%d) ended with status %lld, signal %d", kind,
+        (long long)e->status, e->signal);
+  CHECK(kind == 0 ? e->out_len == 0 && e->err_len == 0
+                  : strcmp(e->out, "out\n") == 0 && strcmp(e->err, "err\n") == 0,
+        "a child (%d) wrote something else", kind);
+}
+
+/* UDP (include/future/udp.h): a socket on 127.0.0.1, a receive, and
+ * (sub bit 0) a datagram sent to itself; bit 1: the socket is closed at
+ * once (the receive rejects), else it is left open for teardown (or a
+ * walk) to close. The receive is kept with the signals, to be cancelled
+ * at the end. */
+void op_udp(void) {
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, uid;
+  struct sockaddr_in any;
+  struct sockaddr_storage self;
+  future_udp_t *u;
+  future_t *f;
+  if (nsignals >= MAX_SIGNALS)
+    return;
+  TRACE("  udp%s%s\n", (sub & 1) ? ", send" : "", (sub & 2) ? ", close" : "");
+  NOCB(u = future_udp_new(&S.loop));
+  if (u == NULL) {
+    CHECK(OOM(), "future_udp_new returned NULL");
+    return;
+  }
+  CHECK(uv_ip4_addr("127.0.0.1", 0, &any) == 0, "uv_ip4_addr");
+  CHECK(future_udp_bind(u, (struct sockaddr *)&any, 0) == 0 &&
+            future_udp_local(u, &self) == 0,
+        "binding a UDP socket to 127.0.0.1");
+  NOCB(f = future_udp_recv(u, 0));
+  if (f == NULL) {
+    CHECK(OOM(), "future_udp_recv returned NULL");
+  } else if (sub & 1) {
+    future_t *s;
+    NOCB(s = future_udp_send(u, (struct sockaddr *)&self, "fuzz", 4));
+    CHECK(s != NULL || OOM(), "future_udp_send returned NULL");
+    NOCB(future_unref(s));
+  }
+  if (sub & 2) {
+    future_t *c;
+    NOCB(c = future_udp_close(u));
+    CHECK(c != NULL || OOM(), "future_udp_close returned NULL");
+    NOCB(future_unref(c));
+  }
+  if (f == NULL)
+    return;
+  uid = new_uid(K_UDP);
+  NOCB(signals[nsignals++] = future_ref(f));
+  put(dst, f, uid);
+}
+
+void udp_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err) {
+  const future_datagram_t *d = value;
+  (void)uid;
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    CHECK(code == UV_ECANCELED || ENOMEM_OK(code),
+          "a UDP receive rejected with %s", future_err_name(code));
+    return;
+  }
+  CHECK(d->len == 4 && memcmp(d->data, "fuzz", 4) == 0 && !d->truncated,
+        "a UDP receive fulfilled with %zu bytes", d->len);
+}

@@ -1012,7 +1012,10 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * loop (an idle handle that runs continuations, an async handle through
  * which other threads reach the loop, one timer for every future_delay,
  * timeout and retry backoff), and one watcher per pending future_signal,
- * future_fs_watch or future_fs_watch_file;
+ * future_fs_watch or future_fs_watch_file, and the process handle and
+ * captured pipes of each child of future_spawn or future_exec (a child is
+ * reaped before this call returns: see future/process.h), and each UDP
+ * socket (future_udp_new) not closed yet, which this call closes;
  * files, work, timers and lookups have none of their own. When a walk
  * closes them first, the library notices: from then on continuations run
  * only in future_wait and in this call, delays no longer fire, and this
@@ -1030,8 +1033,9 @@ FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
 
 /**
  * Whether `handle` is one of the library's own handles (those
- * future_loop_close closes: the loop's three, and the watchers of
- * pending signal and file watches). A uv_walk callback that frees what it
+ * future_loop_close closes: the loop's three, the watchers of
+ * pending signal and file watches, the handles of children, and UDP
+ * sockets). A uv_walk callback that frees what it
  * closes, or that counts the program's handles, skips these; one that
  * only closes may close them too (see future_loop_close). Safe on any
  * handle of any loop, open or closed, on the thread that runs the
@@ -1064,5 +1068,7 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 #include "future/dns.h"
 #include "future/signal.h"
 #include "future/watch.h"
+#include "future/process.h"
+#include "future/udp.h"
 
 #endif /* FUTURE_H */

@@ -15,7 +15,9 @@
 #   libfuture-async  include/future/async.h;
 #   libfuture-dns    include/future/dns.h;
 #   libfuture-signal include/future/signal.h;
-#   libfuture-watch  include/future/watch.h.
+#   libfuture-watch  include/future/watch.h;
+#   libfuture-process include/future/process.h;
+#   libfuture-udp    include/future/udp.h.
 #
 # A header's page is its opening comment (DESCRIPTION), a SYNOPSIS of its
 # functions, then every documented declaration in the header's order: a
@@ -54,7 +56,9 @@ libfuture-fs	include/future/fs.h	the file system as futures	API
 libfuture-async	include/future/async.h	fibers and await	FIBERS AND AWAIT
 libfuture-dns	include/future/dns.h	name resolution and random bytes as futures	API
 libfuture-signal	include/future/signal.h	signals as futures	API
-libfuture-watch	include/future/watch.h	watching files as futures	API'
+libfuture-watch	include/future/watch.h	watching files as futures	API
+libfuture-process	include/future/process.h	child processes as futures	API
+libfuture-udp	include/future/udp.h	UDP sockets as futures	API'
 
 # The common awk functions: roff escapes and the paragraph renderer.
 render_awk='
@@ -574,7 +578,7 @@ END {
   }
   print ".SH SEE ALSO"
   see = ""
-  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal libfuture-watch", P, " ")
+  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal libfuture-watch libfuture-process libfuture-udp", P, " ")
   for (i = 1; i <= n; i++)
     if (P[i] != page) see = see (see == "" ? "" : ",\n") ".BR " P[i] " (3)"
   print see

@@ -298,6 +298,15 @@ typedef struct future__handle_s {
   future_t *f;      /* the operation's future; NULL once settled */
   int closed_by_us; /* else a uv_close of somebody else's (a walk) is
                        not followed by ours: freed at teardown */
+  /* A block may hold several handles (a child process: the process and
+   * its pipes): `block` is the entry at the start of the block, whose
+   * `listed` counts the block's handles still listed. The block goes when
+   * the last of them leaves the list. */
+  struct future__handle_s *block;
+  unsigned listed;
+  /* If set, called when a close of ours has completed, before the block
+   * may go (not after a walk's close: teardown frees such blocks). */
+  void (*closed)(struct future__handle_s *h);
 } future__handle_t;
 /* List `handle` (initialised, in the block that starts with `h`) and make
  * the operation's future, which a cancel settles and which stops the
@@ -309,6 +318,13 @@ future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
  * finished with it) and return its future for the caller to settle, or
  * NULL if a cancel settled it already. */
 future_t *future__handle_finish(future__handle_t *h);
+/* List one more handle (initialised) of the block that starts with
+ * `block`, without a future of its own: `h` lives in that block, and the
+ * block goes only once each of its listed handles is closed. */
+void future__handle_list(future__loop_t *lp, future__handle_t *block,
+                         future__handle_t *h, uv_handle_t *handle);
+/* Close a listed handle, unless somebody else (a walk) already has. */
+void future__handle_close(future__handle_t *h);
 
 /* Whether the loop's handles were closed behind the library's back (a
  * uv_walk closing every handle), and if so, take in what other threads

@@ -266,10 +266,19 @@ static void handle_unlink(future__loop_t *lp, future__handle_t *h) {
     h->next->prev = h->prev;
 }
 
+/* `h` leaves the list; its block goes with the last of its handles. */
+static void handle_drop(future__handle_t *h) {
+  future__handle_t *block = h->block;
+  handle_unlink(h->lp, h);
+  if (--block->listed == 0)
+    future__free(block);
+}
+
 static void handle_closed(uv_handle_t *handle) {
   future__handle_t *h = handle->data;
-  handle_unlink(h->lp, h);
-  future__free(h);
+  if (h->closed != NULL)
+    h->closed(h);
+  handle_drop(h);
 }
 
 static void handle_close(future__handle_t *h) {
@@ -278,6 +287,8 @@ static void handle_close(future__handle_t *h) {
   h->closed_by_us = 1;
   uv_close(h->handle, handle_closed);
 }
+
+void future__handle_close(future__handle_t *h) { handle_close(h); }
 
 future_t *future__handle_finish(future__handle_t *h) {
   future_t *f = h->f;
@@ -293,17 +304,25 @@ static int handle_cancel(future_t *f, void *req) {
   return 1;
 }
 
-future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
-                                uv_handle_t *handle) {
+void future__handle_list(future__loop_t *lp, future__handle_t *block,
+                         future__handle_t *h, uv_handle_t *handle) {
   h->handle = handle;
   h->lp = lp;
   h->closed_by_us = 0;
+  h->closed = NULL;
+  h->block = block;
+  block->listed++;
   h->prev = NULL;
   h->next = lp->handles;
   if (lp->handles != NULL)
     lp->handles->prev = h;
   lp->handles = h;
   handle->data = h;
+}
+
+future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
+                                uv_handle_t *handle) {
+  future__handle_list(lp, h, h, handle);
   h->f = future__source_new(lp, handle_cancel, h);
   if (h->f == NULL)
     handle_close(h);
@@ -351,9 +370,12 @@ static void handles_finish(future__loop_t *lp) {
   for (h = lp->handles; h != NULL; h = h->next)
     while (handle_registered(lp->loop, h->handle))
       uv_run(lp->loop, UV_RUN_ONCE); /* a walk's close under way finishes */
+  /* A block goes with the last of its handles, after every other entry
+   * in it has been passed. */
   for (h = lp->handles; h != NULL; h = next) {
     next = h->next;
-    future__free(h);
+    if (--h->block->listed == 0)
+      future__free(h->block);
   }
   lp->handles = NULL;
 }

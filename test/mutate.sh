@@ -112,6 +112,8 @@ suites_for() {
     src/future.c) echo "future aplus chain" ;;
     src/loop.c) echo "loop wait resolver stress" ;;
     src/map.c) echo "map" ;;
+    src/process.c) echo "process" ;;
+    src/udp.c) echo "udp" ;;
     src/resolver.c) echo "resolver stress" ;;
     src/retry.c) echo "retry" ;;
     src/timer.c) echo "timer" ;;

@@ -34,5 +34,7 @@ int fresh_process_main(const char *mode);
 Suite *make_wait_suite(void);
 Suite *make_work_suite(void);
 Suite *make_watch_suite(void);
+Suite *make_process_suite(void);
+Suite *make_udp_suite(void);
 
 #endif
