@@ -15,7 +15,8 @@
 #   libfuture-async  include/future/async.h;
 #   libfuture-dns    include/future/dns.h;
 #   libfuture-signal include/future/signal.h;
-#   libfuture-watch  include/future/watch.h.
+#   libfuture-watch  include/future/watch.h;
+#   libfuture-stream include/future/stream.h.
 #
 # A header's page is its opening comment (DESCRIPTION), a SYNOPSIS of its
 # functions, then every documented declaration in the header's order: a
@@ -54,7 +55,8 @@ libfuture-fs	include/future/fs.h	the file system as futures	API
 libfuture-async	include/future/async.h	fibers and await	FIBERS AND AWAIT
 libfuture-dns	include/future/dns.h	name resolution and random bytes as futures	API
 libfuture-signal	include/future/signal.h	signals as futures	API
-libfuture-watch	include/future/watch.h	watching files as futures	API'
+libfuture-watch	include/future/watch.h	watching files as futures	API
+libfuture-stream	include/future/stream.h	streams (TCP, pipes, TTYs) as futures	API'
 
 # The common awk functions: roff escapes and the paragraph renderer.
 render_awk='
@@ -574,7 +576,7 @@ END {
   }
   print ".SH SEE ALSO"
   see = ""
-  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal libfuture-watch", P, " ")
+  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal libfuture-watch libfuture-stream", P, " ")
   for (i = 1; i <= n; i++)
     if (P[i] != page) see = see (see == "" ? "" : ",\n") ".BR " P[i] " (3)"
   print see

@@ -224,6 +224,8 @@ struct future__loop_s {
   int delays_closing;              /* in future__delay_cancel_all */
   struct future__async_s *fibers;  /* fibers not yet finished (async.c) */
   struct future__handle_s *handles; /* the operations' own handles */
+  size_t objects;                  /* streams the user still holds: a
+                                      teardown answers UV_EBUSY */
   void *stack_pool;                /* fibers' stacks kept for reuse */
   size_t nstack_pool;
 #if FUTURE_DEBUG
@@ -298,7 +300,20 @@ typedef struct future__handle_s {
   future_t *f;      /* the operation's future; NULL once settled */
   int closed_by_us; /* else a uv_close of somebody else's (a walk) is
                        not followed by ours: freed at teardown */
+  /* Called instead of future__free(h) once libuv has finished with the
+   * handle (our close callback, or teardown for a handle a walk closed);
+   * NULL for the one-shot watchers. A stream (stream.c) outlives its
+   * handle while the user still holds it. */
+  void (*finalize)(struct future__handle_s *h);
 } future__handle_t;
+/* List `handle` (initialised, in the block that starts with `h`) among
+ * the loop's handles, without a future of its own: a long-lived object
+ * (a stream) that settles futures of its own. h->finalize may be set. */
+void future__handle_add(future__loop_t *lp, future__handle_t *h,
+                        uv_handle_t *handle);
+/* Close the listed handle with the registry's close callback, unless it
+ * is closing already (a walk's, or ours). */
+void future__handle_close(future__handle_t *h);
 /* List `handle` (initialised, in the block that starts with `h`) and make
  * the operation's future, which a cancel settles and which stops the
  * handle. NULL when memory runs out: the handle is then closed and the

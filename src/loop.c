@@ -266,10 +266,17 @@ static void handle_unlink(future__loop_t *lp, future__handle_t *h) {
     h->next->prev = h->prev;
 }
 
+static void handle_release(future__handle_t *h) {
+  if (h->finalize != NULL)
+    h->finalize(h);
+  else
+    future__free(h);
+}
+
 static void handle_closed(uv_handle_t *handle) {
   future__handle_t *h = handle->data;
   handle_unlink(h->lp, h);
-  future__free(h);
+  handle_release(h);
 }
 
 static void handle_close(future__handle_t *h) {
@@ -278,6 +285,8 @@ static void handle_close(future__handle_t *h) {
   h->closed_by_us = 1;
   uv_close(h->handle, handle_closed);
 }
+
+void future__handle_close(future__handle_t *h) { handle_close(h); }
 
 future_t *future__handle_finish(future__handle_t *h) {
   future_t *f = h->f;
@@ -293,8 +302,8 @@ static int handle_cancel(future_t *f, void *req) {
   return 1;
 }
 
-future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
-                                uv_handle_t *handle) {
+void future__handle_add(future__loop_t *lp, future__handle_t *h,
+                        uv_handle_t *handle) {
   h->handle = handle;
   h->lp = lp;
   h->closed_by_us = 0;
@@ -304,6 +313,12 @@ future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
     lp->handles->prev = h;
   lp->handles = h;
   handle->data = h;
+  h->f = NULL;
+}
+
+future_t *future__handle_source(future__loop_t *lp, future__handle_t *h,
+                                uv_handle_t *handle) {
+  future__handle_add(lp, h, handle);
   h->f = future__source_new(lp, handle_cancel, h);
   if (h->f == NULL)
     handle_close(h);
@@ -353,7 +368,7 @@ static void handles_finish(future__loop_t *lp) {
       uv_run(lp->loop, UV_RUN_ONCE); /* a walk's close under way finishes */
   for (h = lp->handles; h != NULL; h = next) {
     next = h->next;
-    future__free(h);
+    handle_release(h);
   }
   lp->handles = NULL;
 }
@@ -468,7 +483,7 @@ int future_loop_close(uv_loop_t *loop) {
     take_in(lp);
     future__loop_drain(lp);
   }
-  if (lp->live > 0)
+  if (lp->live > 0 || lp->objects > 0)
     return UV_EBUSY;
 
   handles_finish(lp);

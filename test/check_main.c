@@ -25,6 +25,7 @@ int main(void) {
   srunner_add_suite(sr, make_dns_suite());
   srunner_add_suite(sr, make_signal_suite());
   srunner_add_suite(sr, make_watch_suite());
+  srunner_add_suite(sr, make_stream_suite());
   srunner_add_suite(sr, make_resolver_suite());
   srunner_add_suite(sr, make_combine_suite());
   srunner_add_suite(sr, make_map_suite());

@@ -33,5 +33,6 @@ int fresh_process_main(const char *mode);
 Suite *make_wait_suite(void);
 Suite *make_work_suite(void);
 Suite *make_watch_suite(void);
+Suite *make_stream_suite(void);
 
 #endif
