@@ -61,7 +61,7 @@ static future_t *answered(future_t *settled, void *data) {
 
 static future_t *got_line(future_t *settled, void *data) {
   conn_t *c = data;
-  const uv_buf_t *line = future_value(settled);
+  const future_buf_t *line = future_value(settled);
   char *answer = malloc(line->len);
   size_t i;
   if (answer == NULL)
@@ -79,7 +79,7 @@ static future_t *got_line(future_t *settled, void *data) {
 
 static future_t *report_half_line(future_t *settled, void *data) {
   conn_t *c = data;
-  const uv_buf_t *rest = future_value(settled);
+  const future_buf_t *rest = future_value(settled);
   printf("server: connection %d disconnected mid-line: \"%s\" (%zu bytes, "
          "no newline)\n",
          c->id, rest->base, rest->len);
@@ -212,7 +212,7 @@ int main(void) {
 
   /* Client 1's answer; client 2 has nothing to wait for but its write. */
   if (future_wait(clients[0], &r) == 0) {
-    const uv_buf_t *answer = r.value;
+    const future_buf_t *answer = r.value;
     size_t i;
     printf("client 1 got: \"");
     for (i = 0; i < answer->len; i++) {

@@ -558,9 +558,9 @@ static void read_reject(future_stream_t *s, int code) {
   read_settle(s, NULL, stream_error(&s->read_site, s, code, "read"));
 }
 
-/* Take `n` buffered bytes into a new uv_buf_t (NUL-terminated), or NULL. */
-static uv_buf_t *take(future_stream_t *s, size_t n) {
-  uv_buf_t *b = future__malloc(sizeof(*b) + n + 1);
+/* Take `n` buffered bytes into a new future_buf_t (NUL-terminated), or NULL. */
+static future_buf_t *take(future_stream_t *s, size_t n) {
+  future_buf_t *b = future__malloc(sizeof(*b) + n + 1);
   if (b == NULL)
     return NULL;
   b->base = (char *)(b + 1);
@@ -577,7 +577,7 @@ static uv_buf_t *take(future_stream_t *s, size_t n) {
 
 /* Deliver `n` bytes to the pending read. */
 static void read_deliver(future_stream_t *s, size_t n) {
-  uv_buf_t *b = take(s, n);
+  future_buf_t *b = take(s, n);
   if (b == NULL)
     read_settle(s, NULL, future__error_site(&s->read_site, UV_ENOMEM,
                                             "read %s", s->peer));

@@ -174,7 +174,7 @@ static future_stream_t *get_stream_at(future_t *f, int line) {
 #define expect_bytes(f, want) expect_bytes_at((f), (want), __LINE__)
 static void expect_bytes_at(future_t *f, const char *want, int line) {
   future_result_t r;
-  const uv_buf_t *b = expect_ok_at(f, &r, line);
+  const future_buf_t *b = expect_ok_at(f, &r, line);
   ck_assert_msg(b->len == strlen(want) && memcmp(b->base, want, b->len) == 0,
                 "line %d: got %zu bytes '%.*s', wanted '%s'", line, b->len,
                 (int)(b->len > 200 ? 200 : b->len), b->base, want);
@@ -522,7 +522,7 @@ START_TEST(test_stream_backpressure) {
   size_t big = 32u << 20;
   char *bytes = malloc(big);
   future_result_t r;
-  const uv_buf_t *b;
+  const future_buf_t *b;
   ck_assert_ptr_nonnull(bytes);
   memset(bytes, 'x', big);
   ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -800,7 +800,7 @@ static future_t *conn_end(future_t *f, void *data) {
 
 static future_t *echo_line(future_t *f, void *data) {
   conn_t *c = data;
-  const uv_buf_t *b = future_value(f);
+  const future_buf_t *b = future_value(f);
   return future_stream_write_given(c->s, strdup(b->base), b->len, free);
 }
 
@@ -874,7 +874,7 @@ START_TEST(test_stream_thousand_connections) {
   list = r.value;
   ck_assert_uint_eq(list->count, N);
   for (i = 0; i < N; i++) {
-    const uv_buf_t *b = future_value(list->items[i]);
+    const future_buf_t *b = future_value(list->items[i]);
     ck_assert_str_eq(b->base, clients[i].line);
   }
   future_result_release(&r);
@@ -1023,7 +1023,7 @@ static int af_session(uv_loop_t *loop, int *saw_enomem) {
     STEP_OR_END(future_stream_write(c, "ping\n", 5));
     STEP(future_stream_read_until(s, "\n", 1, 64));
     if (rc == 0)
-      ck_assert_str_eq(((const uv_buf_t *)r.value)->base, "ping\n");
+      ck_assert_str_eq(((const future_buf_t *)r.value)->base, "ping\n");
     future_result_release(&r);
     if (rc != 0)
       goto end;

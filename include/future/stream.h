@@ -192,7 +192,7 @@ FUTURE_EXTERN future_t *future_stream_accept(future_stream_t *server)
  * Cancel: the stream stops reading (uv_read_stop), and bytes already read
  * stay in its buffer for the next read. So do the bytes of any read that
  * rejects.
- * @return a new reference, fulfilled with a `const uv_buf_t *` owned by
+ * @return a new reference, fulfilled with a `const future_buf_t *` owned by
  * the future (base NUL-terminated after its len bytes, for convenience;
  * len > 0); rejected with UV_EOF at the end of the stream, with the
  * error that ended it (UV_ECONNRESET, ...), with UV_EBUSY if another read
