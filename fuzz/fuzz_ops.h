@@ -70,7 +70,8 @@ enum kind {
   K_ASYNC,
   K_DNS,
   K_SIGNAL,
-  K_WATCH
+  K_WATCH,
+  K_STREAM
 };
 
 enum op {
@@ -115,6 +116,7 @@ enum op {
   OP_DNS,
   OP_SIGNAL,
   OP_WATCH,
+  OP_STREAM,
   OP_END
 };
 
@@ -352,6 +354,13 @@ int watchers_pending(void);
 void op_watch(void);
 void watch_seen(int uid, future_state_t st, void *value,
                 const future_error_t *err);
+/* Streams (include/future/stream.h) over a socketpair the harness keeps;
+ * streams_held: whether it holds one (future_loop_close answers UV_EBUSY
+ * then); signals_finish lets them go. */
+void op_stream(void);
+void stream_seen(int uid, future_state_t st, void *value,
+                 const future_error_t *err);
+int streams_held(void);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,

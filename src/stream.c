@@ -20,6 +20,7 @@
 
 #include <future/stream.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -145,12 +146,31 @@ void future_stream_unref(future_stream_t *s) {
 
 static void stream_unref_value(void *s) { future_stream_unref(s); }
 
+/* A write to a peer that has gone raises SIGPIPE, whose default action
+ * ends the process; libuv leaves that to the program. As Node does, the
+ * first stream makes the process ignore it, unless the program has a
+ * disposition of its own: the write then fails with UV_EPIPE. */
+static uv_once_t sigpipe_once = UV_ONCE_INIT;
+
+static void ignore_sigpipe(void) {
+#ifdef SIGPIPE
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO)) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+#endif
+}
+
 /* A new stream of `kind` on `loop`, its handle initialised (over `fd`
  * when not -1) and listed; one reference. NULL with *rc set on failure. */
 static future_stream_t *stream_new(uv_loop_t *loop, future__loop_t *lp,
                                    future_stream_kind_t kind, uv_file fd,
                                    int *rc) {
-  future_stream_t *s = future__calloc(1, sizeof(*s));
+  future_stream_t *s;
+  uv_once(&sigpipe_once, ignore_sigpipe);
+  s = future__calloc(1, sizeof(*s));
   if (s == NULL) {
     *rc = UV_ENOMEM;
     return NULL;

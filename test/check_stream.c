@@ -9,6 +9,7 @@
 #include "suites.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -742,6 +743,16 @@ START_TEST(test_stream_pipes_and_fds) {
   ck_assert_str_eq(future_stream_peer(a), want);
   expect_done(future_stream_write(a, "pair", 4));
   expect_bytes(future_stream_read(b), "pair");
+  /* A write to a peer that has gone: UV_EPIPE, not the end of the
+   * process (SIGPIPE is ignored since the first stream). */
+  {
+    struct sigaction sa;
+    ck_assert_int_eq(sigaction(SIGPIPE, NULL, &sa), 0);
+    ck_assert_ptr_eq((void *)sa.sa_handler, (void *)SIG_IGN);
+  }
+  expect_done(future_stream_close(b));
+  snprintf(want, sizeof want, "write fd %d: broken pipe (EPIPE)", sv[0]);
+  expect_err(future_stream_write(a, "gone", 4), UV_EPIPE, want);
   future_stream_unref(a);
   future_stream_unref(b);
   ck_assert_int_eq(future_stream_open(&loop, FUTURE_STREAM_TCP, -1, &a),

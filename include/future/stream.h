@@ -49,6 +49,12 @@
  * for the stream's memory, which future_loop_close frees (once you have
  * released the stream).
  *
+ * SIGPIPE. A write to a peer that has gone raises SIGPIPE, whose default
+ * action ends the process (libuv leaves it to the program). As Node does,
+ * the first stream made in the process sets SIGPIPE to be ignored, if its
+ * disposition is still the default: such a write then rejects with
+ * UV_EPIPE. A program with a handler of its own keeps it.
+ *
  * ERRORS name the operation and the peer: "connect 127.0.0.1:9:
  * connection refused (ECONNREFUSED)", "read [::1]:4000: connection reset
  * by peer (ECONNRESET)", "write 'my.sock': broken pipe (EPIPE)".
