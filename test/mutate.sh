@@ -109,10 +109,11 @@ suites_for() {
     src/error.c) echo "error" ;;
     src/fs*.c) echo "fs fs_file fs_tree" ;;
     src/future.c) echo "future aplus chain" ;;
-    src/loop.c) echo "loop wait resolver stress" ;;
+    src/loop.c) echo "loop wait resolver stress stream" ;;
     src/map.c) echo "map" ;;
     src/resolver.c) echo "resolver stress" ;;
     src/retry.c) echo "retry" ;;
+    src/stream.c) echo "stream" ;;
     src/timer.c) echo "timer" ;;
     src/trace.c) echo "trace" ;;
     src/wait.c) echo "wait stress" ;;
