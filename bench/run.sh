@@ -19,7 +19,7 @@
 #
 # Environment:
 #   BENCH_RUNS       runs of each program (default 5)
-#   BENCH_WORKLOADS  which workloads (default: all seven, in order);
+#   BENCH_WORKLOADS  which workloads (default: all nine, in order);
 #                    await_loop brings chain_loop along (it is compared
 #                    with it), and runs switch_cost
 #   BENCH_CHAIN_N    links of chain_built, hops of chain_loop, awaits of
@@ -28,6 +28,8 @@
 #   BENCH_FS_N       files of fs_fanout (10000; at most 100000)
 #   BENCH_TIMERS_N   timers of timers (1000000)
 #   BENCH_WORK_MS    CPU work of heartbeat, ms (400)
+#   BENCH_TCP_N      round trips of tcp_echo (over 1 connection) and
+#                    tcp_echo_100 (over 100 at once) (100000)
 #   BENCH_LOOPS_CHAIN_N  hops of chain_loop per loop in loops (10000000)
 #   BENCH_LOOPS_FS_N     files of fs_fanout per loop in loops (4000; the
 #                    four loops hold up to 4 times as many open at once)
@@ -48,12 +50,13 @@ set -u
 srcdir=$(cd "$(dirname "$0")" && pwd)
 bindir=${BENCH_BINDIR:-./bench}
 runs=${BENCH_RUNS:-5}
-workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat loops"}
+workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat loops tcp_echo tcp_echo_100"}
 chain_n=${BENCH_CHAIN_N:-1000000}
 switch_n=${BENCH_SWITCH_N:-10000000}
 fs_n=${BENCH_FS_N:-10000}
 timers_n=${BENCH_TIMERS_N:-1000000}
 work_ms=${BENCH_WORK_MS:-400}
+tcp_n=${BENCH_TCP_N:-100000}
 loops_chain_n=${BENCH_LOOPS_CHAIN_N:-10000000}
 loops_fs_n=${BENCH_LOOPS_FS_N:-4000}
 cg_n=${BENCH_CG_N:-100000}
@@ -225,10 +228,14 @@ program_for() {
   case $1:$2 in
     await_loop:tight | await_loop:raw | heartbeat:tight) ;;
     *:node_cb) [ "$1" = fs_fanout ] && echo fs_fanout_cb.js ;;
+    tcp_echo*:node) echo tcp_echo.js ;;
     *:node) [ "$1" = loops ] || echo "$1.js" ;;
     loops:future | loops:tight) echo "loops_$2" ;;
     loops:*) ;;
     timers:tight) echo timers_heap ;;
+    tcp_echo*:future) echo tcp_echo_future ;;
+    tcp_echo*:tight) echo tcp_echo_raw ;;
+    tcp_echo*:raw) ;;
     fs_fanout:tight) echo fs_fanout_onejob ;;
     *) echo "$1_$2" ;;
   esac
@@ -246,6 +253,7 @@ command_for() {
     timers) n=$timers_n ;;
     heartbeat) n=$work_ms ;;
     loops) [ "$sub" = fs_fanout ] && n=$loops_fs_n || n=$loops_chain_n ;;
+    tcp_echo | tcp_echo_100) n=$tcp_n ;;
     *) die "unknown workload $w" ;;
   esac
   case $impl in
@@ -253,6 +261,8 @@ command_for() {
     *) set -- "$bindir/$prog" "$n" ;;
   esac
   [ "$w" = loops ] && set -- "$@" "$sub"
+  [ "$w" = tcp_echo ] && set -- "$@" 1
+  [ "$w" = tcp_echo_100 ] && set -- "$@" 100
   if [ "$w" = fs_fanout ] || [ "$sub" = fs_fanout ]; then
     set -- "$@" "$tmp/files"
   fi
@@ -261,7 +271,7 @@ command_for() {
 
 for w in $workloads; do
   case $w in
-    chain_built | chain_loop | await_loop | fs_fanout | timers | heartbeat | loops) ;;
+    chain_built | chain_loop | await_loop | fs_fanout | timers | heartbeat | loops | tcp_echo | tcp_echo_100) ;;
     *) die "unknown workload $w" ;;
   esac
   progs=

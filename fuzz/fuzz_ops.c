@@ -385,6 +385,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
   case K_UDP:
     udp_seen(uid, st, value, err);
     break;
+  case K_STREAM:
+    stream_seen(uid, st, value, err);
+    break;
   default:
     break;
   }
@@ -846,7 +849,8 @@ int op_loop_close(void) {
     S.loop_state = 0;
     async_loop_closed();
   } else {
-    CHECK(future_loop_live(&S.loop) > 0, "UV_EBUSY with no live future");
+    CHECK(future_loop_live(&S.loop) > 0 || streams_held(),
+          "UV_EBUSY with no live future and no stream held");
   }
   return rc;
 }
@@ -888,7 +892,8 @@ static const char *const op_names[OP_END] = {
     "alloc",  "misc",     "trace",   "pool",    "work",     "fs",
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
     "run_timers", "map",  "retry", "async",   "await",   "walk",
-    "dns",    "signal", "watch", "cp",    "process", "udp"};
+    "dns",    "signal", "watch", "cp",    "process", "udp",
+    "stream"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1095,6 +1100,9 @@ static void run_op(uint8_t opb) {
     break;
   case OP_UDP:
     op_udp();
+    break;
+  case OP_STREAM:
+    op_stream();
     break;
   case OP_AWAIT:
     op_await();

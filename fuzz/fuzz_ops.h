@@ -72,7 +72,8 @@ enum kind {
   K_SIGNAL,
   K_WATCH,
   K_PROCESS,
-  K_UDP
+  K_UDP,
+  K_STREAM
 };
 
 enum op {
@@ -120,6 +121,7 @@ enum op {
   OP_CP,
   OP_PROCESS,
   OP_UDP,
+  OP_STREAM,
   OP_END
 };
 
@@ -364,6 +366,13 @@ void process_seen(int uid, future_state_t st, void *value,
 void op_udp(void);
 void udp_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
+/* Streams (include/future/stream.h) over a socketpair the harness keeps;
+ * streams_held: whether it holds one (future_loop_close answers UV_EBUSY
+ * then); signals_finish lets them go. */
+void op_stream(void);
+void stream_seen(int uid, future_state_t st, void *value,
+                 const future_error_t *err);
+int streams_held(void);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,

@@ -28,6 +28,7 @@
  */
 #include "fuzz_ops.h"
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <arpa/inet.h>
 
@@ -831,6 +832,8 @@ void signal_seen(int uid, future_state_t st, void *value,
         (long)(intptr_t)value);
 }
 
+static void streams_finish(void);
+
 void signals_finish(void) {
   if (guarded)
     uv_run(&guard_loop, UV_RUN_NOWAIT);
@@ -840,6 +843,7 @@ void signals_finish(void) {
     NOCB(future_unref(signals[i]));
   }
   nsignals = 0;
+  streams_finish();
 }
 
 /* File watches (include/future/watch.h) in the input's scratch directory:
@@ -899,6 +903,110 @@ void watch_seen(int uid, future_state_t st, void *value,
               c->curr.st_ctim.tv_nsec != c->prev.st_ctim.tv_nsec ||
               c->curr.st_ino != c->prev.st_ino,
           "a file watch fulfilled with no change");
+  }
+}
+
+/* Streams: a socketpair, both ends opened as pipe streams (no loop turn
+ * needed to connect), kept by the harness between ops. sub % 4: 0 write
+ * "abc\n" (given, freed by the write), 1 read a line, 2 read a chunk, 3
+ * close the end; sub bit 2 picks the end. A missing end (closed) makes the
+ * next op start a new pair. Reads may never settle: they are listed with
+ * the signals, so that the harness's wait refuses while one is pending,
+ * and signals_finish cancels them and lets the streams go. */
+static future_stream_t *ends[2];
+
+int streams_held(void) { return ends[0] != NULL || ends[1] != NULL; }
+
+static void streams_finish(void) {
+  NOCB(future_stream_unref(ends[0]));
+  NOCB(future_stream_unref(ends[1]));
+  ends[0] = ends[1] = NULL;
+}
+
+static int stream_pair(void) {
+  int sv[2], rc;
+  if (ends[0] != NULL && ends[1] != NULL)
+    return 1;
+  streams_finish();
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+  NOCB(rc = future_stream_open(&S.loop, FUTURE_STREAM_PIPE, sv[0], &ends[0]));
+  if (rc == 0)
+    NOCB(rc = future_stream_open(&S.loop, FUTURE_STREAM_PIPE, sv[1],
+                                 &ends[1]));
+  else
+    close(sv[0]);
+  if (rc != 0) {
+    CHECK(OOM() && rc == UV_ENOMEM, "future_stream_open returned %d", rc);
+    close(sv[1]);
+    streams_finish();
+    return 0;
+  }
+  return 1;
+}
+
+void op_stream(void) {
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, uid, end = (sub >> 2) & 1;
+  future_stream_t *s;
+  future_t *f = NULL;
+  char *bytes;
+  if (nsignals >= MAX_SIGNALS || !stream_pair())
+    return;
+  s = ends[end];
+  TRACE("  stream %s on end %d\n",
+        (const char *[]){"write", "read a line", "read", "close"}[sub % 4],
+        end);
+  switch (sub % 4) {
+  case 0:
+    bytes = malloc(4);
+    CHECK(bytes != NULL, "malloc");
+    memcpy(bytes, "abc\n", 4);
+    NOCB(f = future_stream_write_given(s, bytes, 4, free));
+    break;
+  case 1:
+    NOCB(f = future_stream_read_until(s, "\n", 1, 64));
+    break;
+  case 2:
+    NOCB(f = future_stream_read(s));
+    break;
+  default:
+    NOCB(f = future_stream_close(s));
+    NOCB(future_stream_unref(s));
+    ends[end] = NULL;
+    break;
+  }
+  if (f == NULL) {
+    CHECK(OOM(), "a stream op returned NULL");
+    return;
+  }
+  uid = new_uid(K_STREAM);
+  if (uid >= 0)
+    S.meta[uid].aux = sub % 4;
+  NOCB(signals[nsignals++] = future_ref(f));
+  put(dst, f, uid);
+}
+
+void stream_seen(int uid, future_state_t st, void *value,
+                 const future_error_t *err) {
+  int op = S.meta[uid].aux;
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err);
+    /* A closed end: ECANCELED (closed while pending), EBADF (closed
+     * before), EOF or a reset or broken pipe (the other end closed);
+     * EBUSY for a second read. */
+    CHECK(code == UV_ECANCELED || code == UV_EBADF || code == UV_EOF ||
+              code == UV_ECONNRESET || code == UV_EPIPE ||
+              (op != 0 && code == UV_EBUSY) || ENOMEM_OK(code),
+          "a stream op rejected with %s", future_err_name(code));
+    return;
+  }
+  if (op == 1 || op == 2) {
+    const future_buf_t *b = value;
+    CHECK(b->len > 0 && b->base[b->len] == '\0', "a read fulfilled empty");
+    CHECK(op == 2 || b->base[b->len - 1] == '\n', "a line without its end");
+    CHECK(memchr("abc\n", b->base[0], 4) != NULL, "a read of bytes never sent");
+  } else {
+    CHECK(value == NULL, "a write or close fulfilled with a value");
   }
 }
 

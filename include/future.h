@@ -1015,7 +1015,8 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * future_fs_watch or future_fs_watch_file, and the process handle and
  * captured pipes of each child of future_spawn or future_exec (a child is
  * reaped before this call returns: see future/process.h), and each UDP
- * socket (future_udp_new) not closed yet, which this call closes;
+ * socket (future_udp_new) not closed yet, which this call closes, and
+ * one handle per stream (future/stream.h);
  * files, work, timers and lookups have none of their own. When a walk
  * closes them first, the library notices: from then on continuations run
  * only in future_wait and in this call, delays no longer fire, and this
@@ -1023,7 +1024,7 @@ FUTURE_EXTERN int future_set_allocator(future_malloc_fn malloc_fn,
  * the handles again. Programs
  * whose walk frees handles can skip the library's with
  * future_loop_owns_handle.
- * @return 0; UV_EBUSY if futures on `loop` are still referenced, by you,
+ * @return 0; UV_EBUSY if futures or streams on `loop` are still referenced, by you,
  * by a resolver not yet used or by another thread's wait (nothing is torn
  * down: release them, then call again); FUTURE_EINCALLBACK if called from a callback that the
  * library runs on `loop`; UV_EINVAL if `loop` is NULL.
@@ -1034,8 +1035,8 @@ FUTURE_EXTERN int future_loop_close(uv_loop_t *loop);
 /**
  * Whether `handle` is one of the library's own handles (those
  * future_loop_close closes: the loop's three, the watchers of
- * pending signal and file watches, the handles of children, and UDP
- * sockets). A uv_walk callback that frees what it
+ * pending signal and file watches, the handles of children, UDP
+ * sockets, and streams). A uv_walk callback that frees what it
  * closes, or that counts the program's handles, skips these; one that
  * only closes may close them too (see future_loop_close). Safe on any
  * handle of any loop, open or closed, on the thread that runs the
@@ -1070,5 +1071,6 @@ FUTURE_EXTERN size_t future_loop_live(uv_loop_t *loop);
 #include "future/watch.h"
 #include "future/process.h"
 #include "future/udp.h"
+#include "future/stream.h"
 
 #endif /* FUTURE_H */

@@ -17,7 +17,8 @@
 #   libfuture-signal include/future/signal.h;
 #   libfuture-watch  include/future/watch.h;
 #   libfuture-process include/future/process.h;
-#   libfuture-udp    include/future/udp.h.
+#   libfuture-udp    include/future/udp.h;
+#   libfuture-stream include/future/stream.h.
 #
 # A header's page is its opening comment (DESCRIPTION), a SYNOPSIS of its
 # functions, then every documented declaration in the header's order: a
@@ -58,7 +59,8 @@ libfuture-dns	include/future/dns.h	name resolution and random bytes as futures	A
 libfuture-signal	include/future/signal.h	signals as futures	API
 libfuture-watch	include/future/watch.h	watching files as futures	API
 libfuture-process	include/future/process.h	child processes as futures	API
-libfuture-udp	include/future/udp.h	UDP sockets as futures	API'
+libfuture-udp	include/future/udp.h	UDP sockets as futures	API
+libfuture-stream	include/future/stream.h	streams (TCP, pipes, TTYs) as futures	API'
 
 # The common awk functions: roff escapes and the paragraph renderer.
 render_awk='
@@ -578,7 +580,7 @@ END {
   }
   print ".SH SEE ALSO"
   see = ""
-  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal libfuture-watch libfuture-process libfuture-udp", P, " ")
+  n = split("libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns libfuture-signal libfuture-watch libfuture-process libfuture-udp libfuture-stream", P, " ")
   for (i = 1; i <= n; i++)
     if (P[i] != page) see = see (see == "" ? "" : ",\n") ".BR " P[i] " (3)"
   print see

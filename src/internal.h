@@ -224,6 +224,8 @@ struct future__loop_s {
   int delays_closing;              /* in future__delay_cancel_all */
   struct future__async_s *fibers;  /* fibers not yet finished (async.c) */
   struct future__handle_s *handles; /* the operations' own handles */
+  size_t objects;                  /* streams the user still holds: a
+                                      teardown answers UV_EBUSY */
   void *stack_pool;                /* fibers' stacks kept for reuse */
   size_t nstack_pool;
 #if FUTURE_DEBUG
@@ -307,6 +309,11 @@ typedef struct future__handle_s {
   /* If set, called when a close of ours has completed, before the block
    * may go (not after a walk's close: teardown frees such blocks). */
   void (*closed)(struct future__handle_s *h);
+  /* Called on the block instead of future__free(block) once its last
+   * handle has left the list (our close callback, or teardown for a
+   * handle a walk closed); NULL for most. A stream (stream.c) outlives
+   * its handle while the user still holds it. */
+  void (*finalize)(struct future__handle_s *h);
 } future__handle_t;
 /* List `handle` (initialised, in the block that starts with `h`) and make
  * the operation's future, which a cancel settles and which stops the

@@ -266,12 +266,20 @@ static void handle_unlink(future__loop_t *lp, future__handle_t *h) {
     h->next->prev = h->prev;
 }
 
+/* The block goes: its finalize hook, or free. */
+static void block_release(future__handle_t *block) {
+  if (block->finalize != NULL)
+    block->finalize(block);
+  else
+    future__free(block);
+}
+
 /* `h` leaves the list; its block goes with the last of its handles. */
 static void handle_drop(future__handle_t *h) {
   future__handle_t *block = h->block;
   handle_unlink(h->lp, h);
   if (--block->listed == 0)
-    future__free(block);
+    block_release(block);
 }
 
 static void handle_closed(uv_handle_t *handle) {
@@ -375,7 +383,7 @@ static void handles_finish(future__loop_t *lp) {
   for (h = lp->handles; h != NULL; h = next) {
     next = h->next;
     if (--h->block->listed == 0)
-      future__free(h->block);
+      block_release(h->block);
   }
   lp->handles = NULL;
 }
@@ -490,7 +498,7 @@ int future_loop_close(uv_loop_t *loop) {
     take_in(lp);
     future__loop_drain(lp);
   }
-  if (lp->live > 0)
+  if (lp->live > 0 || lp->objects > 0)
     return UV_EBUSY;
 
   handles_finish(lp);

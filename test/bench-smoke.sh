@@ -46,6 +46,10 @@ run timers_heap 200
 run chain_loop_future 2000 adopt
 run await_loop_future 2000
 run switch_cost 2000
+for p in tcp_echo_future tcp_echo_raw; do
+  run $p 500 1
+  run $p 500 10
+done
 for impl in future tight; do
   run loops_$impl 2000 chain_loop
   run loops_$impl 20 fs_fanout
@@ -54,6 +58,7 @@ node=${NODE:-node}
 if command -v "$node" >/dev/null 2>&1; then
   run fs_fanout.js 50
   run fs_fanout_cb.js 50
+  run tcp_echo.js 500 10
 else
   echo "bench-smoke: $node not found: the Node.js programs are not run"
 fi

@@ -28,6 +28,7 @@ int main(void) {
   srunner_add_suite(sr, make_watch_suite());
   srunner_add_suite(sr, make_process_suite());
   srunner_add_suite(sr, make_udp_suite());
+  srunner_add_suite(sr, make_stream_suite());
   srunner_add_suite(sr, make_resolver_suite());
   srunner_add_suite(sr, make_combine_suite());
   srunner_add_suite(sr, make_map_suite());

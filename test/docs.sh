@@ -21,7 +21,7 @@ set -eu
 src="${top_srcdir:-.}"
 inc="$src/include"
 ref="$src/docs/reference.md"
-headers="$inc/future.h $inc/future/fs.h $inc/future/async.h $inc/future/dns.h $inc/future/signal.h $inc/future/watch.h $inc/future/process.h $inc/future/udp.h"
+headers="$inc/future.h $inc/future/fs.h $inc/future/async.h $inc/future/dns.h $inc/future/signal.h $inc/future/watch.h $inc/future/process.h $inc/future/udp.h $inc/future/stream.h"
 fail=0
 
 if [ ! -f "$ref" ]; then

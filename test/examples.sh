@@ -80,6 +80,12 @@ expect next_line "1. blocking: open(2) + read(2)" \
   "<- the error, later: a callback argument" \
   "<- the error, later: in the catch" "<- the error: await's status" \
   "in 1 the outcome came before the next line; in 2, 3 and 4 the next line ran first"
+expect line_server "server: listening on 127.0.0.1:" \
+  '"hello" -> "HELLO"' '"world" -> "WORLD"' \
+  'connection 2 disconnected mid-line: "half a li" (9 bytes, no newline)' \
+  "ended after 2 lines" 'client 1 got: "HELLO\nWORLD\n"' \
+  "client 2 sent half a line and left" \
+  "accept loop ended: listener closed (ECANCELED)"
 expect timeout_retry_cancel "timed out after 100 ms" "attempt 3" \
   "connected after" "queued job: cancelled" "its function ran: no"
 

@@ -11,7 +11,7 @@ set -eu
 src="${top_srcdir:-.}"
 build="${top_builddir:-.}"
 pages="libfuture libfuture-core libfuture-fs libfuture-async libfuture-dns
-libfuture-signal libfuture-watch libfuture-process libfuture-udp"
+libfuture-signal libfuture-watch libfuture-process libfuture-udp libfuture-stream"
 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -30,7 +30,8 @@ ${CC:-cc} -E -P ${UV_CFLAGS:-} -I"$src/include" \
 cat "$src/include/future.h" "$src/include/future/fs.h" \
   "$src/include/future/async.h" "$src/include/future/dns.h" \
   "$src/include/future/signal.h" "$src/include/future/watch.h" \
-  "$src/include/future/process.h" "$src/include/future/udp.h" |
+  "$src/include/future/process.h" "$src/include/future/udp.h" \
+  "$src/include/future/stream.h" |
   sed -n 's/^#[[:space:]]*define[[:space:]]\{1,\}\(future_[a-z0-9_]*\)(.*/\1/p' \
   >> "$tmp/functions"
 sort -u "$tmp/functions" -o "$tmp/functions"

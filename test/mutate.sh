@@ -110,12 +110,13 @@ suites_for() {
     src/fs_copy.c) echo "fs_copy" ;;
     src/fs*.c) echo "fs fs_file fs_tree" ;;
     src/future.c) echo "future aplus chain" ;;
-    src/loop.c) echo "loop wait resolver stress" ;;
+    src/loop.c) echo "loop wait resolver stress stream" ;;
     src/map.c) echo "map" ;;
     src/process.c) echo "process" ;;
     src/udp.c) echo "udp" ;;
     src/resolver.c) echo "resolver stress" ;;
     src/retry.c) echo "retry" ;;
+    src/stream.c) echo "stream" ;;
     src/timer.c) echo "timer" ;;
     src/trace.c) echo "trace" ;;
     src/wait.c) echo "wait stress" ;;

@@ -36,5 +36,6 @@ Suite *make_work_suite(void);
 Suite *make_watch_suite(void);
 Suite *make_process_suite(void);
 Suite *make_udp_suite(void);
+Suite *make_stream_suite(void);
 
 #endif
