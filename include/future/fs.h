@@ -36,12 +36,14 @@
  * is released, never delivered: a file opened by a cancelled open is
  * closed, a temporary file or directory made by a cancelled mkstemp or
  * mkdtemp is removed again, a directory opened by a cancelled opendir is
- * closed, buffers and strings are freed. The chains (future_fs_read_file
- * and the other helpers) stop at the step in flight and close the file or
- * directory they had open. A job that has started notices the cancel at
- * its next step and stops there: future_fs_copyfile between two chunks
- * (and removes the copy), future_fs_mkdir_p before each component,
- * future_fs_rm_r before each entry. Whether an operation that changes the
+ * closed, buffers and strings are freed. The helpers stop at the step in
+ * flight and close the file or directory they had open. A job that has
+ * started notices the cancel at its next step and stops there:
+ * future_fs_read_file, future_fs_write_file, future_fs_append_file
+ * between two reads or writes of at most 2 MiB (they close the file
+ * inside the job, whatever happens), future_fs_copyfile between two
+ * chunks (and removes the copy), future_fs_mkdir_p before each
+ * component, future_fs_rm_r before each entry. Whether an operation that changes the
  * file system (write, unlink, rename, ...) took place before the cancel
  * is not known: it may have. A close is never taken back: future_fs_close
  * and future_fs_dir_close close the descriptor even when cancelled.
@@ -512,9 +514,16 @@ FUTURE_EXTERN future_t *future_fs_dir_close(uv_loop_t *loop,
 /**
  * The whole content of the file `path`, of any size: open (following a
  * link at `path`), fstat for a size hint, read until the end of the file
- * (however short each read), close. The file is closed on every path,
- * error and cancel included. Errors name the step: "open 'p'", "read
- * 'p'", ...
+ * (however short each read), close. A regular file is read by one job on
+ * libuv's thread pool that makes all these system calls (one trip through
+ * the pool per file); another file (a FIFO, a device, a /proc file whose
+ * size says 0) is opened and fstat'ed by the job, then read with one
+ * uv_fs_read per read from the loop, so that a read that blocks can be
+ * cancelled. A cancel takes the job off the pool's queue if it has not
+ * started (nothing is opened); once it runs, it is noticed between two
+ * reads (of at most 2 MiB), or between two uv_fs_reads. The file is
+ * closed on every path, error and cancel included. Errors name the step:
+ * "open 'p'", "fstat 'p'", "read 'p'", "close 'p'".
  * @return a new reference; fulfilled with a future_buf_t * owned by the
  * future.
  * @since 0.1.0
@@ -529,8 +538,12 @@ FUTURE_EXTERN future_t *future_fs_read_file(uv_loop_t *loop,
  * (following a link at `path`, as any open does), write until everything
  * is written, close. The writes are sequential, at the descriptor's
  * position, as Node's writeFile's are, so that `path` may also be a FIFO,
- * a pipe or a terminal (/dev/stdout). `data_dtor`, if not NULL, takes
- * ownership of `data` (see BUFFERS above).
+ * a pipe or a terminal (/dev/stdout). One job on libuv's thread pool
+ * makes all these system calls; a cancel takes it off the pool's queue if
+ * it has not started (nothing is opened or created), and once it runs is
+ * noticed between two writes of at most 2 MiB (what was written stays).
+ * `data_dtor`, if not NULL, takes ownership of `data` (see BUFFERS
+ * above).
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
