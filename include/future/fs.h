@@ -123,6 +123,31 @@ typedef struct future_fs_dirents_s {
 } future_fs_dirents_t;
 
 /**
+ * One entry of future_fs_scandir_stat: its name, and its lstat (the entry
+ * itself, never what a symbolic link points to) or why there is none.
+ */
+typedef struct future_fs_stat_entry_s {
+  const char *name;       /**< The entry's name, without its directory. */
+  uv_dirent_type_t type;  /**< From the lstat's st_mode (UV_DIRENT_FILE,
+                               UV_DIRENT_DIR, UV_DIRENT_LINK, ...), or the
+                               directory's word when `error` is not 0. */
+  int error;              /**< 0, or the UV_E* code the entry's lstat
+                               failed with (UV_ENOENT: removed between
+                               the listing and the lstat). */
+  uv_stat_t stat;         /**< The lstat, when `error` is 0. */
+} future_fs_stat_entry_t;
+
+/**
+ * Directory entries with their lstat: `count` entries in `entries`, never
+ * "." or "..". One block, owned by the future that carries it.
+ */
+typedef struct future_fs_stat_entries_s {
+  size_t count;                     /**< How many entries. */
+  future_fs_stat_entry_t *entries;  /**< The entries (NULL when count is
+                                         0). */
+} future_fs_stat_entries_t;
+
+/**
  * What future_fs_mkstemp makes: an open file descriptor (yours to close)
  * and the name of the new file (owned by the future).
  */
@@ -648,6 +673,29 @@ FUTURE_EXTERN future_t *future_fs_rm_r(uv_loop_t *loop, const char *path,
 FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
                                           const char *path) FUTURE_WARN_UNUSED;
 
+/**
+ * Every entry of the directory `path` with its lstat, as one job on
+ * libuv's thread pool: open the directory (following a link at `path`),
+ * read it, lstat each entry relative to the directory's descriptor
+ * (fstatat with AT_SYMLINK_NOFOLLOW: a symbolic link is not followed, and
+ * renaming a directory above cannot send the walk elsewhere), close. One
+ * trip through the pool per directory, where future_fs_readdir and an
+ * future_fs_lstat per entry make one per entry: what a du or a tree walk
+ * wants. The entries come in the order the file system gives them. An
+ * entry whose lstat fails (removed meanwhile) is kept, with its `error`
+ * set; a directory that cannot be opened or read rejects the future
+ * ("open 'p'", "readdir 'p'"). A cancel takes the job off the pool's
+ * queue if it has not started, and once it runs is noticed before each
+ * entry; the directory is closed inside the job on every path. The job
+ * holds a pool thread for as long as the directory takes to list.
+ * @return a new reference; fulfilled with a future_fs_stat_entries_t *
+ * owned by the future.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_fs_scandir_stat(uv_loop_t *loop,
+                                               const char *path)
+    FUTURE_WARN_UNUSED;
+
 /* The call-site macros (see FUTURE_AT in <future.h>). */
 #if !defined(FUTURE_BUILDING) && !defined(FUTURE_NO_CALL_SITES)
 #define future_fs_open(...) FUTURE_AT(future_fs_open(__VA_ARGS__))
@@ -694,6 +742,8 @@ FUTURE_EXTERN future_t *future_fs_readdir(uv_loop_t *loop,
 #define future_fs_mkdir_p(...) FUTURE_AT(future_fs_mkdir_p(__VA_ARGS__))
 #define future_fs_rm_r(...) FUTURE_AT(future_fs_rm_r(__VA_ARGS__))
 #define future_fs_readdir(...) FUTURE_AT(future_fs_readdir(__VA_ARGS__))
+#define future_fs_scandir_stat(...) \
+  FUTURE_AT(future_fs_scandir_stat(__VA_ARGS__))
 #endif
 
 #ifdef __cplusplus
