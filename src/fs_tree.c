@@ -104,25 +104,33 @@ future_t *future_fs_readdir(uv_loop_t *loop, const char *path) {
 /* scandir_stat: one job on libuv's pool opens the directory, reads it,
  * lstats each entry relative to the directory's descriptor (fstatat), and
  * closes it; the loop sees one completion per directory. The entries are
- * gathered in growing arrays (their names in one buffer, by offset), then
- * copied into the one block the value is. */
+ * gathered where the value will have them: in a growing block that starts
+ * with room for the value's header (SS_HEAD bytes); the names go to a
+ * buffer of their own (each entry's name holds an offset into it until
+ * the end), and are copied after the entries once the block has its final
+ * size. */
+
+#define SS_HEAD                                                                \
+  ((sizeof(future_fs_stat_entries_t) + sizeof(void *) - 1) / sizeof(void *) * \
+   sizeof(void *))
 
 typedef struct {
   future__fs_job_t j;
   const char *what;  /* the step that failed */
-  future_fs_stat_entry_t *ents; /* name holds an offset into names */
+  char *block;       /* SS_HEAD bytes, then cap entries */
   size_t n, cap;
   char *names;
   size_t nlen, ncap;
-  future_fs_stat_entries_t *value;
+  future_fs_stat_entries_t *value; /* the block, once made */
   char path[];
 } scandir_stat_t;
 
+#define SS_ENTS(op) ((future_fs_stat_entry_t *)((op)->block + SS_HEAD))
+
 static void scandir_stat_release(future__fs_base_t *b) {
   scandir_stat_t *op = (scandir_stat_t *)b;
-  future__free(op->ents);
+  future__free(op->block);
   future__free(op->names);
-  future__free(op->value);
   future__free(op);
 }
 
@@ -133,7 +141,8 @@ static void ss_timespec(uv_timespec_t *to, const struct timespec *from) {
 
 /* What libuv's uv_fs_lstat fills in from the same struct stat. */
 static void ss_to_uv(uv_stat_t *to, const struct stat *st) {
-  memset(to, 0, sizeof(*to));
+  to->st_flags = 0;
+  to->st_gen = 0;
   to->st_dev = st->st_dev;
   to->st_mode = st->st_mode;
   to->st_nlink = st->st_nlink;
@@ -184,13 +193,13 @@ static int ss_add(scandir_stat_t *op, int dirfd, const char *name,
   future_fs_stat_entry_t *e;
   struct stat st;
   if (op->n == op->cap) {
-    size_t cap = op->cap ? 2 * op->cap : 32;
-    void *p = cap < SIZE_MAX / sizeof(*op->ents)
-                  ? future__realloc(op->ents, cap * sizeof(*op->ents))
+    size_t cap = op->cap ? 2 * op->cap : 128;
+    void *p = cap < (SIZE_MAX - SS_HEAD) / sizeof(*e)
+                  ? future__realloc(op->block, SS_HEAD + cap * sizeof(*e))
                   : NULL;
     if (p == NULL)
       return UV_ENOMEM;
-    op->ents = p;
+    op->block = p;
     op->cap = cap;
   }
   if (op->ncap - op->nlen < len) {
@@ -205,7 +214,7 @@ static int ss_add(scandir_stat_t *op, int dirfd, const char *name,
     op->ncap = cap;
   }
   memcpy(op->names + op->nlen, name, len);
-  e = &op->ents[op->n++];
+  e = &SS_ENTS(op)[op->n++];
   e->name = (const char *)(uintptr_t)op->nlen; /* an offset, until done */
   op->nlen += len;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -259,24 +268,22 @@ static void scandir_stat_run(future__fs_job_t *j) {
   }
   closedir(dir); /* closes fd */
   if (rc == 0) {
-    /* The value: one block, the header, the entries, the names. */
-    size_t align = sizeof(void *), i;
-    size_t head = (sizeof(*op->value) + align - 1) / align * align;
-    size_t size = head + op->n * sizeof(*op->ents) + op->nlen;
-    future_fs_stat_entries_t *v = future__malloc(size);
+    /* The value: the block, at its final size (header, entries, names). */
+    size_t i, ents = op->n * sizeof(future_fs_stat_entry_t);
+    char *v = future__realloc(op->block, SS_HEAD + ents + op->nlen);
     if (v == NULL) {
       rc = UV_ENOMEM;
     } else {
-      char *names = (char *)v + head + op->n * sizeof(*op->ents);
-      v->count = op->n;
-      v->entries = op->n ? (future_fs_stat_entry_t *)((char *)v + head) : NULL;
-      if (op->n)
-        memcpy(v->entries, op->ents, op->n * sizeof(*op->ents));
+      future_fs_stat_entries_t *d = (future_fs_stat_entries_t *)v;
+      char *names = v + SS_HEAD + ents;
+      op->block = v;
+      d->count = op->n;
+      d->entries = op->n ? SS_ENTS(op) : NULL;
       if (op->nlen)
         memcpy(names, op->names, op->nlen);
       for (i = 0; i < op->n; i++)
-        v->entries[i].name = names + (uintptr_t)v->entries[i].name;
-      op->value = v;
+        d->entries[i].name = names + (uintptr_t)d->entries[i].name;
+      op->value = d;
     }
   }
   j->code = rc;
@@ -291,7 +298,7 @@ static void scandir_stat_done(future__fs_job_t *j) {
   }
   j->b.value = op->value;
   j->b.dtor = future__free;
-  op->value = NULL;
+  op->block = NULL; /* the value's now */
 }
 
 future_t *future_fs_scandir_stat(uv_loop_t *loop, const char *path) {
