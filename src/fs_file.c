@@ -40,10 +40,19 @@ typedef struct {
   int sized;        /* a regular file with a size: read in the job */
   uv_file fd;       /* the other files: the descriptor the loop reads */
   const char *what; /* the step that failed in the job */
-  char *data;
-  size_t len, cap;  /* cap counts the byte kept for the final NUL */
+  char *data;       /* the value's one block: RF_HEAD bytes for its
+                       future_buf_t, then the bytes (RF_BYTES) */
+  size_t len, cap;  /* of the bytes; cap counts the byte kept for the
+                       final NUL */
   char path[];
 } read_file_t;
+
+/* The value is one allocation, the future_buf_t first and the bytes after
+ * it: one malloc and one free per file, not two. */
+#define RF_HEAD                                                                \
+  ((sizeof(future_buf_t) + sizeof(max_align_t) - 1) / sizeof(max_align_t) *  \
+   sizeof(max_align_t))
+#define RF_BYTES(op) ((op)->data + RF_HEAD)
 
 static void read_file_release(future__fs_base_t *b) {
   read_file_t *op = (read_file_t *)b;
@@ -51,17 +60,20 @@ static void read_file_release(future__fs_base_t *b) {
   future__free(op);
 }
 
-static void buf_free(void *v) {
-  future_buf_t *buf = v;
-  future__free(buf->base);
-  future__free(buf);
+static void buf_free(void *v) { future__free(v); }
+
+/* The block for cap bytes; NULL when out of memory. */
+static char *read_file_block(size_t cap) {
+  return cap <= SIZE_MAX - RF_HEAD ? future__malloc(RF_HEAD + cap) : NULL;
 }
 
 /* Grow the buffer when it is full; UV_ENOMEM when it cannot. */
 static int read_file_room(read_file_t *op) {
   if (op->cap - 1 - op->len == 0) {
     size_t cap = op->cap * 2;
-    char *p = cap > op->cap ? future__realloc(op->data, cap) : NULL;
+    char *p = cap > op->cap && cap <= SIZE_MAX - RF_HEAD
+                  ? future__realloc(op->data, RF_HEAD + cap)
+                  : NULL;
     if (p == NULL)
       return UV_ENOMEM;
     op->data = p;
@@ -97,7 +109,7 @@ static void read_file_run(future__fs_job_t *j) {
     return;
   }
   op->what = "read";
-  op->data = future__malloc(op->cap);
+  op->data = read_file_block(op->cap);
   if (op->data == NULL)
     rc = UV_ENOMEM;
   while (rc == 0) {
@@ -110,7 +122,7 @@ static void read_file_run(future__fs_job_t *j) {
     if ((rc = read_file_room(op)) < 0)
       break;
     space = op->cap - 1 - op->len;
-    n = read(fd, op->data + op->len, space < FS_CHUNK ? space : FS_CHUNK);
+    n = read(fd, RF_BYTES(op) + op->len, space < FS_CHUNK ? space : FS_CHUNK);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -128,22 +140,20 @@ static void read_file_run(future__fs_job_t *j) {
 }
 
 /* The whole file is in: hand the buffer over. */
-static int read_file_value(read_file_t *op) {
-  future_buf_t *buf = future__malloc(sizeof(*buf));
-  if (buf == NULL)
-    return UV_ENOMEM;
+static void read_file_value(read_file_t *op) {
+  future_buf_t *buf;
   if (op->cap - op->len > 65536) {
-    char *p = future__realloc(op->data, op->len + 1);
+    char *p = future__realloc(op->data, RF_HEAD + op->len + 1);
     if (p != NULL)
       op->data = p;
   }
-  op->data[op->len] = '\0';
-  buf->base = op->data;
+  buf = (future_buf_t *)op->data;
+  RF_BYTES(op)[op->len] = '\0';
+  buf->base = RF_BYTES(op);
   buf->len = op->len;
   op->data = NULL;
   op->j.b.value = buf;
   op->j.b.dtor = buf_free;
-  return 0;
 }
 
 static void read_file_step(uv_fs_t *req);
@@ -156,7 +166,7 @@ static int read_file_next(read_file_t *op) {
   if (rc < 0)
     return rc;
   space = op->cap - 1 - op->len;
-  b.base = op->data + op->len;
+  b.base = RF_BYTES(op) + op->len;
   b.len = space < FS_CHUNK ? space : FS_CHUNK;
   return uv_fs_read(op->j.b.loop, &op->j.b.req, op->fd, &b, 1, -1,
                     read_file_step);
@@ -168,10 +178,10 @@ static void read_file_done(future__fs_job_t *j) {
   future__fs_base_t *b = &j->b;
   int rc = j->code;
   if (rc == 0 && op->sized) {
-    rc = read_file_value(op);
+    read_file_value(op);
   } else if (rc == 0) {
     op->what = "read";
-    op->data = future__malloc(op->cap);
+    op->data = read_file_block(op->cap);
     rc = op->data != NULL ? read_file_next(op) : UV_ENOMEM;
     if (rc == 0) {
       j->handed_on = 1;
@@ -195,7 +205,7 @@ static void read_file_step(uv_fs_t *req) {
     return;
   }
   if (r == 0) {
-    rc = read_file_value(op);
+    read_file_value(op);
   } else if (r > 0) {
     op->len += (size_t)r;
     rc = read_file_next(op);
