@@ -440,6 +440,46 @@ START_TEST(test_fs_cancel_write_file_queued) {
 }
 END_TEST
 
+/* The usual end of a libuv program while the jobs are in flight (and one
+ * read of a FIFO from the loop): a uv_walk that closes every handle,
+ * before future_loop_close or after it. The jobs finish, their files are
+ * closed, nothing is left. */
+START_TEST(test_fs_file_jobs_teardown_with_walk) {
+  uv_loop_t warm;
+  int walk_first;
+  /* What libuv opens once per process (the pool, its signal pipe) is
+   * opened now, not counted as left behind. */
+  ck_assert_int_eq(uv_loop_init(&warm), 0);
+  wait_done(future_fs_write_file(&warm, tp("w"), "x", 1, NULL));
+  LOOP_CLOSE(&warm);
+  for (walk_first = 0; walk_first < 2; walk_first++) {
+    uv_loop_t loop;
+    static char path[4096];
+    int fds = fd_count(), wfd = -1, i;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    put_file(tp("f"), "some content");
+    strcpy(path, tp("fifo%d", walk_first));
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    future_unref(future_fs_read_file(&loop, tp("f")));
+    future_unref(future_fs_scandir_stat(&loop, root));
+    future_unref(
+        future_fs_write_file(&loop, tp("w"), strdup("data"), 4, free));
+    future_unref(future_fs_read_file(&loop, path));
+    for (i = 0; i < 5000 && wfd < 0; i++) {
+      wfd = open(path, O_WRONLY | O_NONBLOCK);
+      if (wfd < 0)
+        uv_sleep(1);
+    }
+    ck_assert_int_ge(wfd, 0);
+    ck_assert_int_eq(write(wfd, "x", 1), 1);
+    close(wfd); /* the FIFO's reads end */
+    teardown_with_walk(&loop, walk_first);
+    ck_assert_int_eq(fd_count(), fds);
+    unlink(path);
+  }
+}
+END_TEST
+
 /* Scale. */
 
 #define MANY 10000
@@ -509,6 +549,7 @@ Suite *make_fs_file_suite(void) {
   tcase_add_test(cancel, test_fs_cancel_read_file_fifo_reading);
   tcase_add_test(cancel, test_fs_cancel_write_file_midway);
   tcase_add_test(cancel, test_fs_cancel_write_file_queued);
+  tcase_add_test(cancel, test_fs_file_jobs_teardown_with_walk);
 
   tcase_set_timeout(scale, 300);
   tcase_add_test(scale, test_fs_scale_10000_files);
