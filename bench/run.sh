@@ -36,6 +36,8 @@
 #   BENCH_LOOPS_FS_N     files of fs_fanout per loop in loops (4000; the
 #                    four loops hold up to 4 times as many open at once)
 #   BENCH_CG_N       n under callgrind (100000)
+#   BENCH_CG_FS_N    files and entries of fs_fanout and tree_walk under
+#                    callgrind (2000, and twice as many)
 #   BENCH_BINDIR     where the built C programs are (./bench)
 #   NODE             Node.js (default: `node` from PATH; rows are skipped
 #                    without it)
@@ -63,6 +65,7 @@ work_ms=${BENCH_WORK_MS:-400}
 loops_chain_n=${BENCH_LOOPS_CHAIN_N:-10000000}
 loops_fs_n=${BENCH_LOOPS_FS_N:-4000}
 cg_n=${BENCH_CG_N:-100000}
+cg_fs_n=${BENCH_CG_FS_N:-2000}
 node=${NODE:-}
 if [ -z "$node" ]; then
   node=$(command -v node 2>/dev/null || true)
@@ -197,6 +200,65 @@ if [ "${1:-}" = "--callgrind" ]; then
     fi
     printf '%-12s %-8s %14s %10s %12s\n' switch_cost "$mode" "$cg_ir" \
       "$cg_per" "$ratio"
+  done
+  # The file-system workloads work on the thread pool, outside bench_run's
+  # thread: count every thread of the whole program at two sizes, and take
+  # the difference per item (start-up and loop set-up cancel out).
+  echo
+  echo "fs_fanout (files of 4 KiB) and tree_walk (entries of bench/tree.h's"
+  echo "tree): instructions per file or entry, every thread, from the"
+  echo "difference between a run of n and one of 2n (n=$cg_fs_n); the system"
+  echo "calls' own work in the kernel is not counted"
+  echo
+  printf '%-12s %-8s %10s %9s %12s\n' workload impl "Ir/op" "/tight" "future/this"
+  # Whole-program Ir of program $1 with arguments $2..., into $cg_ir.
+  cg_total() {
+    prog=$bindir/$1
+    shift
+    cg_ir=
+    out=$tmp/callgrind.out
+    rm -f "$out"
+    if ! $libtool --mode=execute "$valgrind" --tool=callgrind \
+        --callgrind-out-file="$out" "$prog" "$@" \
+        >"$tmp/cg.stdout" 2>"$tmp/cg.stderr"; then
+      cat "$tmp/cg.stderr" >&2
+      echo "run.sh: $prog $* failed under callgrind" >&2
+      status=1
+      return
+    fi
+    cg_ir=$(awk '/^(totals|summary):/ { print $2; exit }' "$out")
+  }
+  mkdir "$tmp/files" "$tmp/trees" || exit 1
+  head -c $((4096 * 2 * cg_fs_n)) /dev/urandom |
+    split -d -a 5 -b 4096 - "$tmp/files/f" || die "cannot make the files"
+  "$bindir/tree_walk_make" "$tmp/trees/1" "$cg_fs_n" || die "no tree"
+  "$bindir/tree_walk_make" "$tmp/trees/2" $((2 * cg_fs_n)) || die "no tree"
+  for w in fs_fanout tree_walk; do
+    per_tight= per_future=
+    for impl in tight future raw; do
+      case $w:$impl in
+        fs_fanout:tight) cgp=fs_fanout_onejob ;;
+        tree_walk:raw) continue ;;
+        *) cgp=${w}_$impl ;;
+      esac
+      if [ "$w" = fs_fanout ]; then
+        cg_total "$cgp" "$cg_fs_n" "$tmp/files"
+        a=$cg_ir
+        cg_total "$cgp" $((2 * cg_fs_n)) "$tmp/files"
+      else
+        cg_total "$cgp" "$cg_fs_n" "$tmp/trees/1"
+        a=$cg_ir
+        cg_total "$cgp" $((2 * cg_fs_n)) "$tmp/trees/2"
+      fi
+      [ -n "$a" ] && [ -n "$cg_ir" ] || continue
+      per=$(awk -v a="$a" -v b="$cg_ir" -v n="$cg_fs_n" \
+        'BEGIN { printf "%.0f", (b - a) / n }')
+      eval "per_$impl=\$per"
+      rt=- rf=-
+      [ -n "$per_tight" ] && rt=$(x "$per" "$per_tight")
+      [ "$impl" != future ] && [ -n "$per_future" ] && rf=$(x "$per_future" "$per")
+      printf '%-12s %-8s %10s %9s %12s\n' "$w" "$impl" "$per" "$rt" "$rf"
+    done
   done
   exit $status
 fi
