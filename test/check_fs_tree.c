@@ -304,10 +304,12 @@ START_TEST(test_fs_cancel_scandir_stat_running) {
   fds = fd_count();
   f = future_fs_scandir_stat(&loop, tp("d"));
   watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
-  /* The job runs without the loop: wait until the directory is open. */
+  /* The job runs without the loop: wait until the directory is open (or
+   * the job is over, on a loaded machine that kept this thread off its
+   * core: the cancel then discards the result, which must leave nothing
+   * open and deliver nothing just the same). */
   for (i = 0; i < 200000 && fd_count() == fds; i++)
     ;
-  ck_assert_int_eq(fd_count(), fds + 1);
   ck_assert_int_eq(future_cancel(f), 0);
   expect_err(watch, UV_ECANCELED, NULL);
   expect_err(f, UV_ECANCELED, NULL);
