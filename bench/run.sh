@@ -15,17 +15,21 @@
 # (the tightest hand-written libuv program: *_tight, timers_heap,
 # fs_fanout_onejob), raw (the callback-style floor, *_raw), node (Node.js)
 # and, for fs_fanout, node_cb (fs.readFile's callback wrapped in a
-# promise). Every ratio of the summary is against the tight floor.
+# promise); for tree_walk, du (du -s -B1, the reference a user would
+# run). Every ratio of the summary is against the tight floor.
 #
 # Environment:
 #   BENCH_RUNS       runs of each program (default 5)
-#   BENCH_WORKLOADS  which workloads (default: all nine, in order);
+#   BENCH_WORKLOADS  which workloads (default: all ten, in order);
 #                    await_loop brings chain_loop along (it is compared
 #                    with it), and runs switch_cost
 #   BENCH_CHAIN_N    links of chain_built, hops of chain_loop, awaits of
 #                    await_loop (1000000)
 #   BENCH_SWITCH_N   iterations of switch_cost (10000000)
 #   BENCH_FS_N       files of fs_fanout (10000; at most 100000)
+#   BENCH_TREE_N     entries of tree_walk's tree (100000), made once in a
+#                    temporary directory (bench/tree.h says its shape)
+#   BENCH_TREE_DIR   walk this tree instead (e.g. /usr), as it is
 #   BENCH_TIMERS_N   timers of timers (1000000)
 #   BENCH_WORK_MS    CPU work of heartbeat, ms (400)
 #   BENCH_TCP_N      round trips of tcp_echo (over 1 connection) and
@@ -34,6 +38,8 @@
 #   BENCH_LOOPS_FS_N     files of fs_fanout per loop in loops (4000; the
 #                    four loops hold up to 4 times as many open at once)
 #   BENCH_CG_N       n under callgrind (100000)
+#   BENCH_CG_FS_N    files and entries of fs_fanout and tree_walk under
+#                    callgrind (2000, and twice as many)
 #   BENCH_BINDIR     where the built C programs are (./bench)
 #   NODE             Node.js (default: `node` from PATH; rows are skipped
 #                    without it)
@@ -50,16 +56,19 @@ set -u
 srcdir=$(cd "$(dirname "$0")" && pwd)
 bindir=${BENCH_BINDIR:-./bench}
 runs=${BENCH_RUNS:-5}
-workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat loops tcp_echo tcp_echo_100"}
+workloads=${BENCH_WORKLOADS:-"chain_built chain_loop await_loop fs_fanout timers heartbeat loops tcp_echo tcp_echo_100 tree_walk"}
 chain_n=${BENCH_CHAIN_N:-1000000}
 switch_n=${BENCH_SWITCH_N:-10000000}
 fs_n=${BENCH_FS_N:-10000}
+tree_n=${BENCH_TREE_N:-100000}
+tree_dir=${BENCH_TREE_DIR:-}
 timers_n=${BENCH_TIMERS_N:-1000000}
 work_ms=${BENCH_WORK_MS:-400}
 tcp_n=${BENCH_TCP_N:-100000}
 loops_chain_n=${BENCH_LOOPS_CHAIN_N:-10000000}
 loops_fs_n=${BENCH_LOOPS_FS_N:-4000}
 cg_n=${BENCH_CG_N:-100000}
+cg_fs_n=${BENCH_CG_FS_N:-2000}
 node=${NODE:-}
 if [ -z "$node" ]; then
   node=$(command -v node 2>/dev/null || true)
@@ -195,6 +204,65 @@ if [ "${1:-}" = "--callgrind" ]; then
     printf '%-12s %-8s %14s %10s %12s\n' switch_cost "$mode" "$cg_ir" \
       "$cg_per" "$ratio"
   done
+  # The file-system workloads work on the thread pool, outside bench_run's
+  # thread: count every thread of the whole program at two sizes, and take
+  # the difference per item (start-up and loop set-up cancel out).
+  echo
+  echo "fs_fanout (files of 4 KiB) and tree_walk (entries of bench/tree.h's"
+  echo "tree): instructions per file or entry, every thread, from the"
+  echo "difference between a run of n and one of 2n (n=$cg_fs_n); the system"
+  echo "calls' own work in the kernel is not counted"
+  echo
+  printf '%-12s %-8s %10s %9s %12s\n' workload impl "Ir/op" "/tight" "future/this"
+  # Whole-program Ir of program $1 with arguments $2..., into $cg_ir.
+  cg_total() {
+    prog=$bindir/$1
+    shift
+    cg_ir=
+    out=$tmp/callgrind.out
+    rm -f "$out"
+    if ! $libtool --mode=execute "$valgrind" --tool=callgrind \
+        --callgrind-out-file="$out" "$prog" "$@" \
+        >"$tmp/cg.stdout" 2>"$tmp/cg.stderr"; then
+      cat "$tmp/cg.stderr" >&2
+      echo "run.sh: $prog $* failed under callgrind" >&2
+      status=1
+      return
+    fi
+    cg_ir=$(awk '/^(totals|summary):/ { print $2; exit }' "$out")
+  }
+  mkdir "$tmp/files" "$tmp/trees" || exit 1
+  head -c $((4096 * 2 * cg_fs_n)) /dev/urandom |
+    split -d -a 5 -b 4096 - "$tmp/files/f" || die "cannot make the files"
+  "$bindir/tree_walk_make" "$tmp/trees/1" "$cg_fs_n" || die "no tree"
+  "$bindir/tree_walk_make" "$tmp/trees/2" $((2 * cg_fs_n)) || die "no tree"
+  for w in fs_fanout tree_walk; do
+    per_tight= per_future=
+    for impl in tight future raw; do
+      case $w:$impl in
+        fs_fanout:tight) cgp=fs_fanout_onejob ;;
+        tree_walk:raw) continue ;;
+        *) cgp=${w}_$impl ;;
+      esac
+      if [ "$w" = fs_fanout ]; then
+        cg_total "$cgp" "$cg_fs_n" "$tmp/files"
+        a=$cg_ir
+        cg_total "$cgp" $((2 * cg_fs_n)) "$tmp/files"
+      else
+        cg_total "$cgp" "$cg_fs_n" "$tmp/trees/1"
+        a=$cg_ir
+        cg_total "$cgp" $((2 * cg_fs_n)) "$tmp/trees/2"
+      fi
+      [ -n "$a" ] && [ -n "$cg_ir" ] || continue
+      per=$(awk -v a="$a" -v b="$cg_ir" -v n="$cg_fs_n" \
+        'BEGIN { printf "%.0f", (b - a) / n }')
+      eval "per_$impl=\$per"
+      rt=- rf=-
+      [ -n "$per_tight" ] && rt=$(x "$per" "$per_tight")
+      [ "$impl" != future ] && [ -n "$per_future" ] && rf=$(x "$per_future" "$per")
+      printf '%-12s %-8s %10s %9s %12s\n' "$w" "$impl" "$per" "$rt" "$rf"
+    done
+  done
   exit $status
 fi
 
@@ -203,8 +271,8 @@ fi
 
 [ -n "$node" ] || echo "run.sh: node not found: Node.js rows skipped" >&2
 
-impls="future tight raw"
-[ -n "$node" ] && impls="future tight raw node node_cb"
+impls="future tight raw du"
+[ -n "$node" ] && impls="future tight raw node node_cb du"
 
 # await_loop is read against chain_loop, in the same rounds.
 case " $workloads " in
@@ -229,6 +297,9 @@ program_for() {
     await_loop:tight | await_loop:raw | heartbeat:tight) ;;
     *:node_cb) [ "$1" = fs_fanout ] && echo fs_fanout_cb.js ;;
     tcp_echo*:node) echo tcp_echo.js ;;
+    tree_walk:du) echo tree_walk_du ;;
+    *:du) ;;
+    tree_walk:raw) ;;
     *:node) [ "$1" = loops ] || echo "$1.js" ;;
     loops:future | loops:tight) echo "loops_$2" ;;
     loops:*) ;;
@@ -250,6 +321,7 @@ command_for() {
   case $w in
     chain_built | chain_loop | await_loop) n=$chain_n ;;
     fs_fanout) n=$fs_n ;;
+    tree_walk) n=$tree_n ;;
     timers) n=$timers_n ;;
     heartbeat) n=$work_ms ;;
     loops) [ "$sub" = fs_fanout ] && n=$loops_fs_n || n=$loops_chain_n ;;
@@ -266,18 +338,22 @@ command_for() {
   if [ "$w" = fs_fanout ] || [ "$sub" = fs_fanout ]; then
     set -- "$@" "$tmp/files"
   fi
+  [ "$w" = tree_walk ] && set -- "$@" "$tree_dir"
+
   echo "$@"
 }
 
 for w in $workloads; do
   case $w in
-    chain_built | chain_loop | await_loop | fs_fanout | timers | heartbeat | loops | tcp_echo | tcp_echo_100) ;;
+    chain_built | chain_loop | await_loop | fs_fanout | timers | heartbeat | loops | tcp_echo | tcp_echo_100 | tree_walk) ;;
     *) die "unknown workload $w" ;;
   esac
   progs=
-  for impl in future tight raw; do
+  for impl in future tight raw du; do
     progs="$progs $(program_for "$w" "$impl")"
   done
+  [ "$w" = tree_walk ] && progs="$progs tree_walk_make"
+
   [ "$w" = await_loop ] && progs="$progs switch_cost"
   for p in $progs; do
     [ -x "$bindir/$p" ] || die "$bindir/$p not built (run \`make bench')"
@@ -329,6 +405,24 @@ if [ "$files_n" -gt 0 ]; then
   # Read them once, so that every run finds a warm page cache.
   find "$tmp/files" -type f -exec cat {} + >/dev/null
 fi
+
+# tree_walk walks one tree, made once (or BENCH_TREE_DIR as it is), read
+# once before the runs so that every run finds a warm cache.
+case " $workloads " in
+  *" tree_walk "*)
+    if [ -z "$tree_dir" ]; then
+      tree_dir=$tmp/tree
+      echo "Making a tree of $tree_n entries in $tree_dir ..." >&2
+      "$bindir/tree_walk_make" "$tree_dir" "$tree_n" ||
+        die "cannot make the tree"
+    else
+      # A tree of its own: every program's n is its number of entries.
+      tree_n=$(find "$tree_dir" -xdev -mindepth 1 2>/dev/null | wc -l)
+      [ "$tree_n" -gt 0 ] || die "$tree_dir has no entries"
+    fi
+    du -s -B1 "$tree_dir" >/dev/null 2>&1 || die "du -s -B1 $tree_dir failed"
+    ;;
+esac
 
 results=$tmp/results
 : >"$results"
@@ -511,6 +605,47 @@ case " $workloads " in
         "$(awk -v v="$cpu" -v n="$switch_n" 'BEGIN { printf "%.1f", v * 1e9 / n }')" \
         "$rc"
     done
+    ;;
+esac
+
+case " $workloads " in
+  *" tree_walk "*)
+    echo
+    echo "tree_walk: the total size of a tree of $tree_n entries (du -s -B1's"
+    echo "figure), libfuture the way examples/fdu walks (future_map of"
+    echo "future_fs_scandir_stat, 64 at once), against the tight floor (a"
+    echo "uv_queue_work per directory), Node.js (fs.promises readdir + lstat)"
+    echo "and du -s -B1; medians of the ratios within each round"
+    echo
+    tfmt='  %-18s %8s %8s%s\n'
+    printf "$tfmt" "" wall cpu ""
+    tverdict() {
+      awk -v r="$1" -v t="$2" 'BEGIN {
+        sub(/x$/, "", r)
+        if (r == "-") print ""
+        else if (r + 0 <= t) print "met"
+        else print "NOT met"
+      }'
+    }
+    tdu=$(ratio2 tree_walk future tree_walk du)
+    printf "$tfmt" "future / du" "$tdu" "$(ratio2 tree_walk future tree_walk du cpu)" \
+      "   target: at most 1x in wall time ($(tverdict "$tdu" 1))"
+    printf "$tfmt" "future / tight" "$(ratio2 tree_walk future tree_walk tight)" \
+      "$(ratio2 tree_walk future tree_walk tight cpu)" ""
+    printf "$tfmt" "tight / du" "$(ratio2 tree_walk tight tree_walk du)" \
+      "$(ratio2 tree_walk tight tree_walk du cpu)" ""
+    if [ -n "$node" ]; then
+      printf "$tfmt" "node / du" "$(ratio2 tree_walk node tree_walk du)" \
+        "$(ratio2 tree_walk node tree_walk du cpu)" ""
+    fi
+    # Every program must have found the same total.
+    totals=$(grep '^workload=tree_walk ' "$results" | field bytes | sort -u)
+    if [ "$(printf '%s\n' "$totals" | wc -l)" -ne 1 ]; then
+      echo "  the programs disagree on the total: $(echo $totals)"
+      status=1
+    else
+      echo "  every program found $totals bytes"
+    fi
     ;;
 esac
 

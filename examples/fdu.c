@@ -2,13 +2,13 @@
  * fdu: disk usage, like du, with many file-system requests in flight.
  *
  * A real tool built on the library. It walks each PATH (one after the
- * other, as du does) breadth first, one level of the tree at a time, in two
- * steps per level, each a future_map with at most JOBS requests in flight
- * (-j, default 64):
- *
- *   1. lstat every entry of the level (future_fs_lstat);
- *   2. list every directory among them (future_fs_scandir); their entries
- *      make the next level.
+ * other, as du does) breadth first, one level of the tree at a time: each
+ * level is a future_map with at most JOBS requests in flight (-j, default
+ * 64), one future_fs_scandir_stat per directory of the level, which lists
+ * the directory and lstats every entry in it as one job on libuv's thread
+ * pool (one trip through the pool per directory, not one per entry); the
+ * directories among the entries make the next level. The PATH itself is
+ * lstat-ed first (future_fs_lstat).
  *
  * The levels are chained with future_then, so the whole walk is one
  * future. Ctrl-C is a future too (future_signal), and main waits for
@@ -158,14 +158,14 @@ static int inode_insert(inode_set_t *s, uint64_t dev, uint64_t ino) {
 typedef struct node_s node_t;
 struct node_s {
   char *path;
-  node_t **kids; /* in the order scandir gave them (by name) */
+  node_t **kids; /* in the order the directory gave them */
   size_t nkids, kcap;
   uint64_t total; /* its own size and its unprinted files'; the kids are
                      added at the end */
   int depth;
 };
 
-/* An entry of the current level, waiting for its lstat. */
+/* A PATH, waiting for its lstat. */
 typedef struct {
   char *path;     /* owned until it moves to a node */
   node_t *parent; /* NULL for a PATH */
@@ -184,9 +184,11 @@ typedef struct {
   node_t **roots; /* one per PATH, NULL if it could not be read */
   size_t nroots;
   size_t next;    /* the next PATH to walk */
-  entry_t *level; /* the entries being lstat-ed */
+  entry_t *level; /* the PATH being lstat-ed */
   size_t nlevel;
   node_t **dirs;  /* the directories being listed */
+  node_t **next_dirs; /* those of the next level */
+  size_t nnext, next_cap;
   int *dir_status;
   size_t ndirs;
   inode_set_t seen;
@@ -252,10 +254,8 @@ static void report(walk_t *w, const char *doing, const char *path, int code) {
   w->errors = 1;
 }
 
-/* Step 1 of a level: lstat every entry. A failure is noted in the entry
- * and turned into a NULL value, so that one unreadable entry does not
- * stop the map (which rejects, and cancels the rest, on the first
- * error). */
+/* The PATH: lstat it. A failure is noted in the entry and turned into a
+ * NULL value. */
 
 static future_t *lstat_failed(future_t *settled, void *data) {
   entry_t *e = data;
@@ -263,37 +263,28 @@ static future_t *lstat_failed(future_t *settled, void *data) {
   return future_resolved(future_loop(settled), NULL, NULL);
 }
 
-static future_t *start_lstat(uv_loop_t *loop, size_t i, void *data) {
-  walk_t *w = data;
-  return future_catch(future_fs_lstat(loop, w->level[i].path), lstat_failed,
-                      &w->level[i]);
-}
+/* A level: list every directory of it with its entries' lstat, so that a
+ * directory that cannot be read does not stop the map (which rejects,
+ * and cancels the rest, on the first error). */
 
-/* Step 2: list every directory of the level. */
-
-static future_t *scandir_failed(future_t *settled, void *data) {
+static future_t *scan_failed(future_t *settled, void *data) {
   int *status = data;
   *status = future_error_code(future_error(settled));
   return future_resolved(future_loop(settled), NULL, NULL);
 }
 
-static future_t *start_scandir(uv_loop_t *loop, size_t i, void *data) {
+static future_t *start_scan(uv_loop_t *loop, size_t i, void *data) {
   walk_t *w = data;
-  return future_catch(future_fs_scandir(loop, w->dirs[i]->path),
-                      scandir_failed, &w->dir_status[i]);
+  return future_catch(future_fs_scandir_stat(loop, w->dirs[i]->path),
+                      scan_failed, &w->dir_status[i]);
 }
 
-static future_t *level_done(future_t *settled, void *data);
+static future_t *path_done(future_t *settled, void *data);
 static future_t *dirs_listed(future_t *settled, void *data);
-
-static future_t *stat_level(walk_t *w) {
-  return future_then(future_map(w->loop, w->nlevel, w->jobs, start_lstat, w),
-                     level_done, NULL, w);
-}
 
 /* The PATHs are walked one after the other, as du does, so that a tree
  * given twice, or inside another PATH, is counted where du counts it:
- * under the first PATH that reaches it. Level 0 is the PATH itself. */
+ * under the first PATH that reaches it. */
 static future_t *next_path(walk_t *w) {
   const char *path;
   size_t len;
@@ -308,7 +299,9 @@ static future_t *next_path(walk_t *w) {
   w->level[0].depth = 0;
   w->level[0].status = 0;
   w->nlevel = 1;
-  return stat_level(w);
+  return future_then(future_catch(future_fs_lstat(w->loop, w->level[0].path),
+                                  lstat_failed, &w->level[0]),
+                     path_done, NULL, w);
 }
 
 static void free_level(walk_t *w) {
@@ -327,91 +320,94 @@ static void free_dirs(walk_t *w) {
   w->ndirs = 0;
 }
 
-/* Every entry of the level has its lstat: count them, in input order, and
- * list the directories among them. */
-static future_t *level_done(future_t *settled, void *data) {
-  walk_t *w = data;
-  const future_list_t *list = future_value(settled);
-  size_t i, cap = 0;
-
-  for (i = 0; i < w->nlevel; i++) {
-    entry_t *e = &w->level[i];
-    const uv_stat_t *st = future_value(list->items[i]);
-    uint64_t size;
-    int is_dir, printed;
-    node_t *n;
-
-    if (st == NULL) {
-      report(w, "cannot access", e->path, e->status);
-      continue;
-    }
-    is_dir = S_ISDIR(st->st_mode);
-    if ((w->count_once || (!is_dir && st->st_nlink > 1)) &&
-        !inode_insert(&w->seen, st->st_dev, st->st_ino))
-      continue; /* counted already, through another name */
-    size = w->apparent ? st->st_size : st->st_blocks * 512;
-    printed = e->parent == NULL ||
-              (w->all && (w->max_depth < 0 || e->depth <= w->max_depth));
-    if (!is_dir && !printed) {
-      e->parent->total += size;
-      continue;
-    }
-    n = node_new(e->path, e->parent, e->depth);
-    e->path = NULL; /* the node has it now */
-    n->total = size;
-    if (e->parent == NULL)
-      w->roots[w->next - 1] = n;
-    if (is_dir) {
-      if (w->ndirs == cap) {
-        cap = cap ? 2 * cap : 16;
-        w->dirs = xrealloc(w->dirs, cap * sizeof(node_t *));
-      }
-      w->dirs[w->ndirs++] = n;
-    }
+/* Count the entry `name` of `parent` (the PATH itself when `parent` is
+ * NULL, named `*path`) with its lstat `st`. `*path`, when not NULL, is
+ * taken if the entry needs a node; otherwise it is made when needed. */
+static void count_entry(walk_t *w, node_t *parent, int depth,
+                        const char *name, char **path, const uv_stat_t *st) {
+  uint64_t size;
+  int is_dir, printed;
+  node_t *n;
+  is_dir = S_ISDIR(st->st_mode);
+  if ((w->count_once || (!is_dir && st->st_nlink > 1)) &&
+      !inode_insert(&w->seen, st->st_dev, st->st_ino))
+    return; /* counted already, through another name */
+  size = w->apparent ? st->st_size : st->st_blocks * 512;
+  printed = parent == NULL ||
+            (w->all && (w->max_depth < 0 || depth <= w->max_depth));
+  if (!is_dir && !printed) {
+    parent->total += size;
+    return;
   }
-  free_level(w);
-  if (w->ndirs == 0)
+  n = node_new(path != NULL ? *path : join(parent->path, name), parent, depth);
+  if (path != NULL)
+    *path = NULL; /* the node has it now */
+  n->total = size;
+  if (parent == NULL)
+    w->roots[w->next - 1] = n;
+  if (is_dir) {
+    if (w->nnext == w->next_cap) {
+      w->next_cap = w->next_cap ? 2 * w->next_cap : 16;
+      w->next_dirs = xrealloc(w->next_dirs, w->next_cap * sizeof(node_t *));
+    }
+    w->next_dirs[w->nnext++] = n;
+  }
+}
+
+/* List the directories of the next level, or go on with the next PATH. */
+static future_t *list_level(walk_t *w) {
+  free_dirs(w);
+  if (w->nnext == 0)
     return next_path(w);
+  w->dirs = w->next_dirs;
+  w->ndirs = w->nnext;
+  w->next_dirs = NULL;
+  w->nnext = w->next_cap = 0;
   w->dir_status = xmalloc(w->ndirs * sizeof(int));
   memset(w->dir_status, 0, w->ndirs * sizeof(int));
-  return future_then(future_map(w->loop, w->ndirs, w->jobs, start_scandir, w),
+  return future_then(future_map(w->loop, w->ndirs, w->jobs, start_scan, w),
                      dirs_listed, NULL, w);
 }
 
-/* Every directory of the level is listed: their entries, in order, make
- * the next level. */
+/* The PATH has its lstat. */
+static future_t *path_done(future_t *settled, void *data) {
+  walk_t *w = data;
+  entry_t *e = &w->level[0];
+  const uv_stat_t *st = future_value(settled);
+  if (st == NULL)
+    report(w, "cannot access", e->path, e->status);
+  else
+    count_entry(w, NULL, 0, NULL, &e->path, st);
+  free_level(w);
+  return list_level(w);
+}
+
+/* Every directory of the level is listed with its entries' lstat: count
+ * them, in order; the directories among them make the next level. */
 static future_t *dirs_listed(future_t *settled, void *data) {
   walk_t *w = data;
   const future_list_t *list = future_value(settled);
-  size_t i, j, k = 0, count = 0;
+  size_t i, j;
 
   for (i = 0; i < w->ndirs; i++) {
-    const future_fs_dirents_t *d = future_value(list->items[i]);
-    if (d != NULL)
-      count += d->count;
-  }
-  w->level = xmalloc(count * sizeof(entry_t));
-  for (i = 0; i < w->ndirs; i++) {
-    const future_fs_dirents_t *d = future_value(list->items[i]);
+    const future_fs_stat_entries_t *d = future_value(list->items[i]);
+    node_t *dir = w->dirs[i];
     if (d == NULL) {
-      report(w, "cannot read directory", w->dirs[i]->path, w->dir_status[i]);
+      report(w, "cannot read directory", dir->path, w->dir_status[i]);
       continue;
     }
     for (j = 0; j < d->count; j++) {
-      entry_t *e = &w->level[k++];
-      e->path = join(w->dirs[i]->path, d->entries[j].name);
-      e->parent = w->dirs[i];
-      e->depth = w->dirs[i]->depth + 1;
-      e->status = 0;
+      const future_fs_stat_entry_t *e = &d->entries[j];
+      if (e->error != 0) {
+        char *p = join(dir->path, e->name);
+        report(w, "cannot access", p, e->error);
+        free(p);
+        continue;
+      }
+      count_entry(w, dir, dir->depth + 1, e->name, NULL, &e->stat);
     }
   }
-  w->nlevel = k;
-  free_dirs(w);
-  if (w->nlevel == 0) {
-    free_level(w);
-    return next_path(w);
-  }
-  return stat_level(w);
+  return list_level(w);
 }
 
 /* Ctrl-C came first: the race rejects with UV_ECANCELED, and cancels the
@@ -634,6 +630,7 @@ int main(int argc, char **argv) {
   free(w.roots);
   free_level(&w);
   free_dirs(&w);
+  free(w.next_dirs);
   free(w.seen.slots);
   rc = future_loop_close(&loop);
   if (rc < 0)

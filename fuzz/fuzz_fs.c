@@ -83,6 +83,7 @@ typedef struct {
   int sub;            /* FS_* */
   const char *path;
   int sorted;         /* readdir: scandir, whose entries come sorted */
+  int with_stat;      /* readdir: scandir_stat, entries with their lstat */
   int removal;        /* rm_r, unlink: its entry in removals[], or -1 */
   size_t len;         /* asked to read or write */
   char *buf;          /* read_into: the harness's buffer */
@@ -471,7 +472,10 @@ void op_fs(void) {
   case FS_READDIR:
     op->path = gen_path(b1);
     op->sorted = b2 & 1;
-    if (op->sorted)
+    op->with_stat = !op->sorted && (b2 & 2);
+    if (op->with_stat)
+      NOCB(f = future_fs_scandir_stat(&S.loop, op->path));
+    else if (op->sorted)
       NOCB(f = future_fs_scandir(&S.loop, op->path));
     else
       NOCB(f = future_fs_readdir(&S.loop, op->path));
@@ -734,6 +738,24 @@ static void check_dirents(const fsop_t *op, const future_fs_dirents_t *d) {
   }
 }
 
+static void check_stat_entries(const future_fs_stat_entries_t *d) {
+  CHECK(d != NULL, "scandir_stat fulfilled without entries");
+  CHECK(d->count == 0 || d->entries != NULL, "entries without a list");
+  for (size_t i = 0; i < d->count; i++) {
+    const future_fs_stat_entry_t *e = &d->entries[i];
+    CHECK(e->name != NULL && *e->name != '\0' &&
+              strchr(e->name, '/') == NULL && strcmp(e->name, ".") != 0 &&
+              strcmp(e->name, "..") != 0,
+          "a bad directory entry");
+    /* An entry's lstat, or why not (the fuzzer's tree changes under it). */
+    CHECK(e->error == 0 ? e->stat.st_mode != 0 : e->error < 0,
+          "scandir_stat: an entry without a stat or an error");
+    CHECK(e->error != 0 || e->type != UV_DIRENT_DIR ||
+              S_ISDIR(e->stat.st_mode),
+          "scandir_stat: type and mode disagree");
+  }
+}
+
 /* The outcome of a file system future, once seen. */
 void fs_seen(int uid, future_state_t st, void *value,
              const future_error_t *err) {
@@ -798,7 +820,10 @@ void fs_seen(int uid, future_state_t st, void *value,
     break;
   }
   case FS_READDIR:
-    check_dirents(op, value);
+    if (op->with_stat)
+      check_stat_entries(value);
+    else
+      check_dirents(op, value);
     break;
   case FS_MKDIR_P: {
     const char *made = value;

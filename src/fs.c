@@ -297,7 +297,8 @@ static void end_step(uv_fs_t *req) {
 
 static int fs_job_cancel(future_t *f, void *data) {
   future__fs_job_t *j = data;
-  (void)f;
+  if (j->handed_on) /* `done` went on with a uv_fs_t request */
+    return future__fs_cancel(f, data);
   /* A job that has started sees the flag at its next step and stops; one
    * still queued is taken off the queue. Either way fs_job_after runs and
    * ends the operation, so the job keeps its reference until then: 0. */
@@ -324,7 +325,8 @@ static void fs_job_after(uv_work_t *w, int status) {
   (void)status;
   if (!future__fs_cancelled(&j->b))
     j->done(j);
-  future__fs_end(&j->b);
+  if (!j->handed_on)
+    future__fs_end(&j->b);
 }
 
 void *future__fs_job_new(uv_loop_t *loop, const char *func, size_t size,

@@ -137,7 +137,10 @@ void future__fs_end(future__fs_base_t *b);
  * not cancelled meanwhile), which turns that into the operation's value
  * or error, and future__fs_end. A cancel sets `stop`, which `run` checks
  * between its steps (and then reports UV_ECANCELED), and takes the job off
- * the pool's queue if it has not started. */
+ * the pool's queue if it has not started. A `done` that goes on with a
+ * request of the base's uv_fs_t instead (read_file, when the file is not
+ * a regular one) sets `handed_on`: that request's callback then ends the
+ * operation, and a cancel goes to it (future__fs_cancel). */
 
 typedef struct future__fs_job_s future__fs_job_t;
 
@@ -148,6 +151,7 @@ struct future__fs_job_s {
   void (*run)(future__fs_job_t *j); /* on a pool thread */
   void (*done)(future__fs_job_t *j); /* on the loop's thread */
   int code;                         /* what `run` ended with */
+  int handed_on;                    /* `done` started a uv_fs_t request */
 };
 
 /* A job of `size` bytes (future__fs_job_t first) plus `extra`, and its

@@ -1,5 +1,6 @@
 /*
- * The tree walks: readdir (a directory in batches), mkdir_p and rm_r
+ * The tree walks: readdir (a directory in batches), scandir_stat (a
+ * directory and each entry's lstat, in one job), mkdir_p and rm_r
  * (fs_internal.h says how an operation is laid out and how it ends).
  */
 #define _GNU_SOURCE /* getdents64's number, fdopendir, O_DIRECTORY */
@@ -8,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,220 @@ future_t *future_fs_readdir(uv_loop_t *loop, const char *path) {
     future__fs_end(&op->b);
   }
   return f;
+}
+
+/* scandir_stat: one job on libuv's pool opens the directory, reads it,
+ * lstats each entry relative to the directory's descriptor (fstatat), and
+ * closes it; the loop sees one completion per directory. The entries are
+ * gathered where the value will have them: in a growing block that starts
+ * with room for the value's header (SS_HEAD bytes); the names go to a
+ * buffer of their own (each entry's name holds an offset into it until
+ * the end), and are copied after the entries once the block has its final
+ * size. */
+
+#define SS_HEAD                                                                \
+  ((sizeof(future_fs_stat_entries_t) + sizeof(void *) - 1) / sizeof(void *) * \
+   sizeof(void *))
+
+typedef struct {
+  future__fs_job_t j;
+  const char *what;  /* the step that failed */
+  char *block;       /* SS_HEAD bytes, then cap entries */
+  size_t n, cap;
+  char *names;
+  size_t nlen, ncap;
+  future_fs_stat_entries_t *value; /* the block, once made */
+  char path[];
+} scandir_stat_t;
+
+#define SS_ENTS(op) ((future_fs_stat_entry_t *)((op)->block + SS_HEAD))
+
+static void scandir_stat_release(future__fs_base_t *b) {
+  scandir_stat_t *op = (scandir_stat_t *)b;
+  future__free(op->block);
+  future__free(op->names);
+  future__free(op);
+}
+
+static void ss_timespec(uv_timespec_t *to, const struct timespec *from) {
+  to->tv_sec = from->tv_sec;
+  to->tv_nsec = from->tv_nsec;
+}
+
+/* What libuv's uv_fs_lstat fills in from the same struct stat. */
+static void ss_to_uv(uv_stat_t *to, const struct stat *st) {
+  to->st_flags = 0;
+  to->st_gen = 0;
+  to->st_dev = st->st_dev;
+  to->st_mode = st->st_mode;
+  to->st_nlink = st->st_nlink;
+  to->st_uid = st->st_uid;
+  to->st_gid = st->st_gid;
+  to->st_rdev = st->st_rdev;
+  to->st_ino = st->st_ino;
+  to->st_size = st->st_size;
+  to->st_blksize = st->st_blksize;
+  to->st_blocks = st->st_blocks;
+  ss_timespec(&to->st_atim, &st->st_atim);
+  ss_timespec(&to->st_mtim, &st->st_mtim);
+  ss_timespec(&to->st_ctim, &st->st_ctim);
+  ss_timespec(&to->st_birthtim, &st->st_ctim); /* as libuv without statx */
+}
+
+static uv_dirent_type_t ss_type_of_mode(mode_t m) {
+  switch (m & S_IFMT) {
+  case S_IFREG: return UV_DIRENT_FILE;
+  case S_IFDIR: return UV_DIRENT_DIR;
+  case S_IFLNK: return UV_DIRENT_LINK;
+  case S_IFIFO: return UV_DIRENT_FIFO;
+  case S_IFSOCK: return UV_DIRENT_SOCKET;
+  case S_IFCHR: return UV_DIRENT_CHAR;
+  case S_IFBLK: return UV_DIRENT_BLOCK;
+  default: return UV_DIRENT_UNKNOWN;
+  }
+}
+
+static uv_dirent_type_t ss_type_of_dirent(unsigned char t) {
+  switch (t) {
+  case DT_REG: return UV_DIRENT_FILE;
+  case DT_DIR: return UV_DIRENT_DIR;
+  case DT_LNK: return UV_DIRENT_LINK;
+  case DT_FIFO: return UV_DIRENT_FIFO;
+  case DT_SOCK: return UV_DIRENT_SOCKET;
+  case DT_CHR: return UV_DIRENT_CHAR;
+  case DT_BLK: return UV_DIRENT_BLOCK;
+  default: return UV_DIRENT_UNKNOWN;
+  }
+}
+
+/* Add the entry `name` (lstat'ed from `dirfd`); UV_ENOMEM when out of
+ * memory. */
+static int ss_add(scandir_stat_t *op, int dirfd, const char *name,
+                  unsigned char dtype) {
+  size_t len = strlen(name) + 1;
+  future_fs_stat_entry_t *e;
+  struct stat st;
+  if (op->n == op->cap) {
+    size_t cap = op->cap ? 2 * op->cap : 128;
+    void *p = cap < (SIZE_MAX - SS_HEAD) / sizeof(*e)
+                  ? future__realloc(op->block, SS_HEAD + cap * sizeof(*e))
+                  : NULL;
+    if (p == NULL)
+      return UV_ENOMEM;
+    op->block = p;
+    op->cap = cap;
+  }
+  if (op->ncap - op->nlen < len) {
+    size_t cap = op->ncap ? op->ncap : 1024;
+    char *p;
+    while (cap - op->nlen < len && cap < SIZE_MAX / 2)
+      cap *= 2;
+    p = future__realloc(op->names, cap);
+    if (p == NULL)
+      return UV_ENOMEM;
+    op->names = p;
+    op->ncap = cap;
+  }
+  memcpy(op->names + op->nlen, name, len);
+  e = &SS_ENTS(op)[op->n++];
+  e->name = (const char *)(uintptr_t)op->nlen; /* an offset, until done */
+  op->nlen += len;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    e->error = 0;
+    e->type = ss_type_of_mode(st.st_mode);
+    ss_to_uv(&e->stat, &st);
+  } else {
+    e->error = uv_translate_sys_error(errno);
+    e->type = ss_type_of_dirent(dtype);
+    memset(&e->stat, 0, sizeof(e->stat));
+  }
+  return 0;
+}
+
+/* On a pool thread. */
+static void scandir_stat_run(future__fs_job_t *j) {
+  scandir_stat_t *op = (scandir_stat_t *)j;
+  int rc = 0, fd = open(op->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *dir;
+  if (fd < 0) {
+    op->what = "open";
+    j->code = uv_translate_sys_error(errno);
+    return;
+  }
+  dir = fdopendir(fd);
+  if (dir == NULL) {
+    op->what = "opendir";
+    j->code = uv_translate_sys_error(errno);
+    close(fd);
+    return;
+  }
+  op->what = "readdir";
+  for (;;) {
+    struct dirent *d;
+    if (future__fs_job_stopped(j)) {
+      rc = UV_ECANCELED;
+      break;
+    }
+    errno = 0;
+    d = readdir(dir);
+    if (d == NULL) {
+      if (errno != 0)
+        rc = uv_translate_sys_error(errno);
+      break;
+    }
+    if (d->d_name[0] == '.' &&
+        (d->d_name[1] == '\0' || (d->d_name[1] == '.' && d->d_name[2] == '\0')))
+      continue;
+    if ((rc = ss_add(op, fd, d->d_name, d->d_type)) < 0)
+      break;
+  }
+  closedir(dir); /* closes fd */
+  if (rc == 0) {
+    /* The value: the block, at its final size (header, entries, names). */
+    size_t i, ents = op->n * sizeof(future_fs_stat_entry_t);
+    char *v = future__realloc(op->block, SS_HEAD + ents + op->nlen);
+    if (v == NULL) {
+      rc = UV_ENOMEM;
+    } else {
+      future_fs_stat_entries_t *d = (future_fs_stat_entries_t *)v;
+      char *names = v + SS_HEAD + ents;
+      op->block = v;
+      d->count = op->n;
+      d->entries = op->n ? SS_ENTS(op) : NULL;
+      if (op->nlen)
+        memcpy(names, op->names, op->nlen);
+      for (i = 0; i < op->n; i++)
+        d->entries[i].name = names + (uintptr_t)d->entries[i].name;
+      op->value = d;
+    }
+  }
+  j->code = rc;
+}
+
+/* On the loop's thread, after the job, unless cancelled meanwhile. */
+static void scandir_stat_done(future__fs_job_t *j) {
+  scandir_stat_t *op = (scandir_stat_t *)j;
+  if (j->code < 0) {
+    j->b.err = FS_ERR(&j->b, j->code, op->what, op->path, NULL);
+    return;
+  }
+  j->b.value = op->value;
+  j->b.dtor = future__free;
+  op->block = NULL; /* the value's now */
+}
+
+future_t *future_fs_scandir_stat(uv_loop_t *loop, const char *path) {
+  scandir_stat_t *op;
+  FS_NEED(path != NULL, "scandir_stat", "NULL path");
+  op = future__fs_job_new(loop, __func__, sizeof(*op), strlen(path) + 1,
+                          scandir_stat_release, scandir_stat_run,
+                          scandir_stat_done);
+  if (op == NULL)
+    return NULL;
+  strcpy(op->path, path);
+  op->j.b.path = op->path;
+  op->what = "open";
+  return future__fs_job_start(&op->j);
 }
 
 /* mkdir_p: one job on libuv's pool goes down the path one component at a

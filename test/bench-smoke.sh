@@ -5,9 +5,10 @@
 # awaits, the files, the timers or the work came out wrong, or when a
 # future is left alive) and prints its result line; so does switch_cost
 # (three lines), and the loops programs (three lines for each of their two
-# workloads). When Node.js is found (NODE, or node on the PATH), the two
-# Node.js forms of fs_fanout run too. Nothing about speed is asserted:
-# timings belong to `make bench`, on a quiet machine.
+# workloads), and tree_walk's programs (libfuture, the floor, du) on a tree
+# of 50 entries. When Node.js is found (NODE, or node on the PATH), the two
+# Node.js forms of fs_fanout and tree_walk's run too. Nothing about speed
+# is asserted: timings belong to `make bench`, on a quiet machine.
 set -eu
 b="${top_builddir:-.}/bench"
 src="${top_srcdir:-.}/bench"
@@ -43,6 +44,9 @@ run chain_built_tight 2000
 run chain_loop_tight 2000
 run fs_fanout_onejob 50
 run timers_heap 200
+run tree_walk_future 50
+run tree_walk_tight 50
+run tree_walk_du 50
 run chain_loop_future 2000 adopt
 run await_loop_future 2000
 run switch_cost 2000
@@ -59,6 +63,7 @@ if command -v "$node" >/dev/null 2>&1; then
   run fs_fanout.js 50
   run fs_fanout_cb.js 50
   run tcp_echo.js 500 10
+  run tree_walk.js 50
 else
   echo "bench-smoke: $node not found: the Node.js programs are not run"
 fi

@@ -349,8 +349,10 @@ static void sweep_mode(scenario_fn scenario, const char *name, int pool) {
     else if (k >= total)
       break;
   }
+  /* The sweep counted the scenario's allocations (read_file, one pool job
+   * whose value is one block, makes five). */
   if (!pool)
-    ck_assert_uint_gt(total, 5);
+    ck_assert_uint_ge(total, 5);
   ck_assert_int_gt(failures_seen, 0); /* the sweep did reach failures */
   unsetenv("FUTURE_POOL");
 }

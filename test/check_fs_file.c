@@ -240,6 +240,10 @@ static void post_file(void) { unlink(tp("f")); }
 static future_t *c_read_file(uv_loop_t *l) {
   return future_fs_read_file(l, tp("f"));
 }
+/* Not a regular file: the loop reads it (/proc says its size is 0). */
+static future_t *c_read_proc(uv_loop_t *l) {
+  return future_fs_read_file(l, "/proc/self/stat");
+}
 static future_t *c_write_file(uv_loop_t *l) {
   return future_fs_write_file(l, tp("f"), strdup("new content"), 11, free);
 }
@@ -252,6 +256,7 @@ static future_t *c_truncate(uv_loop_t *l) {
 
 static const fs_op_t file_ops[] = {
     {"read_file", prep_file, c_read_file, NULL, post_file},
+    {"read_file /proc", NULL, c_read_proc, NULL, NULL},
     {"write_file", NULL, c_write_file, NULL, post_file},
     {"append_file", prep_file, c_append_file, NULL, post_file},
     {"truncate", prep_file, c_truncate, NULL, post_file},
@@ -264,23 +269,35 @@ END_TEST
 
 /* Cancel. */
 
-/* A chain cancelled between its steps: the file it had open is closed,
- * the buffer freed, nothing delivered. */
+/* Wait, without running the loop, until the process has `n` descriptors
+ * open (a job on the pool has opened its file and is still at work), or
+ * the future's job is over: on a loaded machine this thread may be off
+ * its core for the whole job. Either way the cancel that follows must
+ * leave nothing open and deliver nothing; whether it came while the job
+ * ran is returned (1), for the tests to count when they can. */
+static int await_fds(int n) {
+  int i;
+  for (i = 0; i < 200000; i++)
+    if (fd_count() == n)
+      return 1;
+  return 0;
+}
+
+/* Cancelled while its job reads (a large regular file, read in chunks of
+ * FS_CHUNK): the job sees the cancel between two reads, or finishes; it
+ * closes the file either way, the buffer is freed, nothing delivered. */
 START_TEST(test_fs_cancel_read_file_midway) {
   uv_loop_t loop;
   future_t *f, *watch;
   const size_t n = (size_t)24 << 20;
-  int delivered = 0, fds, i;
+  int delivered = 0, fds;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   wait_done(future_fs_write_file(&loop, tp("big"), calloc(1, n), n, free));
   fds = fd_count();
   f = future_fs_read_file(&loop, tp("big"));
   watch = future_then(f, count_delivery, NULL, &delivered);
-  /* Run until the file is open, then a little more. */
-  for (i = 0; i < 10000 && fd_count() == fds; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(fd_count(), fds + 1);
-  uv_run(&loop, UV_RUN_ONCE);
+  /* The job runs without the loop: wait until the file is open. */
+  (void)await_fds(fds + 1);
   /* Cancelling the continuation reaches the read_file under it. */
   ck_assert_int_eq(future_cancel(watch), 0);
   expect_err(watch, UV_ECANCELED, NULL);
@@ -291,28 +308,23 @@ START_TEST(test_fs_cancel_read_file_midway) {
 }
 END_TEST
 
-/* Cancelled while its read of a regular file waits in the pool's queue
- * (behind sleepers, after the open and the fstat): the read never runs,
- * the file is closed, nothing is delivered. */
-START_TEST(test_fs_cancel_read_file_read_queued) {
+/* Cancelled while its job waits in the pool's queue (behind sleepers): the
+ * job never runs, nothing is opened, the future rejects at once. */
+START_TEST(test_fs_cancel_read_file_queued) {
   uv_loop_t loop;
   future_t *f, *watch;
-  int delivered = 0, fds, i;
+  int delivered = 0, fds;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   put_file(tp("f"), "some content");
   fds = fd_count();
+  block_pool(&loop);
   f = future_fs_read_file(&loop, tp("f"));
   watch = future_then(future_ref(f), count_delivery, NULL, &delivered);
-  for (i = 0; i < 10000 && fd_count() == fds; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(fd_count(), fds + 1);
-  /* The fstat is queued or running; the read will queue behind these. */
-  block_pool(&loop);
-  uv_run(&loop, UV_RUN_ONCE); /* the fstat's result: the read is queued */
   ck_assert_int_eq(future_cancel(f), 0);
   ck_assert_int_eq(future_state(f), FUTURE_REJECTED);
   expect_err(watch, UV_ECANCELED, NULL);
   expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(fd_count(), fds);
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
   ck_assert_int_eq(sleepers_done, pool_size());
   ck_assert_int_eq(delivered, 0);
@@ -321,20 +333,89 @@ START_TEST(test_fs_cancel_read_file_read_queued) {
 }
 END_TEST
 
+/* A FIFO: the job's open waits for a writer. Cancelled while the job runs
+ * (the writer is there, so the open returns): whether the job has handed
+ * the descriptor to the loop or not, it is closed and nothing delivered. */
+START_TEST(test_fs_cancel_read_file_fifo_running) {
+  uv_loop_t loop;
+  future_t *f;
+  static char path[4096];
+  int fds, wfd = -1, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  strcpy(path, tp("fifo"));
+  ck_assert_int_eq(mkfifo(path, 0600), 0);
+  fds = fd_count();
+  f = future_fs_read_file(&loop, path);
+  /* A non-blocking open for writing succeeds once a reader has it open:
+   * the job is running, inside its open. */
+  for (i = 0; i < 5000 && wfd < 0; i++) {
+    wfd = open(path, O_WRONLY | O_NONBLOCK);
+    if (wfd < 0)
+      uv_sleep(1);
+  }
+  ck_assert_int_ge(wfd, 0);
+  ck_assert_int_eq(future_cancel(f), 0);
+  expect_err(future_ref(f), UV_ECANCELED, NULL);
+  ck_assert_int_eq(write(wfd, "x", 1), 1);
+  close(wfd);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A FIFO with a writer that writes nothing yet: the job hands the
+ * descriptor to the loop, whose uv_fs_read waits. Cancelled there: once
+ * the read returns, the descriptor is closed and nothing delivered. */
+START_TEST(test_fs_cancel_read_file_fifo_reading) {
+  uv_loop_t loop;
+  future_t *f;
+  static char path[4096];
+  int fds, wfd = -1, i;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  strcpy(path, tp("fifo"));
+  ck_assert_int_eq(mkfifo(path, 0600), 0);
+  fds = fd_count();
+  f = future_fs_read_file(&loop, path);
+  for (i = 0; i < 5000 && wfd < 0; i++) {
+    wfd = open(path, O_WRONLY | O_NONBLOCK);
+    if (wfd < 0)
+      uv_sleep(1);
+  }
+  ck_assert_int_ge(wfd, 0);
+  /* Let the job's end reach the loop, which starts the read. */
+  for (i = 0; i < 50; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(1);
+  }
+  ck_assert_int_eq(future_state(f), FUTURE_PENDING);
+  ck_assert_int_eq(fd_count(), fds + 2);
+  ck_assert_int_eq(future_cancel(f), 0);
+  ck_assert_int_eq(write(wfd, "x", 1), 1);
+  close(wfd);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  expect_err(f, UV_ECANCELED, NULL);
+  ck_assert_int_eq(fd_count(), fds);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Cancelled while its job writes: the job stops between two writes (or
+ * finishes), closes the file; the data is released only once the job is
+ * over. */
 START_TEST(test_fs_cancel_write_file_midway) {
   uv_loop_t loop;
   future_t *f;
   const size_t n = (size_t)24 << 20;
-  int fds, i;
+  int fds;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   fds = fd_count();
   dtor_calls = 0;
   f = future_fs_write_file(&loop, tp("big"), calloc(1, n), n, count_free);
-  for (i = 0; i < 10000 && fd_count() == fds; i++)
-    uv_run(&loop, UV_RUN_ONCE);
-  ck_assert_int_eq(fd_count(), fds + 1);
+  (void)await_fds(fds + 1);
   ck_assert_int_eq(future_cancel(f), 0);
-  /* A write may still be using the buffer: not freed yet. */
+  /* The job may still be using the buffer: not freed yet. */
   ck_assert_int_eq(dtor_calls, 0);
   expect_err(f, UV_ECANCELED, NULL);
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -344,6 +425,65 @@ START_TEST(test_fs_cancel_write_file_midway) {
 }
 END_TEST
 
+/* Cancelled while queued: write_file never opens (so never creates) the
+ * file, and releases the data. */
+START_TEST(test_fs_cancel_write_file_queued) {
+  uv_loop_t loop;
+  future_t *f;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  dtor_calls = 0;
+  block_pool(&loop);
+  f = future_fs_append_file(&loop, tp("new"), strdup("data"), 4, count_free);
+  ck_assert_int_eq(future_cancel(f), 0);
+  expect_err(future_ref(f), UV_ECANCELED, NULL);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(sleepers_done, pool_size());
+  ck_assert_int_eq(dtor_calls, 1);
+  ck_assert(!exists(tp("new")));
+  future_unref(f);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* The usual end of a libuv program while the jobs are in flight (and one
+ * read of a FIFO from the loop): a uv_walk that closes every handle,
+ * before future_loop_close or after it. The jobs finish, their files are
+ * closed, nothing is left. */
+START_TEST(test_fs_file_jobs_teardown_with_walk) {
+  uv_loop_t warm;
+  int walk_first;
+  /* What libuv opens once per process (the pool, its signal pipe) is
+   * opened now, not counted as left behind. */
+  ck_assert_int_eq(uv_loop_init(&warm), 0);
+  wait_done(future_fs_write_file(&warm, tp("w"), "x", 1, NULL));
+  LOOP_CLOSE(&warm);
+  for (walk_first = 0; walk_first < 2; walk_first++) {
+    uv_loop_t loop;
+    static char path[4096];
+    int fds = fd_count(), wfd = -1, i;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    put_file(tp("f"), "some content");
+    strcpy(path, tp("fifo%d", walk_first));
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    future_unref(future_fs_read_file(&loop, tp("f")));
+    future_unref(future_fs_scandir_stat(&loop, root));
+    future_unref(
+        future_fs_write_file(&loop, tp("w"), strdup("data"), 4, free));
+    future_unref(future_fs_read_file(&loop, path));
+    for (i = 0; i < 5000 && wfd < 0; i++) {
+      wfd = open(path, O_WRONLY | O_NONBLOCK);
+      if (wfd < 0)
+        uv_sleep(1);
+    }
+    ck_assert_int_ge(wfd, 0);
+    ck_assert_int_eq(write(wfd, "x", 1), 1);
+    close(wfd); /* the FIFO's reads end */
+    teardown_with_walk(&loop, walk_first);
+    ck_assert_int_eq(fd_count(), fds);
+    unlink(path);
+  }
+}
+END_TEST
 
 /* Scale. */
 
@@ -409,8 +549,12 @@ Suite *make_fs_file_suite(void) {
 
   tcase_set_timeout(cancel, 60);
   tcase_add_test(cancel, test_fs_cancel_read_file_midway);
-  tcase_add_test(cancel, test_fs_cancel_read_file_read_queued);
+  tcase_add_test(cancel, test_fs_cancel_read_file_queued);
+  tcase_add_test(cancel, test_fs_cancel_read_file_fifo_running);
+  tcase_add_test(cancel, test_fs_cancel_read_file_fifo_reading);
   tcase_add_test(cancel, test_fs_cancel_write_file_midway);
+  tcase_add_test(cancel, test_fs_cancel_write_file_queued);
+  tcase_add_test(cancel, test_fs_file_jobs_teardown_with_walk);
 
   tcase_set_timeout(scale, 300);
   tcase_add_test(scale, test_fs_scale_10000_files);

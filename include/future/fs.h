@@ -36,16 +36,18 @@
  * is released, never delivered: a file opened by a cancelled open is
  * closed, a temporary file or directory made by a cancelled mkstemp or
  * mkdtemp is removed again, a directory opened by a cancelled opendir is
- * closed, buffers and strings are freed. The chains (future_fs_read_file
- * and the other helpers) stop at the step in flight and close the file or
- * directory they had open. A job that has started notices the cancel at
- * its next step and stops there: future_fs_copyfile between two chunks
- * (and removes the copy), future_fs_mkdir_p before each component,
- * future_fs_rm_r before each entry, future_fs_cp before each entry and
- * between two chunks of a file (and removes that file). Whether an
- * operation that changes the file system (write, unlink, rename, ...) took
- * place before the cancel is not known: it may have. A close is never
- * taken back: future_fs_close and future_fs_dir_close close the
+ * closed, buffers and strings are freed. The helpers stop at the step in
+ * flight and close the file or directory they had open. A job that has
+ * started notices the cancel at its next step and stops there:
+ * future_fs_read_file, future_fs_write_file, future_fs_append_file
+ * between two reads or writes of at most 2 MiB (they close the file
+ * inside the job, whatever happens), future_fs_copyfile between two
+ * chunks (and removes the copy), future_fs_mkdir_p before each
+ * component, future_fs_rm_r before each entry, future_fs_cp before each
+ * entry and between two chunks of a file (and removes that file). Whether
+ * an operation that changes the file system (write, unlink, rename, ...)
+ * took place before the cancel is not known: it may have. A close is
+ * never taken back: future_fs_close and future_fs_dir_close close the
  * descriptor even when cancelled.
  *
  * The cleanup after a cancel runs on the loop, so the loop stays alive
@@ -122,6 +124,31 @@ typedef struct future_fs_dirents_s {
   size_t count;                 /**< How many entries. */
   future_fs_dirent_t *entries;  /**< The entries (NULL when count is 0). */
 } future_fs_dirents_t;
+
+/**
+ * One entry of future_fs_scandir_stat: its name, and its lstat (the entry
+ * itself, never what a symbolic link points to) or why there is none.
+ */
+typedef struct future_fs_stat_entry_s {
+  const char *name;       /**< The entry's name, without its directory. */
+  uv_dirent_type_t type;  /**< From the lstat's st_mode (UV_DIRENT_FILE,
+                               UV_DIRENT_DIR, UV_DIRENT_LINK, ...), or the
+                               directory's word when `error` is not 0. */
+  int error;              /**< 0, or the UV_E* code the entry's lstat
+                               failed with (UV_ENOENT: removed between
+                               the listing and the lstat). */
+  uv_stat_t stat;         /**< The lstat, when `error` is 0. */
+} future_fs_stat_entry_t;
+
+/**
+ * Directory entries with their lstat: `count` entries in `entries`, never
+ * "." or "..". One block, owned by the future that carries it.
+ */
+typedef struct future_fs_stat_entries_s {
+  size_t count;                     /**< How many entries. */
+  future_fs_stat_entry_t *entries;  /**< The entries (NULL when count is
+                                         0). */
+} future_fs_stat_entries_t;
 
 /**
  * What future_fs_mkstemp makes: an open file descriptor (yours to close)
@@ -529,9 +556,16 @@ FUTURE_EXTERN future_t *future_fs_dir_close(uv_loop_t *loop,
 /**
  * The whole content of the file `path`, of any size: open (following a
  * link at `path`), fstat for a size hint, read until the end of the file
- * (however short each read), close. The file is closed on every path,
- * error and cancel included. Errors name the step: "open 'p'", "read
- * 'p'", ...
+ * (however short each read), close. A regular file is read by one job on
+ * libuv's thread pool that makes all these system calls (one trip through
+ * the pool per file); another file (a FIFO, a device, a /proc file whose
+ * size says 0) is opened and fstat'ed by the job, then read with one
+ * uv_fs_read per read from the loop, so that a read that blocks can be
+ * cancelled. A cancel takes the job off the pool's queue if it has not
+ * started (nothing is opened); once it runs, it is noticed between two
+ * reads (of at most 2 MiB), or between two uv_fs_reads. The file is
+ * closed on every path, error and cancel included. Errors name the step:
+ * "open 'p'", "fstat 'p'", "read 'p'", "close 'p'".
  * @return a new reference; fulfilled with a future_buf_t * owned by the
  * future.
  * @since 0.1.0
@@ -546,8 +580,12 @@ FUTURE_EXTERN future_t *future_fs_read_file(uv_loop_t *loop,
  * (following a link at `path`, as any open does), write until everything
  * is written, close. The writes are sequential, at the descriptor's
  * position, as Node's writeFile's are, so that `path` may also be a FIFO,
- * a pipe or a terminal (/dev/stdout). `data_dtor`, if not NULL, takes
- * ownership of `data` (see BUFFERS above).
+ * a pipe or a terminal (/dev/stdout). One job on libuv's thread pool
+ * makes all these system calls; a cancel takes it off the pool's queue if
+ * it has not started (nothing is opened or created), and once it runs is
+ * noticed between two writes of at most 2 MiB (what was written stays).
+ * `data_dtor`, if not NULL, takes ownership of `data` (see BUFFERS
+ * above).
  * @return a new reference; fulfilled with NULL.
  * @since 0.1.0
  */
@@ -712,6 +750,29 @@ FUTURE_EXTERN future_t *future_fs_cp(uv_loop_t *loop, const char *src,
                                      const char *dest,
                                      unsigned int flags) FUTURE_WARN_UNUSED;
 
+/**
+ * Every entry of the directory `path` with its lstat, as one job on
+ * libuv's thread pool: open the directory (following a link at `path`),
+ * read it, lstat each entry relative to the directory's descriptor
+ * (fstatat with AT_SYMLINK_NOFOLLOW: a symbolic link is not followed, and
+ * renaming a directory above cannot send the walk elsewhere), close. One
+ * trip through the pool per directory, where future_fs_readdir and an
+ * future_fs_lstat per entry make one per entry: what a du or a tree walk
+ * wants. The entries come in the order the file system gives them. An
+ * entry whose lstat fails (removed meanwhile) is kept, with its `error`
+ * set; a directory that cannot be opened or read rejects the future
+ * ("open 'p'", "readdir 'p'"). A cancel takes the job off the pool's
+ * queue if it has not started, and once it runs is noticed before each
+ * entry; the directory is closed inside the job on every path. The job
+ * holds a pool thread for as long as the directory takes to list.
+ * @return a new reference; fulfilled with a future_fs_stat_entries_t *
+ * owned by the future.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_fs_scandir_stat(uv_loop_t *loop,
+                                               const char *path)
+    FUTURE_WARN_UNUSED;
+
 /* The call-site macros (see FUTURE_AT in <future.h>). */
 #if !defined(FUTURE_BUILDING) && !defined(FUTURE_NO_CALL_SITES)
 #define future_fs_open(...) FUTURE_AT(future_fs_open(__VA_ARGS__))
@@ -759,6 +820,8 @@ FUTURE_EXTERN future_t *future_fs_cp(uv_loop_t *loop, const char *src,
 #define future_fs_rm_r(...) FUTURE_AT(future_fs_rm_r(__VA_ARGS__))
 #define future_fs_readdir(...) FUTURE_AT(future_fs_readdir(__VA_ARGS__))
 #define future_fs_cp(...) FUTURE_AT(future_fs_cp(__VA_ARGS__))
+#define future_fs_scandir_stat(...) \
+  FUTURE_AT(future_fs_scandir_stat(__VA_ARGS__))
 #endif
 
 #ifdef __cplusplus
