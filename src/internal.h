@@ -524,8 +524,31 @@ static inline void future__settle(future_t *f, future__outcome_t *out) {
   out->value = NULL;
   out->holder = NULL;
   out->error = NULL;
-  if (f->waiters != NULL || FUTURE__TRACING())
+  if (__builtin_expect(FUTURE__TRACING(), 0)) {
     future__settled(f);
+    return;
+  }
+  if (f->waiters == NULL)
+    return;
+  if (f->waiters->next == f->waiters) {
+    /* One continuation waits, as on every link of a chain: it moves to
+     * the run queue here, without the call and the loop of
+     * future__settled. */
+    future_t *w = f->waiters;
+    future__loop_t *lp = f->lp;
+    f->waiters = NULL;
+    f->refs++;
+    w->flags = (uint8_t)((w->flags & ~FUTURE__WAITING) | FUTURE__QUEUED);
+    w->next = NULL;
+    if (lp->queue_tail != NULL)
+      lp->queue_tail->next = w;
+    else
+      lp->queue_head = w;
+    lp->queue_tail = w;
+    future__loop_schedule(lp);
+    return;
+  }
+  future__settled(f);
 }
 
 /* Make `child` (whose reference the caller hands over) consume the outcome
