@@ -45,9 +45,15 @@ const char *future_version_string(void) {
  * free and each leak exactly; FUTURE_POOL=0 or 1 in the environment
  * overrides the choice. */
 
-#define FUTURE__SLAB_MIN 64   /* futures in the first slab */
-#define FUTURE__SLAB_MAX 4096 /* futures in the largest */
+#define FUTURE__SLAB_MIN 4096           /* bytes of the first slab */
+#define FUTURE__SLAB_MAX (256 * 1024)   /* bytes of the largest */
 #define FUTURE__LINE 64
+/* What malloc adds to a block (glibc: the chunk's size word, and the
+ * previous chunk's size it may borrow). A slab asks for its size less
+ * this, so that the chunk is exactly a power of two: a 256 KiB slab that
+ * asked for 256 KiB and a line more would be mapped as 65 pages, and
+ * every future would cost 65 bytes of memory instead of 64. */
+#define FUTURE__MALLOC_OVERHEAD (2 * sizeof(size_t))
 
 #if !FUTURE_DEBUG /* the debug build adds a magic word */
 _Static_assert(sizeof(future_t) == FUTURE__LINE,
@@ -77,9 +83,11 @@ int future__pool_wanted(void) {
 }
 
 static int pool_refill(future__loop_t *lp) {
-  size_t n = lp->slab_size ? lp->slab_size : FUTURE__SLAB_MIN;
-  void *block =
-      future__malloc(FUTURE__LINE + n * sizeof(future_t) + FUTURE__LINE - 1);
+  size_t bytes = lp->slab_size ? lp->slab_size : FUTURE__SLAB_MIN;
+  /* The header's line and the alignment's slack come out of the slab. */
+  size_t n = (bytes - FUTURE__MALLOC_OVERHEAD - 2 * FUTURE__LINE + 1) /
+             sizeof(future_t);
+  void *block = future__malloc(bytes - FUTURE__MALLOC_OVERHEAD);
   future__slab_t *slab;
   if (block == NULL)
     return UV_ENOMEM;
@@ -90,8 +98,8 @@ static int pool_refill(future__loop_t *lp) {
   lp->slabs = slab;
   lp->fresh = (future_t *)((char *)slab + FUTURE__LINE);
   lp->fresh_end = lp->fresh + n;
-  if (n < FUTURE__SLAB_MAX)
-    lp->slab_size = n * 2;
+  if (bytes < FUTURE__SLAB_MAX)
+    lp->slab_size = bytes * 2;
   return 0;
 }
 

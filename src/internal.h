@@ -212,7 +212,7 @@ struct future__loop_s {
   int use_pool;                    /* 0 under valgrind and ASan */
   future_t *pool;                  /* freed futures, ready for reuse */
   future_t *fresh, *fresh_end;     /* never used yet, in the newest slab */
-  size_t slab_size;                /* futures in the next slab */
+  size_t slab_size;                /* bytes of the next slab */
   struct future__slab_s *slabs;    /* where pooled futures live */
   uv_timer_t delay_timer;          /* armed for the earliest delay */
   future__delay_t *delays;         /* the heap of delays (timer.c) */
