@@ -109,8 +109,15 @@ static void delays_due(uv_timer_t *timer) {
   uint64_t now = uv_now(lp->loop);
   /* Settling queues continuations and runs no user code, so the heap
    * cannot change under this loop. */
-  while (lp->ndelays > 0 && lp->delays[0].due <= now)
-    delay_release(lp, delay_pop(lp));
+  while (lp->ndelays > 0 && lp->delays[0].due <= now) {
+    future_t *f = delay_pop(lp);
+    /* The next entry's future is touched next: its line (and, with it,
+     * most often its continuation's, made right after it) comes in while
+     * this one is settled, rather than one cache miss after another. */
+    if (lp->ndelays > 0)
+      __builtin_prefetch(lp->delays[0].f);
+    delay_release(lp, f);
+  }
   delays_arm(lp);
 }
 
