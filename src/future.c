@@ -481,7 +481,11 @@ future_t *future_new(uv_loop_t *loop) {
   return f;
 }
 
-future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
+/* future_resolved the general way: with a destructor, while tracing,
+ * with the pool empty or the loop not in this thread's cache. Not inline,
+ * so that the common path below saves no registers for its calls. */
+static __attribute__((noinline)) future_t *
+resolved_slow(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
   future_t *f = new_source(loop);
   FUTURE__CHECK(f);
   if (f == NULL) {
@@ -499,6 +503,40 @@ future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
   }
   future_resolve(f, value, dtor);
   return f;
+}
+
+future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
+#if FUTURE_DEBUG /* every new future is checked: the slow way */
+  return resolved_slow(loop, value, dtor);
+#else
+  future__loop_t *lp;
+  future_t *f;
+  /* The common case of a continuation's `return future_resolved(...)`:
+   * no destructor, the loop in this thread's cache, a future in the pool
+   * or the newest slab; settling it is a store, since nothing waits on a
+   * future nobody has seen yet. */
+  if (dtor != NULL || loop == NULL || FUTURE__TRACING() ||
+      future__loop_cache.loop != loop ||
+      future__loop_cache.generation !=
+          atomic_load_explicit(&future__registry_generation,
+                               memory_order_acquire))
+    return resolved_slow(loop, value, dtor);
+  lp = future__loop_cache.lp;
+  f = lp->pool;
+  if (f != NULL)
+    lp->pool = f->next;
+  else if (lp->fresh != lp->fresh_end)
+    f = lp->fresh++;
+  else
+    return resolved_slow(loop, value, dtor);
+  *f = (future_t){.lp = lp,
+                  .u.out.ptr = value,
+                  .refs = 1,
+                  .state = FUTURE_FULFILLED,
+                  .kind = FUTURE__SOURCE};
+  lp->live++;
+  return f;
+#endif
 }
 
 future_t *future_rejected(uv_loop_t *loop, future_error_t *err) {
