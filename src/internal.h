@@ -221,6 +221,9 @@ struct future__loop_s {
   size_t delays_dead;              /* entries of cancelled delays */
   uint64_t delay_seq;
   uint64_t delay_armed;            /* the due time the timer is set for */
+  int delay_on;                    /* the timer is started (as libuv's
+                                      uv_is_active would say, but without
+                                      a call for every new delay) */
   int delays_closing;              /* in future__delay_cancel_all */
   struct future__async_s *fibers;  /* fibers not yet finished (async.c) */
   struct future__handle_s *handles; /* the operations' own handles */
