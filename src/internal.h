@@ -439,8 +439,10 @@ static inline void future__unref(future_t *f) {
   if (f != NULL && --f->refs == 0) {
 #if !FUTURE_DEBUG /* the debug build buries every freed future */
     future__loop_t *lp = f->lp;
+    /* A settled future has no waiters: settling moved them all to the
+     * run queue, and a continuation attached later is queued at once. */
     if (f->state == FUTURE_FULFILLED && f->u.out.holder == NULL &&
-        f->waiters == NULL && lp->use_pool) {
+        lp->use_pool) {
       lp->live--;
       f->next = lp->pool;
       lp->pool = f;
