@@ -110,10 +110,10 @@ static void delays_arm(future__loop_t *lp) {
     return;
   now = uv_now(lp->loop);
   lp->delay_armed = due;
-  /* Fails only on a timer closed behind the library's back (a uv_walk
-   * closing every handle), which no start brings back. */
-  lp->delay_on = uv_timer_start(&lp->delay_timer, delays_due,
-                                due > now ? due - now : 0, 0) == 0;
+  uv_timer_start(&lp->delay_timer, delays_due, due > now ? due - now : 0, 0);
+  /* Not started only when a uv_walk closed it behind the library's back;
+   * asked here, when the earliest delay changes, not for every delay. */
+  lp->delay_on = uv_is_active((uv_handle_t *)&lp->delay_timer);
 }
 
 static void delays_due(uv_timer_t *timer) {
