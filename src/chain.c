@@ -27,6 +27,18 @@ FUTURE__HOT void settle_take(future_t *c, future_t *r) {
     /* Nothing else sees `r`: no continuation waits on it (a queued one
      * would hold a reference), so it can be emptied before it goes. */
     out = future__outcome_peek(r);
+#if !FUTURE_DEBUG /* the debug build buries every freed future */
+    if (r->lp->use_pool) {
+      /* Emptied, it owns nothing: straight back to the pool, without
+       * future__unref's tests of what it might own. */
+      future__loop_t *lp = r->lp;
+      lp->live--;
+      r->next = lp->pool;
+      lp->pool = r;
+      future__settle(c, &out);
+      return;
+    }
+#endif
     r->state = FUTURE_FULFILLED;
     r->u.out.ptr = NULL;
     r->u.out.holder = NULL;
@@ -269,20 +281,9 @@ alloc_traced(future__loop_t *lp, uint8_t kind, future_cb a, future_cb b,
   return c;
 }
 
-FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
-                            future_cb b, void *data, const char *name_a,
-                            const char *name_b) {
-  future_t *c;
-  if (f == NULL)
-    return NULL;
-  if (FUTURE__TRACING())
-    c = alloc_traced(f->lp, kind, a, b, name_a, name_b);
-  else
-    c = future__alloc_untraced(f->lp, kind);
-  if (c == NULL) {
-    future__unref(f);
-    return NULL;
-  }
+/* Attach the new step `c` to `f` (see chain). */
+FUTURE__HOT future_t *chain_link(future_t *f, future_t *c, future_cb a,
+                                 future_cb b, void *data) {
   c->u.cb.on_fulfilled = a;
   c->u.cb.on_rejected = b;
   c->data = data;
@@ -297,6 +298,49 @@ FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
   future__attach(f, c);
   future__unref(f);
   return c;
+}
+
+/* A step made the slow way: while tracing, or with the pool empty. Not
+ * inline, so that the common path below saves no registers for it. */
+static __attribute__((noinline)) future_t *
+chain_slow(future_t *f, uint8_t kind, future_cb a, future_cb b, void *data,
+           const char *name_a, const char *name_b) {
+  future_t *c;
+  if (FUTURE__TRACING())
+    c = alloc_traced(f->lp, kind, a, b, name_a, name_b);
+  else
+    c = future__alloc_untraced(f->lp, kind);
+  if (c == NULL) {
+    future__unref(f);
+    return NULL;
+  }
+  return chain_link(f, c, a, b, data);
+}
+
+FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
+                            future_cb b, void *data, const char *name_a,
+                            const char *name_b) {
+  future__loop_t *lp;
+  future_t *c;
+  if (f == NULL)
+    return NULL;
+  lp = f->lp;
+#if FUTURE_DEBUG /* every new future is checked: the slow way */
+  return chain_slow(f, kind, a, b, data, name_a, name_b);
+#endif
+  if (FUTURE__TRACING())
+    return chain_slow(f, kind, a, b, data, name_a, name_b);
+  /* future__alloc_untraced's common cases: from the pool, or the slab. */
+  c = lp->pool;
+  if (c != NULL)
+    lp->pool = c->next;
+  else if (lp->fresh != lp->fresh_end)
+    c = lp->fresh++;
+  else
+    return chain_slow(f, kind, a, b, data, name_a, name_b);
+  *c = (future_t){.lp = lp, .refs = 1, .kind = kind};
+  lp->live++;
+  return chain_link(f, c, a, b, data);
 }
 
 /* future.h makes future_then, future_catch and future_finally macros that

@@ -45,9 +45,15 @@ const char *future_version_string(void) {
  * free and each leak exactly; FUTURE_POOL=0 or 1 in the environment
  * overrides the choice. */
 
-#define FUTURE__SLAB_MIN 64   /* futures in the first slab */
-#define FUTURE__SLAB_MAX 4096 /* futures in the largest */
+#define FUTURE__SLAB_MIN 4096           /* bytes of the first slab */
+#define FUTURE__SLAB_MAX (256 * 1024)   /* bytes of the largest */
 #define FUTURE__LINE 64
+/* What malloc adds to a block (glibc: the chunk's size word, and the
+ * previous chunk's size it may borrow). A slab asks for its size less
+ * this, so that the chunk is exactly a power of two: a 256 KiB slab that
+ * asked for 256 KiB and a line more would be mapped as 65 pages, and
+ * every future would cost 65 bytes of memory instead of 64. */
+#define FUTURE__MALLOC_OVERHEAD (2 * sizeof(size_t))
 
 #if !FUTURE_DEBUG /* the debug build adds a magic word */
 _Static_assert(sizeof(future_t) == FUTURE__LINE,
@@ -77,9 +83,11 @@ int future__pool_wanted(void) {
 }
 
 static int pool_refill(future__loop_t *lp) {
-  size_t n = lp->slab_size ? lp->slab_size : FUTURE__SLAB_MIN;
-  void *block =
-      future__malloc(FUTURE__LINE + n * sizeof(future_t) + FUTURE__LINE - 1);
+  size_t bytes = lp->slab_size ? lp->slab_size : FUTURE__SLAB_MIN;
+  /* The header's line and the alignment's slack come out of the slab. */
+  size_t n = (bytes - FUTURE__MALLOC_OVERHEAD - 2 * FUTURE__LINE + 1) /
+             sizeof(future_t);
+  void *block = future__malloc(bytes - FUTURE__MALLOC_OVERHEAD);
   future__slab_t *slab;
   if (block == NULL)
     return UV_ENOMEM;
@@ -90,8 +98,8 @@ static int pool_refill(future__loop_t *lp) {
   lp->slabs = slab;
   lp->fresh = (future_t *)((char *)slab + FUTURE__LINE);
   lp->fresh_end = lp->fresh + n;
-  if (n < FUTURE__SLAB_MAX)
-    lp->slab_size = n * 2;
+  if (bytes < FUTURE__SLAB_MAX)
+    lp->slab_size = bytes * 2;
   return 0;
 }
 
@@ -473,7 +481,11 @@ future_t *future_new(uv_loop_t *loop) {
   return f;
 }
 
-future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
+/* future_resolved the general way: with a destructor, while tracing,
+ * with the pool empty or the loop not in this thread's cache. Not inline,
+ * so that the common path below saves no registers for its calls. */
+static __attribute__((noinline)) future_t *
+resolved_slow(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
   future_t *f = new_source(loop);
   FUTURE__CHECK(f);
   if (f == NULL) {
@@ -491,6 +503,40 @@ future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
   }
   future_resolve(f, value, dtor);
   return f;
+}
+
+future_t *future_resolved(uv_loop_t *loop, void *value, future_dtor_cb dtor) {
+#if FUTURE_DEBUG /* every new future is checked: the slow way */
+  return resolved_slow(loop, value, dtor);
+#else
+  future__loop_t *lp;
+  future_t *f;
+  /* The common case of a continuation's `return future_resolved(...)`:
+   * no destructor, the loop in this thread's cache, a future in the pool
+   * or the newest slab; settling it is a store, since nothing waits on a
+   * future nobody has seen yet. */
+  if (dtor != NULL || loop == NULL || FUTURE__TRACING() ||
+      future__loop_cache.loop != loop ||
+      future__loop_cache.generation !=
+          atomic_load_explicit(&future__registry_generation,
+                               memory_order_acquire))
+    return resolved_slow(loop, value, dtor);
+  lp = future__loop_cache.lp;
+  f = lp->pool;
+  if (f != NULL)
+    lp->pool = f->next;
+  else if (lp->fresh != lp->fresh_end)
+    f = lp->fresh++;
+  else
+    return resolved_slow(loop, value, dtor);
+  *f = (future_t){.lp = lp,
+                  .u.out.ptr = value,
+                  .refs = 1,
+                  .state = FUTURE_FULFILLED,
+                  .kind = FUTURE__SOURCE};
+  lp->live++;
+  return f;
+#endif
 }
 
 future_t *future_rejected(uv_loop_t *loop, future_error_t *err) {

@@ -212,7 +212,7 @@ struct future__loop_s {
   int use_pool;                    /* 0 under valgrind and ASan */
   future_t *pool;                  /* freed futures, ready for reuse */
   future_t *fresh, *fresh_end;     /* never used yet, in the newest slab */
-  size_t slab_size;                /* futures in the next slab */
+  size_t slab_size;                /* bytes of the next slab */
   struct future__slab_s *slabs;    /* where pooled futures live */
   uv_timer_t delay_timer;          /* armed for the earliest delay */
   future__delay_t *delays;         /* the heap of delays (timer.c) */
@@ -221,6 +221,9 @@ struct future__loop_s {
   size_t delays_dead;              /* entries of cancelled delays */
   uint64_t delay_seq;
   uint64_t delay_armed;            /* the due time the timer is set for */
+  int delay_on;                    /* the timer is started (as libuv's
+                                      uv_is_active would say, but without
+                                      a call for every new delay) */
   int delays_closing;              /* in future__delay_cancel_all */
   struct future__async_s *fibers;  /* fibers not yet finished (async.c) */
   struct future__handle_s *handles; /* the operations' own handles */
@@ -459,8 +462,10 @@ static inline void future__unref(future_t *f) {
   if (f != NULL && --f->refs == 0) {
 #if !FUTURE_DEBUG /* the debug build buries every freed future */
     future__loop_t *lp = f->lp;
+    /* A settled future has no waiters: settling moved them all to the
+     * run queue, and a continuation attached later is queued at once. */
     if (f->state == FUTURE_FULFILLED && f->u.out.holder == NULL &&
-        f->waiters == NULL && lp->use_pool) {
+        lp->use_pool) {
       lp->live--;
       f->next = lp->pool;
       lp->pool = f;
@@ -547,8 +552,31 @@ static inline void future__settle(future_t *f, future__outcome_t *out) {
   out->value = NULL;
   out->holder = NULL;
   out->error = NULL;
-  if (f->waiters != NULL || FUTURE__TRACING())
+  if (__builtin_expect(FUTURE__TRACING(), 0)) {
     future__settled(f);
+    return;
+  }
+  if (f->waiters == NULL)
+    return;
+  if (f->waiters->next == f->waiters) {
+    /* One continuation waits, as on every link of a chain: it moves to
+     * the run queue here, without the call and the loop of
+     * future__settled. */
+    future_t *w = f->waiters;
+    future__loop_t *lp = f->lp;
+    f->waiters = NULL;
+    f->refs++;
+    w->flags = (uint8_t)((w->flags & ~FUTURE__WAITING) | FUTURE__QUEUED);
+    w->next = NULL;
+    if (lp->queue_tail != NULL)
+      lp->queue_tail->next = w;
+    else
+      lp->queue_head = w;
+    lp->queue_tail = w;
+    future__loop_schedule(lp);
+    return;
+  }
+  future__settled(f);
 }
 
 /* Make `child` (whose reference the caller hands over) consume the outcome
