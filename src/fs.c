@@ -889,10 +889,30 @@ typedef struct {
   char mem[];
 } copyfile_t;
 
+int future__fs_copy_bytes(future__fs_job_t *j, int src, int dst,
+                          int64_t size) {
+  int64_t off = 0, left = size;
+  while (left > 0) {
+    uv_fs_t req;
+    ssize_t n;
+    size_t chunk = left < (int64_t)FS_CHUNK ? (size_t)left : FS_CHUNK;
+    if (future__fs_job_stopped(j))
+      return UV_ECANCELED;
+    n = uv_fs_sendfile(NULL, &req, dst, src, off, chunk, NULL);
+    uv_fs_req_cleanup(&req);
+    if (n < 0)
+      return (int)n;
+    if (n == 0)
+      break; /* the source got shorter: what it has is copied */
+    off += n;
+    left -= n;
+  }
+  return 0;
+}
+
 /* The copy proper, from `src` to `dst` (`st` is the source's status). */
 static int copyfile_fill(copyfile_t *op, int src, int dst,
                          const struct stat *st) {
-  int64_t off = 0, left = st->st_size;
   if (fchmod(dst, st->st_mode & 07777) != 0) {
     int e = errno;
 #ifdef __linux__
@@ -915,22 +935,7 @@ static int copyfile_fill(copyfile_t *op, int src, int dst,
       return UV_ENOSYS;
 #endif
   }
-  while (left > 0) {
-    uv_fs_t req;
-    ssize_t n;
-    size_t chunk = left < (int64_t)FS_CHUNK ? (size_t)left : FS_CHUNK;
-    if (future__fs_job_stopped(&op->j))
-      return UV_ECANCELED;
-    n = uv_fs_sendfile(NULL, &req, dst, src, off, chunk, NULL);
-    uv_fs_req_cleanup(&req);
-    if (n < 0)
-      return (int)n;
-    if (n == 0)
-      break; /* the source got shorter: what it has is copied */
-    off += n;
-    left -= n;
-  }
-  return 0;
+  return future__fs_copy_bytes(&op->j, src, dst, st->st_size);
 }
 
 static void copyfile_run(future__fs_job_t *j) {

@@ -221,25 +221,14 @@ static int cp_in_the_way(cp_t *op, int dfd, const char *name,
  * bytes so that a cancel is noticed between two of them; then the mode,
  * and the times if asked. */
 static int cp_fill(cp_t *op, int sfd, int dfd, const struct stat *st) {
-  int64_t off = 0, left = st->st_size;
-  while (left > 0) {
-    uv_fs_t req;
-    ssize_t n;
-    size_t chunk = left < (int64_t)FS_CHUNK ? (size_t)left : FS_CHUNK;
-    if (future__fs_job_stopped(&op->j))
-      return UV_ECANCELED;
-    n = uv_fs_sendfile(NULL, &req, dfd, sfd, off, chunk, NULL);
-    uv_fs_req_cleanup(&req);
-    if (n < 0) {
+  int rc = future__fs_copy_bytes(&op->j, sfd, dfd, st->st_size);
+  if (rc < 0) {
+    if (rc != UV_ECANCELED) {
       op->err_op = "cp";
       op->err_kind = CP_PLAIN;
       op->err_line = __LINE__;
-      return (int)n;
     }
-    if (n == 0)
-      break; /* the source got shorter: what it has is copied */
-    off += n;
-    left -= n;
+    return rc;
   }
   if (fchmod(dfd, st->st_mode & 07777) != 0)
     return CP_FAIL(op, "cp", errno);

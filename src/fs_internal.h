@@ -168,6 +168,14 @@ static inline int future__fs_job_stopped(future__fs_job_t *j) {
   return atomic_load_explicit(&j->stop, memory_order_relaxed);
 }
 
+/* The `size` bytes of `src` into `dst` from offset 0, with uv_fs_sendfile
+ * (copy_file_range where it can) in chunks of FS_CHUNK bytes, so that the
+ * job `j` notices a cancel between two of them (UV_ECANCELED). A source
+ * that got shorter is copied as it now is. On a pool thread: copyfile and
+ * cp. */
+int future__fs_copy_bytes(future__fs_job_t *j, int src, int dst,
+                          int64_t size);
+
 /* Directory entries, gathered into one block that `free` releases. */
 
 typedef struct {
