@@ -635,9 +635,6 @@ END_TEST
 /* Races (the swapper of fs_helpers.h): whatever the copy does while two
  * names change places, it must never read or write outside. */
 
-#define RACE_FILES 8
-#define RACE_ROUNDS race_rounds(300)
-
 /* Whether a regular file under `top` holds "precious": something read
  * from outside. */
 static int found_precious;
@@ -648,15 +645,6 @@ static int look_for_precious(const char *p, const struct stat *sb, int flag,
       strcmp(content(p), "precious") == 0)
     found_precious = 1;
   return 0;
-}
-
-static void race_outside(void) {
-  int i;
-  ck_assert_int_eq(mkdir(tp("outside"), 0755), 0);
-  for (i = 0; i < RACE_FILES; i++)
-    put_file(tp("outside/f%d", i), "precious");
-  ck_assert_int_eq(mkdir(tp("outside/d"), 0755), 0);
-  put_file(tp("outside/d/f0"), "precious");
 }
 
 /* The source: src/sub and src/swap (a link to outside/) change places
@@ -744,33 +732,9 @@ END_TEST
 
 /* A thread removes entries of the source while cp walks it: what vanishes
  * meanwhile is skipped, never an error, and what is copied is whole. */
-typedef struct {
-  char top[4096];
-  atomic_int stop;
-} vanisher_t;
-
-static void vanisher_run(void *arg) {
-  vanisher_t *v = arg;
-  char p[4200];
-  int i;
-  while (!atomic_load(&v->stop)) {
-    for (i = 49; i >= 0; i--) {
-      snprintf(p, sizeof(p), "%s/d%d/f", v->top, i);
-      unlink(p);
-      snprintf(p, sizeof(p), "%s/d%d", v->top, i);
-      rmdir(p);
-      snprintf(p, sizeof(p), "%s/f%d", v->top, i);
-      unlink(p);
-      snprintf(p, sizeof(p), "%s/l%d", v->top, i);
-      unlink(p);
-    }
-  }
-}
-
 START_TEST(test_fs_cp_things_vanishing_meanwhile) {
   uv_loop_t loop;
   vanisher_t *v = calloc(1, sizeof(*v));
-  uv_thread_t tid;
   int round, i;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   for (round = 0; round < race_rounds(20); round++) {
@@ -781,12 +745,9 @@ START_TEST(test_fs_cp_things_vanishing_meanwhile) {
       put_file(tp("s/f%d", i), "x");
       ck_assert_int_eq(symlink("t", tp("s/l%d", i)), 0);
     }
-    snprintf(v->top, sizeof v->top, "%s", tp("s"));
-    atomic_store(&v->stop, 0);
-    ck_assert_int_eq(uv_thread_create(&tid, vanisher_run, v), 0);
+    vanisher_start(v, tp("s"));
     wait_done(future_fs_cp(&loop, tp("s"), tp("d"), 0));
-    atomic_store(&v->stop, 1);
-    ck_assert_int_eq(uv_thread_join(&tid), 0);
+    vanisher_stop(v);
     for (i = 0; i < 50; i++) {
       if (exists(tp("d/f%d", i)))
         ck_assert_str_eq(content(tp("d/f%d", i)), "x");

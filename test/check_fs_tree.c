@@ -466,20 +466,6 @@ END_TEST
 /* Races (the swapper of fs_helpers.h): whatever the walk does while two
  * names of the tree change places, it must never reach outside. */
 
-#define RACE_FILES 8
-#define RACE_ROUNDS race_rounds(300)
-
-/* outside/ holds files named as those of tree/sub, so that a walk
- * redirected there by the link at any step finds something to delete. */
-static void race_outside(void) {
-  int i;
-  ck_assert_int_eq(mkdir(tp("outside"), 0755), 0);
-  for (i = 0; i < RACE_FILES; i++)
-    put_file(tp("outside/f%d", i), "precious");
-  ck_assert_int_eq(mkdir(tp("outside/d"), 0755), 0);
-  put_file(tp("outside/d/f0"), "precious");
-}
-
 static void race_check_outside(int round) {
   int i;
   for (i = 0; i < RACE_FILES; i++)
@@ -564,31 +550,9 @@ END_TEST
 
 /* A thread removes the entries of the tree while rm_r walks it: what
  * vanishes meanwhile inside the tree is what rm_r wanted, not an error. */
-typedef struct {
-  char top[4096];
-  atomic_int stop;
-} vanisher_t;
-
-static void vanisher_run(void *arg) {
-  vanisher_t *v = arg;
-  char p[4200];
-  int i;
-  while (!atomic_load(&v->stop)) {
-    for (i = 0; i < 50; i++) {
-      snprintf(p, sizeof(p), "%s/d%d/f", v->top, i);
-      unlink(p);
-      snprintf(p, sizeof(p), "%s/d%d", v->top, i);
-      rmdir(p);
-      snprintf(p, sizeof(p), "%s/f%d", v->top, i);
-      unlink(p);
-    }
-  }
-}
-
 START_TEST(test_fs_rm_r_things_vanishing_meanwhile) {
   uv_loop_t loop;
   vanisher_t *v = calloc(1, sizeof(*v));
-  uv_thread_t tid;
   int round, i;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   for (round = 0; round < race_rounds(20); round++) {
@@ -599,12 +563,9 @@ START_TEST(test_fs_rm_r_things_vanishing_meanwhile) {
       put_file(tp("build/f%d", i), "x");
     }
     ck_assert_int_eq(rename(tp("build"), tp("t")), 0);
-    snprintf(v->top, sizeof(v->top), "%s", tp("t"));
-    atomic_store(&v->stop, 0);
-    ck_assert_int_eq(uv_thread_create(&tid, vanisher_run, v), 0);
+    vanisher_start(v, tp("t"));
     wait_done(future_fs_rm_r(&loop, tp("t"), 0));
-    atomic_store(&v->stop, 1);
-    ck_assert_int_eq(uv_thread_join(&tid), 0);
+    vanisher_stop(v);
     ck_assert(!exists(tp("t")));
   }
   free(v);

@@ -444,6 +444,60 @@ static inline void swapper_stop(swapper_t *s) {
   ck_assert_int_eq(uv_thread_join(&s->tid), 0);
 }
 
+/* outside/: RACE_FILES files and a directory holding one more, each
+ * holding "precious", for a race test to check that nothing of it was
+ * read, written or deleted; named as the files of the trees under attack,
+ * so that a walk redirected there by a link finds something to act on. */
+#define RACE_FILES 8
+#define RACE_ROUNDS race_rounds(300)
+
+static inline void race_outside(void) {
+  int i;
+  ck_assert_int_eq(mkdir(tp("outside"), 0755), 0);
+  for (i = 0; i < RACE_FILES; i++)
+    put_file(tp("outside/f%d", i), "precious");
+  ck_assert_int_eq(mkdir(tp("outside/d"), 0755), 0);
+  put_file(tp("outside/d/f0"), "precious");
+}
+
+/* A thread that removes the entries top/dN/f, top/dN, top/fN and top/lN
+ * (N from 49 down to 0) over and over while an operation walks top: what
+ * vanishes meanwhile must be skipped, never make an error. */
+typedef struct {
+  char top[4096];
+  atomic_int stop;
+  uv_thread_t tid;
+} vanisher_t;
+
+static inline void vanisher_run(void *arg) {
+  vanisher_t *v = arg;
+  char p[4200];
+  int i;
+  while (!atomic_load(&v->stop)) {
+    for (i = 49; i >= 0; i--) {
+      snprintf(p, sizeof(p), "%s/d%d/f", v->top, i);
+      unlink(p);
+      snprintf(p, sizeof(p), "%s/d%d", v->top, i);
+      rmdir(p);
+      snprintf(p, sizeof(p), "%s/f%d", v->top, i);
+      unlink(p);
+      snprintf(p, sizeof(p), "%s/l%d", v->top, i);
+      unlink(p);
+    }
+  }
+}
+
+static inline void vanisher_start(vanisher_t *v, const char *top) {
+  snprintf(v->top, sizeof(v->top), "%s", top);
+  atomic_store(&v->stop, 0);
+  ck_assert_int_eq(uv_thread_create(&v->tid, vanisher_run, v), 0);
+}
+
+static inline void vanisher_stop(vanisher_t *v) {
+  atomic_store(&v->stop, 1);
+  ck_assert_int_eq(uv_thread_join(&v->tid), 0);
+}
+
 /* Remove a tree without the library (and without following links), the
  * swapper paused. */
 static inline void remove_tree(const char *path) {
