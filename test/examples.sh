@@ -86,6 +86,15 @@ expect line_server "server: listening on 127.0.0.1:" \
   "ended after 2 lines" 'client 1 got: "HELLO\nWORLD\n"' \
   "client 2 sent half a line and left" \
   "accept loop ended: listener closed (ECANCELED)"
+# http_get prints its results in the order of the URLs, whatever order
+# the GETs finished in: the lines are checked whole, in that order.
+expect http_get "server: listening on 127.0.0.1:" \
+  "/hello -> 200, 13 bytes
+2. http://localhost:" "/big -> 200, 100000 bytes
+3. http://localhost:" "/slow -> error: timed out after 1000 ms" \
+  "/missing -> 404, 10 bytes
+5. http://127.0.0.1:1/ -> error: connect 127.0.0.1:1: connection refused (ECONNREFUSED)
+5 URLs: 3 answered (2 with 200, 1 with 404), 2 failed; at most 2 in flight (limit 2)"
 expect timeout_retry_cancel "timed out after 100 ms" "attempt 3" \
   "connected after" "queued job: cancelled" "its function ran: no"
 
