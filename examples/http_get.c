@@ -5,7 +5,7 @@
  * The JavaScript it mirrors:
  *
  *     const get = (url) =>
- *       fetch(url, { signal: AbortSignal.timeout(1000) })
+ *       fetch(url, { signal: AbortSignal.timeout(2000) })
  *         .then(async (r) => ({ status: r.status, body: await r.text() }))
  *         .catch((e) => ({ error: e.message }));
  *     // Promise.all(urls.map(get)), at most 2 at a time (p-map's limit):
@@ -14,7 +14,7 @@
  * Each GET is a chain: resolve the host (future_dns_getaddrinfo), connect,
  * write the request, read the headers up to "\r\n\r\n", read the body
  * (Content-Length bytes), close. future_timeout gives the whole chain
- * 1000 ms (AbortSignal.timeout) and cancels it when that runs out.
+ * 2000 ms (AbortSignal.timeout) and cancels it when that runs out.
  * future_map runs the GETs with at most 2 in flight and hands the results
  * back in the order of the URLs, whatever order they finished in. A GET's
  * error is caught at its end and becomes its result, so that one failure
@@ -32,7 +32,7 @@
  *     server: listening on 127.0.0.1:41234
  *     1. http://localhost:41234/hello -> 200, 13 bytes
  *     2. http://localhost:41234/big -> 200, 100000 bytes
- *     3. http://localhost:41234/slow -> error: timed out after 1000 ms: the
+ *     3. http://localhost:41234/slow -> error: timed out after 2000 ms: the
  *        future did not settle in time (ETIMEDOUT)
  *     4. http://localhost:41234/missing -> 404, 10 bytes
  *     5. http://127.0.0.1:1/ -> error: connect 127.0.0.1:1: connection refused (ECONNREFUSED)
@@ -46,7 +46,7 @@
 
 #define NURLS 5
 #define LIMIT 2
-#define TIMEOUT_MS 1000
+#define TIMEOUT_MS 2000
 
 /* The server: an accept loop, and a chain for each connection. */
 

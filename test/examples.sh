@@ -91,7 +91,7 @@ expect line_server "server: listening on 127.0.0.1:" \
 expect http_get "server: listening on 127.0.0.1:" \
   "/hello -> 200, 13 bytes
 2. http://localhost:" "/big -> 200, 100000 bytes
-3. http://localhost:" "/slow -> error: timed out after 1000 ms" \
+3. http://localhost:" "/slow -> error: timed out after 2000 ms" \
   "/missing -> 404, 10 bytes
 5. http://127.0.0.1:1/ -> error: connect 127.0.0.1:1: connection refused (ECONNREFUSED)
 5 URLs: 3 answered (2 with 200, 1 with 404), 2 failed; at most 2 in flight (limit 2)"
