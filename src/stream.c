@@ -61,11 +61,12 @@ struct future_stream_s {
   future_t *accept_f;
   future__site_t accept_site;
   future_t *close_f;
+  struct op_s *spare; /* the last write's block, kept for the next write */
   char peer[80];
 };
 
 /* A request: a connect, a write or a shutdown. */
-typedef struct {
+typedef struct op_s {
   union {
     uv_connect_t connect;
     uv_write_t write;
@@ -81,6 +82,7 @@ typedef struct {
 /* Lifetime. */
 
 static void stream_free(future_stream_t *s) {
+  future__free(s->spare);
   future__free(s->buf);
   future__free(s->delim);
   future__free(s);
@@ -236,9 +238,14 @@ static int parse_addr(const char *ip, int port, struct sockaddr_storage *ss) {
 
 static op_t *op_new(future_stream_t *s, const future__site_t *site,
                     future__cancel_cb cancel) {
-  op_t *op = future__calloc(1, sizeof(*op));
-  if (op == NULL)
+  op_t *op = s->spare;
+  if (op != NULL) { /* libuv initialises the request itself */
+    s->spare = NULL;
+    op->given = NULL;
+    op->dtor = NULL;
+  } else if ((op = future__calloc(1, sizeof(*op))) == NULL) {
     return NULL;
+  }
   op->s = s;
   op->site = *site;
   op->f = future__source_new(s->lp, cancel, op);
@@ -841,7 +848,12 @@ static void on_write(uv_write_t *req, int status) {
     future__source_fulfil(op->f, NULL, NULL);
   else
     future__source_fail(op->f, stream_error(&op->site, op->s, status, "write"));
-  future__free(op);
+  /* A write's block is 250 bytes and one calloc and one free a write:
+   * the stream keeps the last one for its next write (freed with it). */
+  if (op->s->spare == NULL && !stream_closing(op->s))
+    op->s->spare = op;
+  else
+    future__free(op);
 }
 
 static future_t *write_start(future_stream_t *s, const future__site_t *site,
