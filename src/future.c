@@ -297,8 +297,11 @@ void future__settled(future_t *f) {
   if (FUTURE__TRACING())
     future__trace_settled(f);
   last = f->waiters;
-  if (last == NULL)
+  if (last == NULL) {
+    if (lp->waited == f)
+      uv_stop(lp->loop); /* see future_wait (wait.c) */
     return;
+  }
   first = last->next;
   last->next = NULL;
   f->waiters = NULL;

@@ -194,6 +194,8 @@ struct future__loop_s {
   future_t *queue_tail;
   size_t live;             /* futures created and not yet freed */
   unsigned in_callback;    /* depth of library callbacks running now */
+  future_t *waited;        /* the future whose future_wait is in uv_run
+                              now, or NULL: settling it stops the loop */
   unsigned draining;
   /* What other threads post to the loop's thread (see loop.c). */
   uv_mutex_t inbox_lock;           /* guards the three lists */
@@ -556,8 +558,11 @@ static inline void future__settle(future_t *f, future__outcome_t *out) {
     future__settled(f);
     return;
   }
-  if (f->waiters == NULL)
+  if (f->waiters == NULL) {
+    if (__builtin_expect(f->lp->waited == f, 0))
+      uv_stop(f->lp->loop); /* see future_wait (wait.c) */
     return;
+  }
   if (f->waiters->next == f->waiters) {
     /* One continuation waits, as on every link of a chain: it moves to
      * the run queue here, without the call and the loop of

@@ -119,14 +119,21 @@ int future_wait(future_t *f, future_result_t *result) {
                 "future_wait inside a loop callback would deadlock");
   } else {
     uint64_t t0 = uv_hrtime();
+    int alive;
     f->flags |= FUTURE__HANDLED;
     while (f->state == FUTURE_PENDING) {
       /* After a uv_walk closed the library's handles, the loop no longer
        * runs the queue: run it here. */
       if (future__loop_run_orphaned(lp) && f->state != FUTURE_PENDING)
         break;
-      if (uv_run(lp->loop, UV_RUN_ONCE) == 0 &&
-          f->state == FUTURE_PENDING && lp->queue_head == NULL)
+      /* While uv_run runs, settling `f` stops the loop (future__settle):
+       * settled before the poll (by a timer, or the queue's drain) with
+       * other handles alive and no timer due, the poll would otherwise
+       * wait for ever. Only while uv_run runs: it clears the stop. */
+      lp->waited = f;
+      alive = uv_run(lp->loop, UV_RUN_ONCE);
+      lp->waited = NULL;
+      if (alive == 0 && f->state == FUTURE_PENDING && lp->queue_head == NULL)
         break;
     }
     if (f->state == FUTURE_PENDING)

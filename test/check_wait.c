@@ -32,6 +32,48 @@ START_TEST(test_wait_drives_loop_until_settled) {
 }
 END_TEST
 
+static future_t *pass_value(future_t *settled, void *data) {
+  (void)data;
+  return future_ref(settled);
+}
+
+/* The future settles in uv_run's timers phase (a delay already due),
+ * while another handle keeps the loop alive and no timer is left: the
+ * poll that follows must not wait for ever (it did: the wait hung). The
+ * same for a future the queue's drain settles, and one a user's timer
+ * callback resolves. */
+START_TEST(test_wait_returns_with_other_handles_alive) {
+  uv_loop_t loop;
+  uv_async_t keep; /* active and referenced: the loop stays alive */
+  uv_timer_t timer;
+  future_t *f;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(uv_async_init(&loop, &keep, NULL), 0);
+  f = future_delay(&loop, 1);
+  uv_sleep(5); /* due before the wait's first uv_run */
+  ck_assert_int_eq(future_wait(f, &r), 0);
+  future_result_release(&r);
+  ck_assert_int_eq(
+      future_wait(future_then(future_resolved(&loop, INT2P(7), NULL),
+                              pass_value, NULL, NULL),
+                  &r),
+      0);
+  ck_assert_int_eq(P2INT(r.value), 7);
+  future_result_release(&r);
+  f = future_new(&loop);
+  ck_assert_int_eq(uv_timer_init(&loop, &timer), 0);
+  timer.data = future_ref(f);
+  ck_assert_int_eq(uv_timer_start(&timer, resolve_on_timer, 1, 0), 0);
+  uv_sleep(5);
+  ck_assert_int_eq(future_wait(f, &r), 0);
+  ck_assert_int_eq(P2INT(r.value), 42);
+  future_result_release(&r);
+  uv_close((uv_handle_t *)&keep, NULL); /* the timer closed itself */
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 START_TEST(test_wait_rejected_hands_error_over) {
   uv_loop_t loop;
   future_error_t *e = future_error_new(UV_ENOENT, "open 'x'");
@@ -524,6 +566,7 @@ Suite *make_wait_suite(void) {
   TCase *errors = tcase_create("Errors");
   TCase *threads = tcase_create("Threads");
   tcase_add_test(core, test_wait_drives_loop_until_settled);
+  tcase_add_test(core, test_wait_returns_with_other_handles_alive);
   tcase_add_test(core, test_wait_rejected_hands_error_over);
   tcase_add_test(core, test_wait_result_keeps_value_alive);
   tcase_add_test(core, test_wait_null_result_is_allowed);
