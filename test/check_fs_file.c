@@ -333,6 +333,19 @@ START_TEST(test_fs_cancel_read_file_queued) {
 }
 END_TEST
 
+/* The FIFO at `path` opened for writing, once a reader (the job) has it
+ * open: a non-blocking open for writing fails until then. */
+static int open_fifo_writer(const char *path) {
+  int wfd = -1, i;
+  for (i = 0; i < 5000 && wfd < 0; i++) {
+    wfd = open(path, O_WRONLY | O_NONBLOCK);
+    if (wfd < 0)
+      uv_sleep(1);
+  }
+  ck_assert_int_ge(wfd, 0);
+  return wfd;
+}
+
 /* A FIFO: the job's open waits for a writer. Cancelled while the job runs
  * (the writer is there, so the open returns): whether the job has handed
  * the descriptor to the loop or not, it is closed and nothing delivered. */
@@ -340,20 +353,13 @@ START_TEST(test_fs_cancel_read_file_fifo_running) {
   uv_loop_t loop;
   future_t *f;
   static char path[4096];
-  int fds, wfd = -1, i;
+  int fds, wfd;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   strcpy(path, tp("fifo"));
   ck_assert_int_eq(mkfifo(path, 0600), 0);
   fds = fd_count();
   f = future_fs_read_file(&loop, path);
-  /* A non-blocking open for writing succeeds once a reader has it open:
-   * the job is running, inside its open. */
-  for (i = 0; i < 5000 && wfd < 0; i++) {
-    wfd = open(path, O_WRONLY | O_NONBLOCK);
-    if (wfd < 0)
-      uv_sleep(1);
-  }
-  ck_assert_int_ge(wfd, 0);
+  wfd = open_fifo_writer(path); /* the job is running, inside its open */
   ck_assert_int_eq(future_cancel(f), 0);
   expect_err(future_ref(f), UV_ECANCELED, NULL);
   ck_assert_int_eq(write(wfd, "x", 1), 1);
@@ -378,12 +384,7 @@ START_TEST(test_fs_cancel_read_file_fifo_reading) {
   ck_assert_int_eq(mkfifo(path, 0600), 0);
   fds = fd_count();
   f = future_fs_read_file(&loop, path);
-  for (i = 0; i < 5000 && wfd < 0; i++) {
-    wfd = open(path, O_WRONLY | O_NONBLOCK);
-    if (wfd < 0)
-      uv_sleep(1);
-  }
-  ck_assert_int_ge(wfd, 0);
+  wfd = open_fifo_writer(path);
   /* Let the job's end reach the loop, which starts the read. */
   for (i = 0; i < 50; i++) {
     uv_run(&loop, UV_RUN_NOWAIT);
