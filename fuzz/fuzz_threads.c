@@ -950,24 +950,48 @@ void op_stream(void) {
   future_stream_t *s;
   future_t *f = NULL;
   char *bytes;
+  int alt;
   if (nsignals >= MAX_SIGNALS || !stream_pair())
     return;
   s = ends[end];
+  /* Bit 3 picks the other call of each kind: a borrowed write or a
+   * writev, read exactly 2 bytes, read to the end, a shutdown. */
+  alt = (sub >> 3) & 1;
   TRACE("  stream %s on end %d\n",
-        (const char *[]){"write", "read a line", "read", "close"}[sub % 4],
+        (const char *[]){"write", "read a line", "read", "close", "borrowed write",
+                         "read exactly 2", "read to EOF",
+                         "shutdown"}[sub % 4 + 4 * alt],
         end);
-  switch (sub % 4) {
+  switch (sub % 4 + 4 * alt) {
   case 0:
     bytes = malloc(4);
     CHECK(bytes != NULL, "malloc");
     memcpy(bytes, "abc\n", 4);
     NOCB(f = future_stream_write_given(s, bytes, 4, free));
     break;
+  case 4: {
+    /* Borrowed: static bytes outlive the write. */
+    static const uv_buf_t two[2] = {{(char *)"ab", 2}, {(char *)"c\n", 2}};
+    if (sub & 0x10)
+      NOCB(f = future_stream_write(s, "abc\n", 4));
+    else
+      NOCB(f = future_stream_writev(s, two, 2));
+    break;
+  }
   case 1:
     NOCB(f = future_stream_read_until(s, "\n", 1, 64));
     break;
+  case 5:
+    NOCB(f = future_stream_read_exactly(s, 2));
+    break;
   case 2:
     NOCB(f = future_stream_read(s));
+    break;
+  case 6:
+    NOCB(f = future_stream_read_to_eof(s, 1 << 16));
+    break;
+  case 7:
+    NOCB(f = future_stream_shutdown(s));
     break;
   default:
     NOCB(f = future_stream_close(s));
@@ -981,7 +1005,7 @@ void op_stream(void) {
   }
   uid = new_uid(K_STREAM);
   if (uid >= 0)
-    S.meta[uid].aux = sub % 4;
+    S.meta[uid].aux = sub % 4 + 4 * alt;
   NOCB(signals[nsignals++] = future_ref(f));
   put(dst, f, uid);
 }
@@ -996,17 +1020,23 @@ void stream_seen(int uid, future_state_t st, void *value,
      * EBUSY for a second read. */
     CHECK(code == UV_ECANCELED || code == UV_EBADF || code == UV_EOF ||
               code == UV_ECONNRESET || code == UV_EPIPE ||
-              (op != 0 && code == UV_EBUSY) || ENOMEM_OK(code),
+              (op != 0 && op != 4 && code == UV_EBUSY) ||
+              (op == 7 && code == UV_ENOTCONN) || ENOMEM_OK(code),
           "a stream op rejected with %s", future_err_name(code));
     return;
   }
-  if (op == 1 || op == 2) {
+  if (op == 1 || op == 2 || op == 5 || op == 6) {
     const future_buf_t *b = value;
-    CHECK(b->len > 0 && b->base[b->len] == '\0', "a read fulfilled empty");
-    CHECK(op == 2 || b->base[b->len - 1] == '\n', "a line without its end");
-    CHECK(memchr("abc\n", b->base[0], 4) != NULL, "a read of bytes never sent");
+    size_t i;
+    CHECK(b->base[b->len] == '\0', "a read not NUL-terminated");
+    CHECK(op == 6 || b->len > 0, "a read fulfilled empty");
+    CHECK(op != 5 || b->len == 2, "read exactly 2 gave %zu", b->len);
+    CHECK(op != 1 || b->base[b->len - 1] == '\n', "a line without its end");
+    for (i = 0; i < b->len; i++)
+      CHECK(memchr("abc\n", b->base[i], 4) != NULL,
+            "a read of bytes never sent");
   } else {
-    CHECK(value == NULL, "a write or close fulfilled with a value");
+    CHECK(value == NULL, "a write, shutdown or close fulfilled with a value");
   }
 }
 
