@@ -1057,7 +1057,7 @@ void op_process(void) {
   static const char *const scripts[] = {NULL, "echo out; echo err >&2; exit 3",
                                         "exec sleep 30", NULL};
   uint8_t sub = next_byte();
-  int dst = next_byte() % NSLOTS, uid, kind = sub % 4;
+  int dst = next_byte() % NSLOTS, uid, kind = sub % 4, alt;
   const char *args[] = {"sh", "-c", scripts[kind], NULL};
   future_spawn_options_t o;
   future_t *f;
@@ -1070,8 +1070,17 @@ void op_process(void) {
   o.stdio[1].kind = FUTURE_STDIO_CAPTURE;
   o.stdio[2].kind = FUTURE_STDIO_CAPTURE;
   o.kill_grace_ms = (sub & 4) ? 1 : 20;
-  TRACE("  process %d%s\n", kind, (sub & 4) ? ", grace 1 ms" : "");
-  NOCB(f = future_spawn(&S.loop, &o));
+  /* Bit 3: future_exec rather than future_spawn for the missing program
+   * 3 (only there: a cancelled exec waits its fixed 2000 ms grace, which
+   * drain_loop would take for a forgotten timer), and for the sleeper 2 a
+   * SIGTERM sent with future_process_kill at once. */
+  alt = (sub >> 3) & 1;
+  TRACE("  process %d%s%s\n", kind, (sub & 4) ? ", grace 1 ms" : "",
+        !alt ? "" : kind == 2 ? ", killed" : kind == 3 ? ", exec" : "");
+  if (alt && kind == 3)
+    NOCB(f = future_exec(&S.loop, o.file, o.args, 0));
+  else
+    NOCB(f = future_spawn(&S.loop, &o));
   if (f == NULL) {
     CHECK(OOM(), "future_spawn returned NULL");
     return;
@@ -1079,9 +1088,17 @@ void op_process(void) {
   CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING ||
             (kind == 3 && future_state(f) == FUTURE_REJECTED),
         "future_spawn is not pending");
+  if (future_state(f) == FUTURE_PENDING) {
+    CHECK(future_process_pid(f) > 0, "a pending child without a pid");
+    if (alt && kind == 2) {
+      int rc;
+      NOCB(rc = future_process_kill(f, SIGTERM));
+      CHECK(rc == 0, "future_process_kill: %s", future_err_name(rc));
+    }
+  }
   uid = new_uid(K_PROCESS);
   if (uid >= 0)
-    S.meta[uid].aux = kind;
+    S.meta[uid].aux = kind + 4 * (alt && kind == 2);
   NOCB(signals[nsignals++] = future_ref(f));
   put(dst, f, uid);
 }
@@ -1095,6 +1112,11 @@ void process_seen(int uid, future_state_t st, void *value,
     CHECK(code == UV_ECANCELED || ENOMEM_OK(code) ||
               (kind == 3 && code == UV_ENOENT),
           "a child (%d) rejected with %s", kind, future_err_name(code));
+    return;
+  }
+  if (kind == 6) { /* the sleeper, sent SIGTERM */
+    CHECK(e->signal == SIGTERM, "a killed child ended with signal %d",
+          e->signal);
     return;
   }
   CHECK(kind == 0 || kind == 1, "a child (%d) fulfilled", kind);
