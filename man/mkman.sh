@@ -186,6 +186,9 @@ th() { # NAME
   echo '.\" No hyphenation and a ragged right edge: names are not cut in two.'
   echo '.nh'
   echo '.ad l'
+  echo '.\" A line may break after a slash: an installed path (docdir) can be'
+  echo '.\" longer than a line, as under make distcheck, and must still fit.'
+  echo '.cflags 4 /'
 }
 
 if [ "$page" = libfuture ]; then

@@ -77,6 +77,16 @@ if command -v groff >/dev/null 2>&1; then
       cat "$tmp/err"
       fail=1
     fi
+    # Installed under a long prefix (make distcheck installs under its
+    # build directory) a page must still format: paths may break at slashes.
+    long=/home/somebody/src/libfuture_0.0.0/_build/sub/_inst/share/doc/libfuture
+    DOCDIR=$long sh "$src/man/mkman.sh" "$src" "$p" > "$tmp/long.3"
+    if ! LC_ALL=C groff -man -t -k -ww -z -Tutf8 "$tmp/long.3" \
+           > "$tmp/err" 2>&1 || [ -s "$tmp/err" ]; then
+      echo "man: $p.3, made with docdir $long:"
+      cat "$tmp/err"
+      fail=1
+    fi
     # And it renders: the NAME section and the page's name come out.
     LC_ALL=C MANWIDTH=80 groff -man -t -k -Tutf8 -P-cbou "$build/man/$p.3" \
       2>/dev/null > "$tmp/out" || true
