@@ -16,11 +16,12 @@
 /* read_file: open, fstat, read until EOF, close.
  *
  * One job on libuv's pool does the four system calls of a regular file
- * (open, fstat, read until a read returns 0, close), and the loop sees one
- * completion per file instead of four trips through the pool. The size
- * fstat gives is a hint (files grow and shrink): the buffer has room for
- * it, the NUL and one more byte, so that the read that finds the end
- * needs no growing, and grows by doubling if the file grew.
+ * (open, fstat, read, close), and the loop sees one completion per file
+ * instead of four trips through the pool. The size fstat gives is a hint
+ * (files grow and shrink): the buffer has room for it, the NUL and one
+ * more byte, so that one read asking for a byte more than the size finds
+ * the end too (it comes back short), and grows by doubling if the file
+ * grew.
  *
  * When a cancel is noticed: while the job waits in the pool's queue it is
  * taken off it and never runs (nothing is opened). Once it runs, it checks
@@ -122,7 +123,9 @@ static void read_file_run(future__fs_job_t *j) {
     if ((rc = read_file_room(op)) < 0)
       break;
     space = op->cap - 1 - op->len;
-    n = read(fd, RF_BYTES(op) + op->len, space < FS_CHUNK ? space : FS_CHUNK);
+    if (space > FS_CHUNK)
+      space = FS_CHUNK;
+    n = read(fd, RF_BYTES(op) + op->len, space);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -131,6 +134,12 @@ static void read_file_run(future__fs_job_t *j) {
       break;
     else
       op->len += (size_t)n;
+    /* A short read of a regular file once the size fstat gave is in is
+     * the end: no fifth system call to hear it from a read of 0. (A short
+     * read before that size, of a file that shrank or of a file system
+     * that reads in pieces, goes on to the read that returns 0.) */
+    if (n > 0 && (size_t)n < space && op->len >= (size_t)st.st_size)
+      break;
   }
   if (close(fd) != 0 && rc == 0 && errno != EINTR) {
     op->what = "close";
