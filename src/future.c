@@ -571,6 +571,21 @@ future__holder_t *future__holder_new(void *value, future_dtor_cb dtor) {
   return h;
 }
 
+void *future__holder_block(future__holder_t **h, size_t size) {
+  typedef struct {
+    future__holder_t h;
+    max_align_t value[];
+  } block_t;
+  block_t *b = future__malloc(sizeof(*b) + size);
+  if (b == NULL)
+    return NULL;
+  atomic_init(&b->h.refs, 1);
+  b->h.value = b->value;
+  b->h.dtor = NULL; /* future__holder_unref frees the block */
+  *h = &b->h;
+  return b->value;
+}
+
 /* Build the outcome of a fulfilment; a value with a destructor needs a
  * holder, and failing to allocate one turns into a UV_ENOMEM error. */
 int future__outcome_of_value(future__outcome_t *out, void *value,
@@ -642,6 +657,12 @@ void future__source_done(future_t *f, future__outcome_t *out) {
 void future__source_fulfil(future_t *f, void *value, future_dtor_cb dtor) {
   future__outcome_t out;
   future__outcome_of_value(&out, value, dtor);
+  future__source_done(f, &out);
+}
+
+void future__source_fulfil_held(future_t *f, void *value,
+                                future__holder_t *h) {
+  future__outcome_t out = {value, h, NULL};
   future__source_done(f, &out);
 }
 

@@ -639,6 +639,14 @@ future__holder_t *future__holder_new(void *value, future_dtor_cb dtor);
 int future__outcome_of_value(future__outcome_t *out, void *value,
                              future_dtor_cb dtor);
 void future__holder_unref(future__holder_t *h);
+/* A holder and `size` bytes for its value in one allocation: the value's
+ * memory (aligned for any type) goes with the holder's last reference, so
+ * the holder has no destructor. NULL when out of memory. */
+void *future__holder_block(future__holder_t **h, size_t size);
+/* Fulfil the request-backed `f` with `value`, which lives in `h`'s block
+ * (future__holder_block). */
+void future__source_fulfil_held(future_t *f, void *value,
+                                future__holder_t *h);
 
 /* trace.c */
 void future__trace_setup(void);
