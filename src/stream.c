@@ -8,8 +8,9 @@
  * with the handle (our close callback, or teardown), and the block goes
  * when that has happened and the user holds no reference.
  *
- * Reads are served from a buffer of the stream's, filled only while a
- * read future is pending (backpressure: uv_read_stop otherwise). Writes,
+ * Reads are served from a buffer of the stream's, filled from the first
+ * read on while a read future is pending or fewer than 64 KiB wait in it
+ * (backpressure: uv_read_stop otherwise). Writes,
  * connects and shutdowns are libuv requests, each in a block of its own,
  * whose callbacks always come (with UV_ECANCELED after a close): their
  * cancel hooks close the stream, since libuv cannot take them back, and
@@ -26,6 +27,12 @@
 
 /* How much room a read gives libuv at a time. */
 #define STREAM_CHUNK 65536
+/* Read ahead: with no read pending, a stream that has started reading goes
+ * on until this many bytes are buffered, and only then stops. Stopping as
+ * soon as a read is served would cost a reader that reads again at once
+ * (every request/response protocol) two epoll_ctl calls per read, since
+ * libuv takes the descriptor out of epoll's interest and puts it back. */
+#define STREAM_HIGH_WATER 65536
 
 enum read_kind { READ_CHUNK = 1, READ_EXACTLY, READ_TO_EOF, READ_UNTIL };
 
@@ -569,25 +576,29 @@ static void read_stop(future_stream_t *s) {
   }
 }
 
-/* Settle the pending read (it leaves the stream). */
-static void read_settle(future_stream_t *s, void *value,
-                        future_error_t *err) {
+/* The pending read leaves the stream. */
+static future_t *read_take(future_stream_t *s) {
   future_t *f = s->read_f;
   s->read_f = NULL;
   s->scanned = 0;
-  if (err != NULL)
-    future__source_fail(f, err);
-  else
-    future__source_fulfil(f, value, future__free);
+  return f;
+}
+
+/* Reject the pending read. */
+static void read_fail(future_stream_t *s, future_error_t *err) {
+  future__source_fail(read_take(s), err);
 }
 
 static void read_reject(future_stream_t *s, int code) {
-  read_settle(s, NULL, stream_error(&s->read_site, s, code, "read"));
+  read_fail(s, stream_error(&s->read_site, s, code, "read"));
 }
 
-/* Take `n` buffered bytes into a new future_buf_t (NUL-terminated), or NULL. */
-static future_buf_t *take(future_stream_t *s, size_t n) {
-  future_buf_t *b = future__malloc(sizeof(*b) + n + 1);
+/* Take `n` buffered bytes into a new future_buf_t (NUL-terminated), or NULL;
+ * the buffer, its bytes and the holder the future keeps them in are one
+ * allocation. */
+static future_buf_t *take(future_stream_t *s, size_t n,
+                          future__holder_t **h) {
+  future_buf_t *b = future__holder_block(h, sizeof(*b) + n + 1);
   if (b == NULL)
     return NULL;
   b->base = (char *)(b + 1);
@@ -604,12 +615,14 @@ static future_buf_t *take(future_stream_t *s, size_t n) {
 
 /* Deliver `n` bytes to the pending read. */
 static void read_deliver(future_stream_t *s, size_t n) {
-  future_buf_t *b = take(s, n);
-  if (b == NULL)
-    read_settle(s, NULL, future__error_site(&s->read_site, UV_ENOMEM,
-                                            "read %s", s->peer));
-  else
-    read_settle(s, b, NULL);
+  future__holder_t *h;
+  future_buf_t *b = take(s, n, &h);
+  if (b == NULL) {
+    read_fail(s, future__error_site(&s->read_site, UV_ENOMEM, "read %s",
+                                    s->peer));
+    return;
+  }
+  future__source_fulfil_held(read_take(s), b, h);
 }
 
 /* The end, or an error: what a read that needs more bytes gets. */
@@ -626,10 +639,9 @@ static int read_ended(future_stream_t *s) {
 }
 
 static void read_too_much(future_stream_t *s, const char *what) {
-  read_settle(s, NULL,
-              future__error_site(&s->read_site, UV_ENOBUFS,
-                                 "read %s: more than %zu bytes %s", s->peer,
-                                 s->read_n, what));
+  read_fail(s, future__error_site(&s->read_site, UV_ENOBUFS,
+                                  "read %s: more than %zu bytes %s", s->peer,
+                                  s->read_n, what));
 }
 
 static const char *find(const char *hay, size_t n, const char *needle,
@@ -705,6 +717,7 @@ static int read_try(future_stream_t *s) {
 
 static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
   future_stream_t *s = handle->data;
+  size_t room;
   (void)hint;
   if (s->start > 0 && s->start + s->len + STREAM_CHUNK > s->cap) {
     memmove(s->buf, s->buf + s->start, s->len);
@@ -721,7 +734,16 @@ static void on_alloc(uv_handle_t *handle, size_t hint, uv_buf_t *buf) {
     s->cap = s->len + STREAM_CHUNK;
   }
   buf->base = s->buf + s->start + s->len;
-  buf->len = s->cap - s->start - s->len;
+  room = s->cap - s->start - s->len;
+  /* Reading ahead, fill only up to the high-water mark, where on_read
+   * stops reading (no room at all would come back as UV_ENOBUFS, which
+   * stops it too). */
+  if (s->read_f == NULL) {
+    size_t ahead = s->len < STREAM_HIGH_WATER ? STREAM_HIGH_WATER - s->len : 0;
+    if (room > ahead)
+      room = ahead;
+  }
+  buf->len = room;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
@@ -744,8 +766,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   if (s->read_f != NULL)
     read_try(s);
-  if (s->read_f == NULL)
-    read_stop(s); /* nobody waits: backpressure */
+  if (s->read_f == NULL && s->len >= STREAM_HIGH_WATER)
+    read_stop(s); /* nobody waits and the buffer is full: backpressure */
 }
 
 static int read_cancel(future_t *f, void *req) {

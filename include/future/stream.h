@@ -18,14 +18,18 @@
  * its pending operations settle (see "closing" below). While you hold a
  * stream, future_loop_close answers UV_EBUSY.
  *
- * BACKPRESSURE. A stream reads from the system only while a read future
- * is pending (uv_read_start; uv_read_stop as soon as none is). What comes
- * in beyond what that read takes stays in the stream's buffer for the next
- * read, so the buffer holds at most what the pending read asked for plus
- * 64 KiB: a peer that sends faster than the program reads fills the
- * system's buffers, and then its own sends block, as TCP intends. The
- * same holds for connections: a listener takes a connection from the
- * system only when an accept future asks for one.
+ * BACKPRESSURE. A stream starts reading from the system with its first
+ * read future (uv_read_start) and then reads ahead while fewer than 64 KiB
+ * wait in its buffer; with no read pending and 64 KiB buffered it stops
+ * (uv_read_stop) until a read takes some. So the buffer holds at most 64
+ * KiB with no read pending, and at most what the pending read asked for
+ * plus 64 KiB: a peer that sends faster than the program reads fills the
+ * system's buffers, and then its own sends block, as TCP intends. (Reading
+ * ahead, rather than stopping as soon as no read is pending, spares a
+ * program that reads again at once, as every request/response protocol
+ * does, two epoll_ctl calls a read.) The same holds for connections: a
+ * listener takes a connection from the system only when an accept future
+ * asks for one.
  *
  * ONE AT A TIME. A stream has at most one read pending, and a listener at
  * most one accept: a second one rejects with UV_EBUSY. Writes queue, and
