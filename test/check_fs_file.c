@@ -448,23 +448,23 @@ END_TEST
 
 /* The usual end of a libuv program while the jobs are in flight (and one
  * read of a FIFO from the loop): a uv_walk that closes every handle,
- * before future_loop_close or after it. The jobs finish, their files are
- * closed, nothing is left. */
+ * before future_loop_close (with a loop run between or not) or after it.
+ * The jobs finish, their files are closed, nothing is left. */
 START_TEST(test_fs_file_jobs_teardown_with_walk) {
   uv_loop_t warm;
-  int walk_first;
+  int how;
   /* What libuv opens once per process (the pool, its signal pipe) is
    * opened now, not counted as left behind. */
   ck_assert_int_eq(uv_loop_init(&warm), 0);
   wait_done(future_fs_write_file(&warm, tp("w"), "x", 1, NULL));
   LOOP_CLOSE(&warm);
-  for (walk_first = 0; walk_first < 2; walk_first++) {
+  for (how = 0; how < 3; how++) {
     uv_loop_t loop;
     static char path[4096];
     int fds = fd_count(), wfd = -1, i;
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     put_file(tp("f"), "some content");
-    strcpy(path, tp("fifo%d", walk_first));
+    strcpy(path, tp("fifo%d", how));
     ck_assert_int_eq(mkfifo(path, 0600), 0);
     future_unref(future_fs_read_file(&loop, tp("f")));
     future_unref(future_fs_scandir_stat(&loop, root));
@@ -479,7 +479,7 @@ START_TEST(test_fs_file_jobs_teardown_with_walk) {
     ck_assert_int_ge(wfd, 0);
     ck_assert_int_eq(write(wfd, "x", 1), 1);
     close(wfd); /* the FIFO's reads end */
-    teardown_with_walk(&loop, walk_first);
+    teardown_with_walk(&loop, how);
     ck_assert_int_eq(fd_count(), fds);
     unlink(path);
   }

@@ -405,7 +405,8 @@ START_TEST(test_process_teardown_with_a_walk) {
   await_ready();
   /* The walk first meets the loop's three handles, the process and its
    * two pipes. */
-  ck_assert_int_eq(teardown_with_walk(&loop, _i == 0), _i == 0 ? 6 : 0);
+  ck_assert_int_eq(teardown_with_walk(&loop, _i),
+                   _i != TEARDOWN_CLOSE_FIRST ? 6 : 0);
   no_child_left();
   ck_assert_int_eq(fd_count(), fds);
 }
@@ -505,7 +506,7 @@ Suite *make_process_suite(void) {
   tcase_add_test(core, test_process_streams_end_apart);
   tcase_add_test(core, test_process_kill_and_pid);
   tcase_add_loop_test(core, test_process_cancel_kills_and_reaps, 0, 2);
-  tcase_add_loop_test(core, test_process_teardown_with_a_walk, 0, 2);
+  tcase_add_loop_test(core, test_process_teardown_with_a_walk, 0, 3);
   tcase_add_test(core, test_process_close_waits_for_the_reap);
   tcase_add_test(core, test_process_allocation_failures);
   tcase_add_test(core, test_process_allocation_failures_over_the_limit);

@@ -904,9 +904,10 @@ START_TEST(test_stream_thousand_connections) {
 }
 END_TEST
 
-/* Teardown with operations pending, before (_i = 0) or after a uv_walk
- * that closes every handle: the streams' handles are the library's, and
- * nothing leaks either way. */
+/* Teardown with operations pending, before (_i = 0) or after (_i = 1) a
+ * uv_walk that closes every handle, or at once after it (_i = 2, the
+ * walk's closes still under way): the streams' handles are the library's,
+ * and nothing leaks either way. */
 START_TEST(test_stream_teardown) {
   uv_loop_t loop;
   future_stream_t *c, *s, *l;
@@ -938,6 +939,18 @@ START_TEST(test_stream_teardown) {
     ck_assert_int_eq(future_loop_close(&loop), UV_EBUSY); /* l is held */
     future_stream_unref(l);
     ck_assert_int_eq(future_loop_close(&loop), 0);
+  } else if (_i == 2) {
+    int left = 0;
+    uv_walk(&loop, walk_close_counting, &owned);
+    ck_assert_int_eq(owned, 7);
+    future_stream_unref(c);
+    future_stream_unref(s);
+    future_stream_unref(l);
+    ck_assert_int_eq(future_loop_close(&loop), 0);
+    /* Teardown finished the walk's closes before the streams' memory
+     * went: no handle is left among the loop's. */
+    uv_walk(&loop, walk_count_all, &left);
+    ck_assert_int_eq(left, 0);
   } else {
     ck_assert_int_eq(future_loop_close(&loop), UV_EBUSY);
     future_stream_unref(c);
@@ -1107,7 +1120,7 @@ Suite *make_stream_suite(void) {
   tcase_add_test(core, test_stream_close_settles_pending);
   tcase_add_test(core, test_stream_pipes_and_fds);
   tcase_add_test(core, test_stream_thousand_connections);
-  tcase_add_loop_test(core, test_stream_teardown, 0, 2);
+  tcase_add_loop_test(core, test_stream_teardown, 0, 3);
   tcase_add_test(core, test_stream_allocation_failures);
   suite_add_tcase(s, core);
   return s;
