@@ -208,10 +208,11 @@ if [ "${1:-}" = "--callgrind" ]; then
   # thread: count every thread of the whole program at two sizes, and take
   # the difference per item (start-up and loop set-up cancel out).
   echo
-  echo "fs_fanout (files of 4 KiB) and tree_walk (entries of bench/tree.h's"
-  echo "tree): instructions per file or entry, every thread, from the"
-  echo "difference between a run of n and one of 2n (n=$cg_fs_n); the system"
-  echo "calls' own work in the kernel is not counted"
+  echo "fs_fanout (files of 4 KiB), tree_walk (entries of bench/tree.h's"
+  echo "tree) and tcp_echo: instructions per file, entry or round trip, every"
+  echo "thread, from the difference between a run of n and one of 2n"
+  echo "(n=$cg_fs_n; 5000 round trips); the system calls' own work in the"
+  echo "kernel is not counted"
   echo
   printf '%-12s %-8s %10s %9s %12s\n' workload impl "Ir/op" "/tight" "future/this"
   # Whole-program Ir of program $1 with arguments $2..., into $cg_ir.
@@ -262,6 +263,24 @@ if [ "${1:-}" = "--callgrind" ]; then
       [ "$impl" != future ] && [ -n "$per_future" ] && rf=$(x "$per_future" "$per")
       printf '%-12s %-8s %10s %9s %12s\n' "$w" "$impl" "$per" "$rt" "$rf"
     done
+  done
+  # tcp_echo: instructions per round trip (client and server in one
+  # process), from runs of 5,000 and 10,000 round trips.
+  per_tight= per_future=
+  for impl in tight future; do
+    case $impl in
+      tight) cgp=tcp_echo_raw ;;
+      *) cgp=tcp_echo_future ;;
+    esac
+    cg_total "$cgp" 5000
+    a=$cg_ir
+    cg_total "$cgp" 10000
+    [ -n "$a" ] && [ -n "$cg_ir" ] || continue
+    per=$(awk -v a="$a" -v b="$cg_ir" 'BEGIN { printf "%.0f", (b - a) / 5000 }')
+    eval "per_$impl=\$per"
+    rt=-
+    [ -n "$per_tight" ] && rt=$(x "$per" "$per_tight")
+    printf '%-12s %-8s %10s %9s %12s\n' tcp_echo "$impl" "$per" "$rt" -
   done
   exit $status
 fi
