@@ -651,7 +651,8 @@ static const char *find(const char *hay, size_t n, const char *needle,
 /* Serve the pending read from the buffer if it can be: returns 1 if it
  * has settled. */
 static int read_try(future_stream_t *s) {
-  const char *data = s->buf + s->start;
+  /* No buffer before the first bytes come, and NULL + 0 is undefined. */
+  const char *data = s->buf != NULL ? s->buf + s->start : NULL;
   switch (s->read_kind) {
   case READ_CHUNK:
     if (s->len > 0) {

@@ -709,6 +709,42 @@ START_TEST(test_stream_close_settles_pending) {
 }
 END_TEST
 
+/* A read of each kind on a stream that has read nothing yet, so has no
+ * buffer: it waits, then takes the bytes that come. (Under clang's UBSan,
+ * CC=clang --enable-sanitizers, this aborted: serving the read computed
+ * the buffer's NULL + 0, which is undefined. The fuzz harness's clang
+ * build found it at its first input.) */
+START_TEST(test_stream_read_before_any_bytes) {
+  static const char *const want[] = {"one\n", "one\n", "on", "one\n"};
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int kind = 0; kind < 4; kind++) {
+    future_stream_t *a, *b;
+    future_t *f;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(future_stream_open(&loop, FUTURE_STREAM_PIPE, sv[0], &a),
+                     0);
+    ck_assert_int_eq(future_stream_open(&loop, FUTURE_STREAM_PIPE, sv[1], &b),
+                     0);
+    ck_assert_uint_eq(future_stream_buffered(b), 0);
+    f = kind == 0   ? future_stream_read_until(b, "\n", 1, 64)
+        : kind == 1 ? future_stream_read(b)
+        : kind == 2 ? future_stream_read_exactly(b, 2)
+                    : future_stream_read_to_eof(b, 64);
+    ck_assert_int_eq(future_state(f), FUTURE_PENDING);
+    expect_done(future_stream_write(a, "one\n", 4));
+    if (kind == 3)
+      expect_done(future_stream_shutdown(a));
+    expect_bytes(f, want[kind]);
+    future_stream_unref(a);
+    future_stream_unref(b);
+  }
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* Pipes, socketpairs, a terminal. */
 START_TEST(test_stream_pipes_and_fds) {
   uv_loop_t loop;
@@ -1102,6 +1138,7 @@ Suite *make_stream_suite(void) {
   tcase_add_test(core, test_stream_cancel_write);
   tcase_add_test(core, test_stream_close_settles_pending);
   tcase_add_test(core, test_stream_pipes_and_fds);
+  tcase_add_test(core, test_stream_read_before_any_bytes);
   tcase_add_test(core, test_stream_thousand_connections);
   tcase_add_loop_test(core, test_stream_teardown, 0, 2);
   tcase_add_test(core, test_stream_allocation_failures);
