@@ -745,6 +745,46 @@ START_TEST(test_stream_read_before_any_bytes) {
 }
 END_TEST
 
+/* The stream a connect fulfilled with, let go of through a
+ * future_result_t released on another thread: the stream is the loop's,
+ * so its release is handed to the loop's thread (as a list of futures'
+ * is), which closes it when it next takes posts in. Its descriptor stays
+ * open until then. (The releasing thread closed it itself, touching the
+ * loop's handles from there: the fuzz harness's net op found it, with a
+ * helper thread's future_wait on a connect.) */
+static void release_result(void *arg) { future_result_release(arg); }
+
+START_TEST(test_stream_result_released_on_another_thread) {
+  uv_loop_t loop;
+  future_stream_t *l, *c;
+  future_t *a;
+  future_result_t r;
+  uv_thread_t t;
+  int fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_tcp_listen(&loop, "127.0.0.1", 0, 4, &l), 0);
+  a = future_stream_accept(l);
+  /* The result holds the connected stream; the future is gone. */
+  ck_assert_int_eq(
+      future_wait(future_tcp_connect(&loop, "127.0.0.1",
+                                     future_stream_port(l)),
+                  &r),
+      0);
+  c = get_stream(a);
+  fds = fds_now();
+  ck_assert_int_eq(uv_thread_create(&t, release_result, &r), 0);
+  ck_assert_int_eq(uv_thread_join(&t), 0);
+  ck_assert_int_eq(fds_now(), fds);
+  /* The loop's thread takes the release in: the peer reads the end. */
+  expect_err(future_stream_read(c), UV_EOF, NULL);
+  ck_assert_int_eq(fds_now(), fds - 1);
+  future_stream_unref(c);
+  future_stream_unref(l);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* Pipes, socketpairs, a terminal. */
 START_TEST(test_stream_pipes_and_fds) {
   uv_loop_t loop;
@@ -1139,6 +1179,7 @@ Suite *make_stream_suite(void) {
   tcase_add_test(core, test_stream_close_settles_pending);
   tcase_add_test(core, test_stream_pipes_and_fds);
   tcase_add_test(core, test_stream_read_before_any_bytes);
+  tcase_add_test(core, test_stream_result_released_on_another_thread);
   tcase_add_test(core, test_stream_thousand_connections);
   tcase_add_loop_test(core, test_stream_teardown, 0, 2);
   tcase_add_test(core, test_stream_allocation_failures);
