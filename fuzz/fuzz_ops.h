@@ -379,6 +379,7 @@ int streams_held(void);
  * future_stream_accept, the connects) through a listener the harness
  * keeps between ops; streams_held counts it too. */
 void op_net(void);
+int streams_in_results(void);
 void net_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void dns_seen(int uid, future_state_t st, void *value,

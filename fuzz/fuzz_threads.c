@@ -469,6 +469,17 @@ int resolvers_outstanding(void) {
 
 int helper_waits_issued(void) { return nwaits > 0; }
 
+/* A connect or accept made in this input (OP_NET, below): its stream may
+ * be the value of any future that passed it on. */
+static int net_streams_made;
+
+/* Whether a helper's future_result_t may hold a stream (the value of a
+ * connect or an accept): a stream held, so future_loop_close answers
+ * UV_EBUSY, with no future live, until the loop's thread takes in the
+ * release the helper posted (or, with FUZZ_OPS_AVOID=foreign-release,
+ * until the end releases what the helpers kept). */
+int streams_in_results(void) { return nwaits > 0 && net_streams_made; }
+
 /* OP_THREADSAFE: dst. */
 void op_threadsafe(void) {
   int dst = next_byte() % NSLOTS, uid;
@@ -660,6 +671,7 @@ void threads_end(void) {
   if (nwaits > 0)
     poke_loop();
   nwaits = nres = 0;
+  net_streams_made = 0;
 }
 
 /* Name resolution and random bytes (include/future/dns.h), without a
@@ -1302,6 +1314,7 @@ static future_t *net_accept(net_rec_t *r) {
              future_state(last_accept) == FUTURE_PENDING;
   r->action = NET_ACCEPT;
   r->kind = listener_kind;
+  net_streams_made = 1;
   r->port = listener_port;
   snprintf(r->peer, sizeof r->peer, "%s", listener_peer);
   NOCB(f = future_stream_accept(listener));
@@ -1332,6 +1345,7 @@ static future_t *net_connect(net_rec_t *r, int refused, int by_addr) {
   future_stream_kind_t kind =
       listener != NULL ? listener_kind : FUTURE_STREAM_TCP;
   r->action = refused ? NET_REFUSED : NET_CONNECT;
+  net_streams_made = 1;
   r->kind = kind;
   r->gen = listener_gen;
   r->open = listener != NULL && !listener_closed;
