@@ -1116,6 +1116,7 @@ typedef struct {
   unsigned gen;    /* the listener's generation at the call */
   int open;        /* a connect: the listener was open then */
   char peer[PATH_MAX + 3]; /* what its stream or its error names */
+  future_t *f;     /* borrowed (the signals hold it), or NULL */
 } net_rec_t;
 
 static net_rec_t nets[MAX_SIGNALS];
@@ -1441,6 +1442,7 @@ static void net_put(int dst, future_t *f, int rec, uint8_t sub) {
               future_error_code(future_error(f)) == UV_ECANCELED,
           "a cancelled net future did not reject with UV_ECANCELED at once");
   }
+  nets[rec].f = f;
   uid = new_uid(K_NET);
   if (uid >= 0)
     S.meta[uid].aux = rec;
@@ -1466,6 +1468,8 @@ void op_net(void) {
             : "",
         (sub & 0x20) ? ", cancelled" : "");
   rec = nnets;
+  /* The records this op may take (records of earlier inputs linger). */
+  memset(&nets[rec], 0, 2 * sizeof nets[0]);
   switch (action) {
   case NET_ACCEPT:
     if (!net_listen(pipe))
@@ -1627,11 +1631,34 @@ void net_seen(int uid, future_state_t st, void *value,
   }
 }
 
+/* A stream whose handle keeps the loop alive: a listener that listens, a
+ * stream that reads. */
+static int stream_active(future_stream_t *s) {
+  uv_handle_t *h = (uv_handle_t *)future_stream_handle(s);
+  return h != NULL && uv_is_active(h) && uv_has_ref(h);
+}
+
+/* Whether a stream the harness holds, or a connect or accept it made
+ * fulfilled with, keeps the loop alive: future_wait on a future that
+ * nothing settles would then block for ever, where it answers
+ * FUTURE_ESTALLED once the loop runs out of work. */
+static int streams_active(void) {
+  if (stream_active(ends[0]) || stream_active(ends[1]) ||
+      stream_active(listener))
+    return 1;
+  for (int i = 0; i < nnets; i++)
+    if (nets[i].f != NULL && future_state(nets[i].f) == FUTURE_FULFILLED &&
+        (nets[i].action == NET_ACCEPT || nets[i].action == NET_CONNECT) &&
+        stream_active(future_value(nets[i].f)))
+      return 1;
+  return 0;
+}
+
 int watchers_pending(void) {
   for (int i = 0; i < nsignals; i++)
     if (future_state(signals[i]) == FUTURE_PENDING)
       return 1;
-  return 0;
+  return streams_active();
 }
 
 /* Child processes (include/future/process.h): sub % 4 picks the child:
