@@ -73,7 +73,8 @@ enum kind {
   K_WATCH,
   K_PROCESS,
   K_UDP,
-  K_STREAM
+  K_STREAM,
+  K_NET
 };
 
 enum op {
@@ -122,6 +123,7 @@ enum op {
   OP_PROCESS,
   OP_UDP,
   OP_STREAM,
+  OP_NET,
   OP_END
 };
 
@@ -373,6 +375,13 @@ void op_stream(void);
 void stream_seen(int uid, future_state_t st, void *value,
                  const future_error_t *err);
 int streams_held(void);
+/* TCP and pipe connections (future_tcp_listen, future_pipe_listen,
+ * future_stream_accept, the connects) through a listener the harness
+ * keeps between ops; streams_held counts it too. */
+void op_net(void);
+int streams_in_results(void);
+void net_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err);
 void dns_seen(int uid, future_state_t st, void *value,
               const future_error_t *err);
 void work_seen(int uid, future_state_t st, void *value,

@@ -27,8 +27,10 @@
  * loop's thread), so that the n-th allocation is the same on every run.
  */
 #include "fuzz_ops.h"
+#include <limits.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <arpa/inet.h>
 
@@ -467,6 +469,17 @@ int resolvers_outstanding(void) {
 
 int helper_waits_issued(void) { return nwaits > 0; }
 
+/* A connect or accept made in this input (OP_NET, below): its stream may
+ * be the value of any future that passed it on. */
+static int net_streams_made;
+
+/* Whether a helper's future_result_t may hold a stream (the value of a
+ * connect or an accept): a stream held, so future_loop_close answers
+ * UV_EBUSY, with no future live, until the loop's thread takes in the
+ * release the helper posted (or, with FUZZ_OPS_AVOID=foreign-release,
+ * until the end releases what the helpers kept). */
+int streams_in_results(void) { return nwaits > 0 && net_streams_made; }
+
 /* OP_THREADSAFE: dst. */
 void op_threadsafe(void) {
   int dst = next_byte() % NSLOTS, uid;
@@ -658,6 +671,7 @@ void threads_end(void) {
   if (nwaits > 0)
     poke_loop();
   nwaits = nres = 0;
+  net_streams_made = 0;
 }
 
 /* Name resolution and random bytes (include/future/dns.h), without a
@@ -914,20 +928,30 @@ void watch_seen(int uid, future_state_t st, void *value,
  * the signals, so that the harness's wait refuses while one is pending,
  * and signals_finish cancels them and lets the streams go. */
 static future_stream_t *ends[2];
+static future_stream_t *listener; /* OP_NET's, below */
 
-int streams_held(void) { return ends[0] != NULL || ends[1] != NULL; }
+int streams_held(void) {
+  return ends[0] != NULL || ends[1] != NULL || listener != NULL;
+}
 
-static void streams_finish(void) {
+static void net_finish(void);
+
+static void ends_release(void) {
   NOCB(future_stream_unref(ends[0]));
   NOCB(future_stream_unref(ends[1]));
   ends[0] = ends[1] = NULL;
+}
+
+static void streams_finish(void) {
+  ends_release();
+  net_finish();
 }
 
 static int stream_pair(void) {
   int sv[2], rc;
   if (ends[0] != NULL && ends[1] != NULL)
     return 1;
-  streams_finish();
+  ends_release();
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
   NOCB(rc = future_stream_open(&S.loop, FUTURE_STREAM_PIPE, sv[0], &ends[0]));
   if (rc == 0)
@@ -938,7 +962,7 @@ static int stream_pair(void) {
   if (rc != 0) {
     CHECK(OOM() && rc == UV_ENOMEM, "future_stream_open returned %d", rc);
     close(sv[1]);
-    streams_finish();
+    ends_release();
     return 0;
   }
   return 1;
@@ -1040,11 +1064,602 @@ void stream_seen(int uid, future_state_t st, void *value,
   }
 }
 
+/* TCP and pipe connections (OP_NET): a listener the harness keeps between
+ * ops (TCP on 127.0.0.1 port 0, or a pipe ROOT/netN in the input's
+ * scratch directory, by bit 3 of the byte that makes it), and per op, by
+ * sub % 8:
+ *   0 future_stream_accept on it;
+ *   1 connect to it (future_tcp_connect by port, or with bit 4
+ *     future_tcp_connect_addr; future_pipe_connect by name);
+ *   2 connect to what refuses: a TCP port held by a socket of the
+ *     harness's that is bound and never listens (UV_ECONNREFUSED), a pipe
+ *     name that does not exist (UV_ENOENT); the error names the peer;
+ *   3 future_stream_close of the listener, which the harness keeps (later
+ *     accepts reject with UV_EBADF, connects are refused), or with bit 4
+ *     releases at once (the next op listens anew); a pending accept
+ *     rejects with UV_ECANCELED at once, either way;
+ *   4 bad arguments, by bit 4-5: a name for an address, an address that
+ *     is no IP address (bit 6: NULL), a NULL pipe name (bit 6: port
+ *     65536), an accept on a stream that does not listen (an end of
+ *     OP_STREAM's pair): each rejects with UV_EINVAL at once; also the
+ *     calls with a NULL loop, stream or out, which return NULL or
+ *     UV_EINVAL, and the accessors of NULL;
+ *   5 an accept into dst and a connect into dst + 1;
+ *   6 the listener's accessors, and listening again on its address
+ *     (UV_EADDRINUSE);
+ *   7 release the listener and listen anew, of the kind bit 3 picks.
+ * Bit 5 cancels the new future at once: a pending one must then reject
+ * with UV_ECANCELED. A stream a connect or an accept fulfils with is
+ * checked when the harness sees it: its kind, its peer (what the connect
+ * named; for an accept over TCP the client's 127.0.0.1 address, over a
+ * pipe the listener's name), its port (the listener's for an accept, some
+ * port for a connect; UV_EINVAL for a pipe; UV_EBADF only after a walk),
+ * nothing buffered, its handle's type. The futures are kept with the
+ * signals, so that future_wait refuses while one is pending (an accept
+ * may never settle) and the end cancels them. */
+enum {
+  NET_ACCEPT,
+  NET_CONNECT,
+  NET_REFUSED,
+  NET_CLOSE,
+  NET_BAD,
+  NET_PAIR,
+  NET_LOOK,
+  NET_RELISTEN
+};
+
+typedef struct {
+  int action;      /* NET_ACCEPT, NET_CONNECT, NET_REFUSED, NET_CLOSE or
+                      NET_BAD */
+  future_stream_kind_t kind; /* of the stream it fulfils with */
+  int port;        /* TCP: the listener's port */
+  unsigned gen;    /* the listener's generation at the call */
+  int open;        /* a connect: the listener was open then */
+  char peer[PATH_MAX + 3]; /* what its stream or its error names */
+  future_t *f;     /* borrowed (the signals hold it), or NULL */
+} net_rec_t;
+
+static net_rec_t nets[MAX_SIGNALS];
+static int nnets;
+static future_stream_kind_t listener_kind;
+static int listener_port, listener_closed;
+static unsigned listener_gen; /* moves whenever the listener closes or goes */
+static char listener_name[PATH_MAX], listener_peer[PATH_MAX + 3];
+static future_t *last_accept; /* borrowed: the signals hold it */
+static unsigned pipe_names;   /* pipe listeners made in this input */
+static int refuser = -1, refuser_port;
+
+static void net_finish(void) {
+  NOCB(future_stream_unref(listener));
+  listener = NULL;
+  listener_gen++;
+  last_accept = NULL;
+  nnets = 0; /* the records stay readable until the next input's ops */
+  pipe_names = 0;
+  if (refuser >= 0)
+    close(refuser);
+  refuser = -1;
+}
+
+/* The listener's accessors agree with how it was made. */
+static void check_listener(void) {
+  const char *peer = future_stream_peer(listener);
+  int port = future_stream_port(listener);
+  uv_stream_t *h = future_stream_handle(listener);
+  CHECK(future_stream_kind(listener) == listener_kind,
+        "a listener of kind %d says %d", (int)listener_kind,
+        (int)future_stream_kind(listener));
+  CHECK(strcmp(peer, listener_peer) == 0, "a listener's peer is '%s', not %s",
+        peer, listener_peer);
+  if (listener_kind != FUTURE_STREAM_TCP)
+    CHECK(port == UV_EINVAL, "a pipe listener's port is %d", port);
+  else if (listener_closed || S.walked)
+    CHECK(port == UV_EBADF || (!listener_closed && port == listener_port),
+          "a closed listener's port is %d", port);
+  else
+    CHECK(port == listener_port, "a listener's port is %d, not %d", port,
+          listener_port);
+  CHECK(future_stream_buffered(listener) == 0, "a listener has %zu bytes",
+        future_stream_buffered(listener));
+  CHECK(h != NULL && h->type == (listener_kind == FUTURE_STREAM_TCP
+                                     ? UV_TCP
+                                     : UV_NAMED_PIPE),
+        "a listener's handle is of type %d", h != NULL ? (int)h->type : -1);
+}
+
+/* Make the listener if there is none; 0 if that failed (memory). */
+static int net_listen(int pipe) {
+  future_stream_t *l = (future_stream_t *)&token; /* must become NULL */
+  int rc;
+  if (listener != NULL)
+    return 1;
+  if (pipe) {
+    char rel[32];
+    snprintf(rel, sizeof rel, "net%u", pipe_names++);
+    scratch_path(listener_name, rel);
+    /* A Unix socket's name fits in 108 bytes; libuv 1.44 cuts it short. */
+    pipe = strlen(listener_name) < 100;
+  }
+  if (pipe)
+    NOCB(rc = future_pipe_listen(&S.loop, listener_name, 128, &l));
+  else
+    NOCB(rc = future_tcp_listen(&S.loop, "127.0.0.1", 0, 128, &l));
+  if (rc != 0) {
+    CHECK(OOM() && rc == UV_ENOMEM, "listening on %s failed: %s",
+          pipe ? listener_name : "127.0.0.1", future_err_name(rc));
+    CHECK(l == NULL, "a listen failed, but gave a stream");
+    return 0;
+  }
+  CHECK(l != NULL, "a listen succeeded without a stream");
+  S.loop_state = 1;
+  listener = l;
+  listener_gen++;
+  listener_closed = 0;
+  listener_kind = pipe ? FUTURE_STREAM_PIPE : FUTURE_STREAM_TCP;
+  if (pipe) {
+    listener_port = 0;
+    snprintf(listener_peer, sizeof listener_peer, "'%s'", listener_name);
+  } else {
+    listener_port = future_stream_port(l);
+    CHECK(listener_port > 0, "a TCP listener on port %d", listener_port);
+    snprintf(listener_peer, sizeof listener_peer, "127.0.0.1:%d",
+             listener_port);
+  }
+  TRACE("  listening on %s\n", listener_peer);
+  check_listener();
+  return 1;
+}
+
+/* A TCP port that refuses: a socket bound to it that never listens. */
+static int refusing_port(void) {
+  struct sockaddr_in a;
+  socklen_t n = sizeof a;
+  if (refuser >= 0)
+    return refuser_port;
+  refuser = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(refuser >= 0, "socket");
+  CHECK(uv_ip4_addr("127.0.0.1", 0, &a) == 0 &&
+            bind(refuser, (struct sockaddr *)&a, sizeof a) == 0 &&
+            getsockname(refuser, (struct sockaddr *)&a, &n) == 0,
+        "binding a socket to 127.0.0.1");
+  refuser_port = ntohs(a.sin_port);
+  return refuser_port;
+}
+
+/* Whether the last accept is pending: if so, it must reject with
+ * UV_ECANCELED as soon as its listener closes. */
+static int accept_pending(void) {
+  return last_accept != NULL && future_state(last_accept) == FUTURE_PENDING;
+}
+
+static void check_accept_cancelled(int was_pending) {
+  int code;
+  if (!was_pending)
+    return;
+  CHECK(future_state(last_accept) == FUTURE_REJECTED,
+        "an accept is still pending after its listener closed");
+  code = future_error_code(future_error(last_accept));
+  CHECK(code == UV_ECANCELED || ENOMEM_OK(code),
+        "an accept rejected with %s when its listener closed",
+        future_err_name(code));
+  last_accept = NULL;
+}
+
+static void net_release(void) {
+  int pending = accept_pending();
+  if (listener == NULL)
+    return;
+  TRACE("  release the listener %s\n", listener_peer);
+  NOCB(future_stream_unref(listener));
+  listener = NULL;
+  listener_gen++;
+  check_accept_cancelled(pending);
+}
+
+/* Calls that refuse at once, whose outcome needs no future. */
+static void net_edges(void) {
+  future_stream_t *l = (future_stream_t *)&token;
+  future_t *f;
+  int rc;
+  NOCB(f = future_stream_accept(NULL));
+  CHECK(f == NULL, "future_stream_accept(NULL) gave a future");
+  NOCB(f = future_tcp_connect(NULL, "127.0.0.1", 1));
+  CHECK(f == NULL, "future_tcp_connect(NULL loop) gave a future");
+  NOCB(f = future_tcp_connect_addr(NULL, NULL));
+  CHECK(f == NULL, "future_tcp_connect_addr(NULL loop) gave a future");
+  NOCB(f = future_pipe_connect(NULL, "x"));
+  CHECK(f == NULL, "future_pipe_connect(NULL loop) gave a future");
+  NOCB(rc = future_tcp_listen(NULL, "127.0.0.1", 0, 1, &l));
+  CHECK(rc == UV_EINVAL && l == NULL, "future_tcp_listen(NULL loop): %s",
+        future_err_name(rc));
+  l = (future_stream_t *)&token;
+  NOCB(rc = future_tcp_listen(&S.loop, "localhost", 0, 1, &l));
+  CHECK((rc == UV_EINVAL || ENOMEM_OK(rc)) && l == NULL,
+        "future_tcp_listen of a name: %s", future_err_name(rc));
+  l = (future_stream_t *)&token;
+  NOCB(rc = future_tcp_listen(&S.loop, "127.0.0.1", 65536, 1, &l));
+  CHECK((rc == UV_EINVAL || ENOMEM_OK(rc)) && l == NULL,
+        "future_tcp_listen on port 65536: %s", future_err_name(rc));
+  NOCB(rc = future_tcp_listen(&S.loop, "127.0.0.1", 0, 1, NULL));
+  CHECK(rc == UV_EINVAL, "future_tcp_listen(NULL out): %s",
+        future_err_name(rc));
+  l = (future_stream_t *)&token;
+  NOCB(rc = future_pipe_listen(&S.loop, NULL, 1, &l));
+  CHECK(rc == UV_EINVAL && l == NULL, "future_pipe_listen(NULL name): %s",
+        future_err_name(rc));
+  CHECK(strcmp(future_stream_peer(NULL), "") == 0 &&
+            future_stream_port(NULL) == UV_EINVAL &&
+            future_stream_kind(NULL) == 0 &&
+            future_stream_buffered(NULL) == 0 &&
+            future_stream_handle(NULL) == NULL,
+        "the accessors of a NULL stream");
+}
+
+/* Listen again on the listener's own address: UV_EADDRINUSE. */
+static void net_listen_again(void) {
+  future_stream_t *l = (future_stream_t *)&token;
+  int rc;
+  if (listener == NULL || listener_closed)
+    return;
+  if (listener_kind == FUTURE_STREAM_TCP)
+    NOCB(rc = future_tcp_listen(&S.loop, "127.0.0.1", listener_port, 1, &l));
+  else
+    NOCB(rc = future_pipe_listen(&S.loop, listener_name, 1, &l));
+  CHECK((rc == UV_EADDRINUSE || ENOMEM_OK(rc)) && l == NULL,
+        "listening again on %s: %s", listener_peer, future_err_name(rc));
+}
+
+static future_t *net_accept(net_rec_t *r) {
+  future_t *f;
+  int busy = last_accept != NULL &&
+             future_state(last_accept) == FUTURE_PENDING;
+  r->action = NET_ACCEPT;
+  r->kind = listener_kind;
+  net_streams_made = 1;
+  r->port = listener_port;
+  snprintf(r->peer, sizeof r->peer, "%s", listener_peer);
+  NOCB(f = future_stream_accept(listener));
+  if (f == NULL) {
+    CHECK(OOM(), "future_stream_accept returned NULL");
+    return NULL;
+  }
+  if (!ENOMEM_FUTURE(f)) {
+    int code = future_error(f) != NULL ? future_error_code(future_error(f))
+                                       : 0;
+    /* What it must answer at once: a closed listener, one pending. */
+    if (listener_closed)
+      CHECK(code == UV_EBADF, "an accept on a closed listener: %s",
+            future_err_name(code));
+    else if (busy)
+      CHECK(code == UV_EBUSY, "a second accept: %s", future_err_name(code));
+    else
+      CHECK(future_state(f) != FUTURE_REJECTED,
+            "an accept rejected at once with %s", future_err_name(code));
+  }
+  if (future_state(f) == FUTURE_PENDING)
+    last_accept = f;
+  return f;
+}
+
+static future_t *net_connect(net_rec_t *r, int refused, int by_addr) {
+  future_t *f;
+  future_stream_kind_t kind =
+      listener != NULL ? listener_kind : FUTURE_STREAM_TCP;
+  r->action = refused ? NET_REFUSED : NET_CONNECT;
+  net_streams_made = 1;
+  r->kind = kind;
+  r->gen = listener_gen;
+  r->open = listener != NULL && !listener_closed;
+  r->port = listener_port;
+  if (kind == FUTURE_STREAM_TCP) {
+    int port = refused ? refusing_port() : listener_port;
+    snprintf(r->peer, sizeof r->peer, "127.0.0.1:%d", port);
+    if (by_addr) {
+      struct sockaddr_in a;
+      CHECK(uv_ip4_addr("127.0.0.1", port, &a) == 0, "uv_ip4_addr");
+      NOCB(f = future_tcp_connect_addr(&S.loop, (struct sockaddr *)&a));
+    } else {
+      NOCB(f = future_tcp_connect(&S.loop, "127.0.0.1", port));
+    }
+  } else {
+    char name[PATH_MAX], rel[32];
+    if (refused) {
+      snprintf(rel, sizeof rel, "nowhere%u", pipe_names);
+      scratch_path(name, rel);
+    } else {
+      snprintf(name, sizeof name, "%s", listener_name);
+    }
+    snprintf(r->peer, sizeof r->peer, "'%s'", name);
+    NOCB(f = future_pipe_connect(&S.loop, name));
+  }
+  if (f == NULL) {
+    CHECK(OOM(), "a connect returned NULL");
+    return NULL;
+  }
+  /* Even a refusal comes from the loop. */
+  CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
+        "a connect to %s is not pending", r->peer);
+  return f;
+}
+
+/* Bad arguments: a future rejected with UV_EINVAL at once. */
+static future_t *net_bad(net_rec_t *r, uint8_t sub) {
+  future_t *f = NULL;
+  int v = (sub >> 4) & 3, other = (sub >> 6) & 1;
+  r->action = NET_BAD;
+  r->peer[0] = '\0';
+  switch (v) {
+  case 0:
+    NOCB(f = future_tcp_connect(&S.loop, "localhost", 80));
+    snprintf(r->peer, sizeof r->peer, "'localhost' port 80");
+    break;
+  case 1: {
+    struct sockaddr_un u;
+    memset(&u, 0, sizeof u);
+    u.sun_family = AF_UNIX;
+    NOCB(f = future_tcp_connect_addr(&S.loop,
+                                     other ? NULL : (struct sockaddr *)&u));
+    break;
+  }
+  case 2:
+    if (other) {
+      NOCB(f = future_tcp_connect(&S.loop, "127.0.0.1", 65536));
+      snprintf(r->peer, sizeof r->peer, "'127.0.0.1' port 65536");
+    } else {
+      NOCB(f = future_pipe_connect(&S.loop, NULL));
+    }
+    break;
+  default:
+    if (!stream_pair())
+      return NULL;
+    snprintf(r->peer, sizeof r->peer, "%s", future_stream_peer(ends[0]));
+    NOCB(f = future_stream_accept(ends[0]));
+    break;
+  }
+  if (f == NULL) {
+    CHECK(OOM(), "a call with bad arguments returned NULL");
+    return NULL;
+  }
+  CHECK(ENOMEM_FUTURE(f) ||
+            (future_state(f) == FUTURE_REJECTED &&
+             future_error_code(future_error(f)) == UV_EINVAL),
+        "a call with bad arguments (%d) did not reject with UV_EINVAL", v);
+  return f;
+}
+
+/* Keep `f` with the signals and put it in slot dst. */
+static void net_put(int dst, future_t *f, int rec, uint8_t sub) {
+  int uid;
+  if (f == NULL)
+    return;
+  if ((sub & 0x20) && future_state(f) == FUTURE_PENDING) {
+    int rc;
+    TRACE("  cancel it\n");
+    NOCB(rc = future_cancel(f));
+    CHECK(rc == 0, "cancelling a pending net future: %s",
+          future_err_name(rc));
+    CHECK(future_state(f) == FUTURE_REJECTED &&
+              (future_error_code(future_error(f)) == UV_ECANCELED ||
+               ENOMEM_OK(future_error_code(future_error(f)))),
+          "a cancelled net future did not reject with UV_ECANCELED at once");
+  }
+  nets[rec].f = f;
+  uid = new_uid(K_NET);
+  if (uid >= 0)
+    S.meta[uid].aux = rec;
+  NOCB(signals[nsignals++] = future_ref(f));
+  put(dst, f, uid);
+}
+
+static const char *const net_names[] = {
+    "accept", "connect", "connect refused", "close the listener",
+    "bad arguments", "accept and connect", "look at the listener",
+    "listen anew"};
+
+void op_net(void) {
+  uint8_t sub = next_byte();
+  int dst = next_byte() % NSLOTS, action = sub % 8, pipe = (sub >> 3) & 1;
+  future_t *f = NULL;
+  int rec, pending;
+  if (nsignals + 2 > MAX_SIGNALS || nnets + 2 > MAX_SIGNALS)
+    return;
+  TRACE("  net %s%s%s\n", net_names[action],
+        action == NET_RELISTEN || listener == NULL
+            ? (pipe ? " (a pipe listener)" : " (a TCP listener)")
+            : "",
+        (sub & 0x20) ? ", cancelled" : "");
+  rec = nnets;
+  /* The records this op may take (records of earlier inputs linger). */
+  memset(&nets[rec], 0, 2 * sizeof nets[0]);
+  switch (action) {
+  case NET_ACCEPT:
+    if (!net_listen(pipe))
+      return;
+    nnets++;
+    f = net_accept(&nets[rec]);
+    break;
+  case NET_CONNECT:
+  case NET_REFUSED:
+    if (action == NET_CONNECT && !net_listen(pipe))
+      return;
+    nnets++;
+    f = net_connect(&nets[rec], action == NET_REFUSED, (sub >> 4) & 1);
+    break;
+  case NET_CLOSE:
+    if (listener == NULL)
+      return;
+    nnets++;
+    nets[rec].action = NET_CLOSE;
+    nets[rec].peer[0] = '\0';
+    pending = accept_pending();
+    NOCB(f = future_stream_close(listener));
+    if (f != NULL) {
+      listener_closed = 1;
+      listener_gen++;
+      check_accept_cancelled(pending);
+      if (listener_kind == FUTURE_STREAM_TCP)
+        CHECK(future_stream_port(listener) == UV_EBADF,
+              "a closed listener still has a port");
+    } else {
+      CHECK(OOM(), "future_stream_close returned NULL");
+    }
+    if (sub & 0x10)
+      net_release();
+    break;
+  case NET_BAD:
+    net_edges();
+    nnets++;
+    f = net_bad(&nets[rec], sub);
+    break;
+  case NET_PAIR:
+    if (!net_listen(pipe))
+      return;
+    nnets++;
+    f = net_accept(&nets[rec]);
+    net_put(dst, f, rec, sub);
+    rec = nnets++;
+    f = net_connect(&nets[rec], 0, (sub >> 4) & 1);
+    dst = (dst + 1) % NSLOTS;
+    break;
+  case NET_LOOK:
+    if (!net_listen(pipe))
+      return;
+    check_listener();
+    net_listen_again();
+    return;
+  default:
+    net_release();
+    net_listen(pipe);
+    return;
+  }
+  net_put(dst, f, rec, sub);
+}
+
+/* A stream a connect or an accept fulfilled with. */
+static void check_net_stream(const net_rec_t *r, future_stream_t *s) {
+  const char *peer;
+  int port;
+  uv_stream_t *h;
+  CHECK(s != NULL, "a connect or accept fulfilled without a stream");
+  peer = future_stream_peer(s);
+  port = future_stream_port(s);
+  h = future_stream_handle(s);
+  CHECK(future_stream_kind(s) == r->kind, "a stream of kind %d, not %d",
+        (int)future_stream_kind(s), (int)r->kind);
+  CHECK(peer[0] != '\0' && strlen(peer) < 80, "a stream's peer is '%s'",
+        peer);
+  CHECK(future_stream_buffered(s) == 0, "a new stream has %zu bytes",
+        future_stream_buffered(s));
+  CHECK(h != NULL && h->type == (r->kind == FUTURE_STREAM_TCP
+                                     ? UV_TCP
+                                     : UV_NAMED_PIPE),
+        "a stream's handle is of type %d", h != NULL ? (int)h->type : -1);
+  if (r->kind != FUTURE_STREAM_TCP) {
+    CHECK(port == UV_EINVAL, "a pipe stream's port is %d", port);
+    CHECK(strcmp(peer, r->peer) == 0, "a pipe stream's peer is %s, not %s",
+          peer, r->peer);
+    return;
+  }
+  CHECK(port > 0 || (S.walked && port == UV_EBADF), "a TCP stream's port "
+        "is %d", port);
+  if (r->action == NET_ACCEPT) {
+    char of[PATH_MAX + 16];
+    snprintf(of, sizeof of, "(peer of %.60s)", r->peer);
+    CHECK(port == r->port || port == UV_EBADF,
+          "an accepted stream's port is %d, not the listener's %d", port,
+          r->port);
+    CHECK((strncmp(peer, "127.0.0.1:", 10) == 0 && atoi(peer + 10) > 0) ||
+              strcmp(peer, of) == 0,
+          "an accepted stream's peer is %s", peer);
+  } else {
+    CHECK(strcmp(peer, r->peer) == 0, "a connected stream's peer is %s, "
+          "not %s", peer, r->peer);
+  }
+}
+
+void net_seen(int uid, future_state_t st, void *value,
+              const future_error_t *err) {
+  const net_rec_t *r = &nets[S.meta[uid].aux];
+  if (st == FUTURE_REJECTED) {
+    int code = future_error_code(err), ok;
+    const char *msg = future_error_message(err);
+    switch (r->action) {
+    case NET_ACCEPT:
+      ok = code == UV_ECANCELED || code == UV_EBADF || code == UV_EBUSY;
+      break;
+    case NET_CONNECT:
+      /* Refused or reset only once its listener has gone. */
+      ok = code == UV_ECANCELED ||
+           ((!r->open || r->gen != listener_gen || S.walked) &&
+            (code == UV_ECONNREFUSED || code == UV_ECONNRESET ||
+             code == UV_ENOENT));
+      break;
+    case NET_REFUSED:
+      ok = code == UV_ECANCELED ||
+           code == (r->kind == FUTURE_STREAM_TCP ? UV_ECONNREFUSED
+                                                 : UV_ENOENT);
+      break;
+    case NET_CLOSE:
+      ok = code == UV_ECANCELED;
+      break;
+    default:
+      ok = code == UV_EINVAL;
+      break;
+    }
+    TRACE("  net future %d (%s) rejected: %s\n", uid, net_names[r->action],
+          msg != NULL ? msg : future_err_name(code));
+    CHECK(ok || ENOMEM_OK(code), "a net op (%d) rejected with %s", r->action,
+          future_err_name(code));
+    if (code != UV_ECANCELED && !ENOMEM_OK(code) && r->peer[0] != '\0')
+      CHECK(msg != NULL && strstr(msg, r->peer) != NULL,
+            "the error \"%s\" does not name %s", msg != NULL ? msg : "(null)",
+            r->peer);
+    return;
+  }
+  TRACE("  net future %d (%s) fulfilled%s%s\n", uid, net_names[r->action],
+        value != NULL ? ": a stream with peer " : "",
+        value != NULL ? future_stream_peer(value) : "");
+  switch (r->action) {
+  case NET_ACCEPT:
+  case NET_CONNECT:
+    check_net_stream(r, value);
+    break;
+  case NET_CLOSE:
+    CHECK(value == NULL, "closing a listener fulfilled with a value");
+    break;
+  default:
+    FAIL("a net op (%d) fulfilled", r->action);
+  }
+}
+
+/* A stream whose handle keeps the loop alive: a listener that listens, a
+ * stream that reads. */
+static int stream_active(future_stream_t *s) {
+  uv_handle_t *h = (uv_handle_t *)future_stream_handle(s);
+  return h != NULL && uv_is_active(h) && uv_has_ref(h);
+}
+
+/* Whether a stream the harness holds, or a connect or accept it made
+ * fulfilled with, keeps the loop alive: future_wait on a future that
+ * nothing settles would then block for ever, where it answers
+ * FUTURE_ESTALLED once the loop runs out of work. */
+static int streams_active(void) {
+  if (stream_active(ends[0]) || stream_active(ends[1]) ||
+      stream_active(listener))
+    return 1;
+  for (int i = 0; i < nnets; i++)
+    if (nets[i].f != NULL && future_state(nets[i].f) == FUTURE_FULFILLED &&
+        (nets[i].action == NET_ACCEPT || nets[i].action == NET_CONNECT) &&
+        stream_active(future_value(nets[i].f)))
+      return 1;
+  return 0;
+}
+
 int watchers_pending(void) {
   for (int i = 0; i < nsignals; i++)
     if (future_state(signals[i]) == FUTURE_PENDING)
       return 1;
-  return 0;
+  return streams_active();
 }
 
 /* Child processes (include/future/process.h): sub % 4 picks the child:

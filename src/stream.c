@@ -22,6 +22,7 @@
 #include <future/stream.h>
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,6 +70,7 @@ struct future_stream_s {
   future__site_t accept_site;
   future_t *close_f;
   struct op_s *spare; /* the last write's block, kept for the next write */
+  future__release_t release; /* a value's last holder on another thread */
   char peer[80];
 };
 
@@ -153,7 +155,25 @@ void future_stream_unref(future_stream_t *s) {
   stream_close(s);
 }
 
-static void stream_unref_value(void *s) { future_stream_unref(s); }
+/* The reference a connect's or accept's value holds. A future_result_t
+ * may be released on any thread, the last holder of the value with it:
+ * off the loop's thread, letting go is posted to the loop's thread (as a
+ * list's items are, combine.c), which takes it in the next time it runs
+ * the loop or tears it down; until then the stream counts as held. */
+static void stream_release_posted(future__release_t *rel) {
+  future_stream_unref(
+      (future_stream_t *)((char *)rel - offsetof(future_stream_t, release)));
+}
+
+static void stream_unref_value(void *p) {
+  future_stream_t *s = p;
+  if (future__loop_on_thread(s->lp)) {
+    future_stream_unref(s);
+  } else {
+    s->release.release = stream_release_posted;
+    future__loop_post_release(s->lp, &s->release);
+  }
+}
 
 /* A write to a peer that has gone raises SIGPIPE, whose default action
  * ends the process; libuv leaves that to the program. As Node does, the
@@ -663,7 +683,8 @@ static const char *find(const char *hay, size_t n, const char *needle,
 /* Serve the pending read from the buffer if it can be: returns 1 if it
  * has settled. */
 static int read_try(future_stream_t *s) {
-  const char *data = s->buf + s->start;
+  /* No buffer before the first bytes come, and NULL + 0 is undefined. */
+  const char *data = s->buf != NULL ? s->buf + s->start : NULL;
   switch (s->read_kind) {
   case READ_CHUNK:
     if (s->len > 0) {

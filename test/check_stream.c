@@ -713,6 +713,82 @@ START_TEST(test_stream_close_settles_pending) {
 }
 END_TEST
 
+/* A read of each kind on a stream that has read nothing yet, so has no
+ * buffer: it waits, then takes the bytes that come. (Under clang's UBSan,
+ * CC=clang --enable-sanitizers, this aborted: serving the read computed
+ * the buffer's NULL + 0, which is undefined. The fuzz harness's clang
+ * build found it at its first input.) */
+START_TEST(test_stream_read_before_any_bytes) {
+  static const char *const want[] = {"one\n", "one\n", "on", "one\n"};
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (int kind = 0; kind < 4; kind++) {
+    future_stream_t *a, *b;
+    future_t *f;
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(future_stream_open(&loop, FUTURE_STREAM_PIPE, sv[0], &a),
+                     0);
+    ck_assert_int_eq(future_stream_open(&loop, FUTURE_STREAM_PIPE, sv[1], &b),
+                     0);
+    ck_assert_uint_eq(future_stream_buffered(b), 0);
+    f = kind == 0   ? future_stream_read_until(b, "\n", 1, 64)
+        : kind == 1 ? future_stream_read(b)
+        : kind == 2 ? future_stream_read_exactly(b, 2)
+                    : future_stream_read_to_eof(b, 64);
+    ck_assert_int_eq(future_state(f), FUTURE_PENDING);
+    expect_done(future_stream_write(a, "one\n", 4));
+    if (kind == 3)
+      expect_done(future_stream_shutdown(a));
+    expect_bytes(f, want[kind]);
+    future_stream_unref(a);
+    future_stream_unref(b);
+  }
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* The stream a connect fulfilled with, let go of through a
+ * future_result_t released on another thread: the stream is the loop's,
+ * so its release is handed to the loop's thread (as a list of futures'
+ * is), which closes it when it next takes posts in. Its descriptor stays
+ * open until then. (The releasing thread closed it itself, touching the
+ * loop's handles from there: the fuzz harness's net op found it, with a
+ * helper thread's future_wait on a connect.) */
+static void release_result(void *arg) { future_result_release(arg); }
+
+START_TEST(test_stream_result_released_on_another_thread) {
+  uv_loop_t loop;
+  future_stream_t *l, *c;
+  future_t *a;
+  future_result_t r;
+  uv_thread_t t;
+  int fds;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(future_tcp_listen(&loop, "127.0.0.1", 0, 4, &l), 0);
+  a = future_stream_accept(l);
+  /* The result holds the connected stream; the future is gone. */
+  ck_assert_int_eq(
+      future_wait(future_tcp_connect(&loop, "127.0.0.1",
+                                     future_stream_port(l)),
+                  &r),
+      0);
+  c = get_stream(a);
+  fds = fds_now();
+  ck_assert_int_eq(uv_thread_create(&t, release_result, &r), 0);
+  ck_assert_int_eq(uv_thread_join(&t), 0);
+  ck_assert_int_eq(fds_now(), fds);
+  /* The loop's thread takes the release in: the peer reads the end. */
+  expect_err(future_stream_read(c), UV_EOF, NULL);
+  ck_assert_int_eq(fds_now(), fds - 1);
+  future_stream_unref(c);
+  future_stream_unref(l);
+  ck_assert_int_eq(future_loop_close(&loop), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* Pipes, socketpairs, a terminal. */
 START_TEST(test_stream_pipes_and_fds) {
   uv_loop_t loop;
@@ -1119,6 +1195,8 @@ Suite *make_stream_suite(void) {
   tcase_add_test(core, test_stream_cancel_write);
   tcase_add_test(core, test_stream_close_settles_pending);
   tcase_add_test(core, test_stream_pipes_and_fds);
+  tcase_add_test(core, test_stream_read_before_any_bytes);
+  tcase_add_test(core, test_stream_result_released_on_another_thread);
   tcase_add_test(core, test_stream_thousand_connections);
   tcase_add_loop_test(core, test_stream_teardown, 0, 3);
   tcase_add_test(core, test_stream_allocation_failures);
