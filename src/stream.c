@@ -596,11 +596,23 @@ static void read_stop(future_stream_t *s) {
   }
 }
 
+/* Whether the stream's reading keeps the loop alive: only while a read
+ * is pending. Reading ahead with none pending must not keep uv_run from
+ * returning (a program holding a stream it no longer reads would never
+ * end, and future_wait could not tell that nothing will settle). */
+static void read_keeps_loop(future_stream_t *s, int keeps) {
+  if (keeps)
+    uv_ref((uv_handle_t *)&s->u.stream);
+  else
+    uv_unref((uv_handle_t *)&s->u.stream);
+}
+
 /* The pending read leaves the stream. */
 static future_t *read_take(future_stream_t *s) {
   future_t *f = s->read_f;
   s->read_f = NULL;
   s->scanned = 0;
+  read_keeps_loop(s, 0);
   return f;
 }
 
@@ -797,6 +809,7 @@ static int read_cancel(future_t *f, void *req) {
   s->read_f = NULL;
   s->scanned = 0;
   read_stop(s);
+  read_keeps_loop(s, 0);
   return 1; /* the bytes stay buffered */
 }
 
@@ -814,6 +827,7 @@ static future_t *read_start(future_stream_t *s, const future__site_t *site,
   if (s->read_f == NULL)
     return NULL;
   f = future_ref(s->read_f);
+  read_keeps_loop(s, 1);
   s->read_kind = kind;
   s->read_n = n;
   s->read_site = *site;

@@ -556,6 +556,36 @@ START_TEST(test_stream_backpressure) {
 }
 END_TEST
 
+/* Reading ahead does not keep the loop alive: with no read pending,
+ * uv_run returns although the stream is still reading (libuv's handle is
+ * unreferenced), and future_wait on a future nothing settles says so
+ * rather than blocking. A pending read does keep it alive until its bytes
+ * come, and what was read ahead meanwhile is there for the next read. */
+START_TEST(test_stream_read_ahead_does_not_keep_the_loop) {
+  uv_loop_t loop;
+  future_stream_t *c, *s;
+  future_t *never, *rd;
+  future_result_t r;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  pair(&loop, "127.0.0.1", &c, &s);
+  expect_done(future_stream_write(s, "abc", 3));
+  expect_bytes(future_stream_read_exactly(c, 1), "a");
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0); /* returns */
+  never = future_new(&loop);
+  ck_assert_int_eq(future_wait(future_ref(never), &r), FUTURE_ESTALLED);
+  future_result_release(&r);
+  future_unref(never);
+  /* A pending read keeps the loop running until the bytes it needs come:
+   * the write's continuation sends them from inside the loop. */
+  rd = future_stream_read_exactly(c, 4);
+  future_unref(future_stream_write(s, "de", 2));
+  expect_bytes(rd, "bcde");
+  future_stream_unref(c);
+  future_stream_unref(s);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* Cancelling a connect: it rejects at once, the stream goes. */
 START_TEST(test_stream_cancel_connect) {
   uv_loop_t loop;
@@ -1190,6 +1220,7 @@ Suite *make_stream_suite(void) {
   tcase_add_test(core, test_stream_half_line);
   tcase_add_test(core, test_stream_limits);
   tcase_add_test(core, test_stream_backpressure);
+  tcase_add_test(core, test_stream_read_ahead_does_not_keep_the_loop);
   tcase_add_test(core, test_stream_cancel_connect);
   tcase_add_test(core, test_stream_cancel_read);
   tcase_add_test(core, test_stream_cancel_write);

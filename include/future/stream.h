@@ -27,9 +27,12 @@
  * system's buffers, and then its own sends block, as TCP intends. (Reading
  * ahead, rather than stopping as soon as no read is pending, spares a
  * program that reads again at once, as every request/response protocol
- * does, two epoll_ctl calls a read.) The same holds for connections: a
- * listener takes a connection from the system only when an accept future
- * asks for one.
+ * does, two epoll_ctl calls a read.) Reading ahead does not keep the
+ * loop alive (the handle is unreferenced, uv_unref, while no read is
+ * pending): uv_run returns, and future_wait answers FUTURE_ESTALLED, as if
+ * the stream were not reading. The same holds for connections: a listener
+ * takes a connection from the system only when an accept future asks for
+ * one.
  *
  * ONE AT A TIME. A stream has at most one read pending, and a listener at
  * most one accept: a second one rejects with UV_EBUSY. Writes queue, and
