@@ -1232,9 +1232,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (S.walked) {
     /* Nothing of the library's runs from the loop any more: teardown
      * runs what is queued and cancels the rest. Fibers that await again
-     * when cancelled (a delay made after the cancel) need another call;
-     * then the watched futures are let go. */
-    for (int k = 0; k < 4 && op_loop_close() != 0; k++)
+     * when cancelled (a delay made after the cancel) need another call,
+     * one for each of their steps (up to fuzz_async.c's MAX_STEPS, 6:
+     * four calls were too few, FUZZ_OPS_TIDY found), and fibers started
+     * by fibers more; the bound only stops a loop that never ends. Then
+     * the watched futures are let go. */
+    for (int k = 0; k < 32 && op_loop_close() != 0; k++)
       ;
   }
   async_finish();
