@@ -16,7 +16,10 @@
  * give it back with future_stream_unref. Pending operations do not keep
  * the stream alive: releasing the last reference closes the stream, and
  * its pending operations settle (see "closing" below). While you hold a
- * stream, future_loop_close answers UV_EBUSY.
+ * stream, future_loop_close answers UV_EBUSY. A future_result_t that
+ * holds the stream (from future_wait on another thread) may be released
+ * on any thread: the reference it held is then given back on the loop's
+ * thread, the next time that thread runs the loop or tears it down.
  *
  * BACKPRESSURE. A stream starts reading from the system with its first
  * read future (uv_read_start) and then reads ahead while fewer than 64 KiB
