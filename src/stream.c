@@ -806,10 +806,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 static int read_cancel(future_t *f, void *req) {
   future_stream_t *s = req;
   (void)f;
-  s->read_f = NULL;
-  s->scanned = 0;
+  (void)read_take(s);
   read_stop(s);
-  read_keeps_loop(s, 0);
   return 1; /* the bytes stay buffered */
 }
 
