@@ -581,6 +581,85 @@ FUTURE_EXTERN future_t *future_finally_named(future_t *f, future_cb on_settled,
   future_finally_named((f), (on_settled), (data), #on_settled)
 #endif
 
+/* pipelines */
+
+/**
+ * A pipeline: a chain of steps built as a list, for a chain whose links
+ * nobody looks at one by one. `first` is consumed. The pipeline is a
+ * pending future that carries the outcome of `first` through the steps
+ * added with future_pipeline_then, as the chain
+ * `future_then(future_then(first, a1, b1, d1), a2, b2, d2)...` would, and
+ * then settles with the outcome of the last step.
+ *
+ * The steps follow future_then's rules: a fulfilment reaches on_fulfilled
+ * and a rejection on_rejected; a NULL callback passes that outcome on; a
+ * callback returns the next future, which the pipeline waits for if it is
+ * pending; returning the pipeline itself, or a pending future that waits on
+ * it, gives FUTURE_ECYCLE, and NULL gives UV_ENOMEM, both as a rejection
+ * that the following steps see. Steps run from the loop, never inside the
+ * call that adds them, in the order they were added, each at most once.
+ *
+ * What differs from a chain of future_then: the links in between are not
+ * futures, so nothing can keep, chain on or cancel one of them; a step
+ * waiting to run costs 24 bytes instead of a 64-byte future; and the steps
+ * whose callbacks return settled futures run one after another in one turn
+ * of the loop's run queue (up to 64 of them, then the pipeline goes to the
+ * back of the queue), where a chain of future_then takes a turn per link.
+ * A step may add steps to its own pipeline while it runs: that is how an
+ * asynchronous loop is written (see future_pipeline_then).
+ *
+ * Cancelling the pipeline (future_cancel) rejects it with UV_ECANCELED: the
+ * steps not yet run never run, and the future it waits on is cancelled
+ * when nothing else wants it, as for a continuation. Releasing the last
+ * reference does not stop it: like a continuation, a pending pipeline is
+ * kept by the future it waits on.
+ * @return the pipeline (a new reference), or NULL if `first` is NULL or
+ * memory runs out (then `first` is released all the same).
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_pipeline(future_t *first) FUTURE_WARN_UNUSED;
+
+/**
+ * Add a step at the end of the pipeline `pipeline` (borrowed): when the
+ * outcome before it is in, `on_fulfilled` or `on_rejected` runs with `data`,
+ * as for future_then. Add every step before control returns to the loop,
+ * or from a step of the same pipeline while it runs: a pipeline with no
+ * step left when its outcome is in settles, and steps can no longer be
+ * added. A step that adds the next one before returning makes a loop that
+ * runs for as long as it keeps adding; the steps that have run give their
+ * room back, so such a loop runs in constant memory.
+ * @return 0; UV_EINVAL if `pipeline` is NULL or not a pipeline;
+ * FUTURE_ESETTLED if it has settled (or was cancelled); UV_ENOMEM if
+ * memory runs out (the pipeline is unchanged).
+ * @since 0.2.0
+ */
+FUTURE_EXTERN int future_pipeline_then(future_t *pipeline,
+                                       future_cb on_fulfilled,
+                                       future_cb on_rejected, void *data);
+
+/**
+ * A value step of a pipeline (future_pipeline_then_value): `*value` is the
+ * value the step before fulfilled with; the step may replace it. Return
+ * NULL to go on with `*value`, or an error (a reference, which the
+ * pipeline takes over) to reject instead. A value given back has no
+ * destructor; if the value given in had one, it is released once the step
+ * has given back another, so do not give back a pointer into it.
+ */
+typedef future_error_t *(*future_value_cb)(void **value, void *data);
+
+/**
+ * Add a value step at the end of `pipeline` (borrowed): when the outcome
+ * before it is a fulfilment, `fn` runs with its value and `data`, and its
+ * result goes on as a fulfilment or a rejection, with no future made for
+ * it; a rejection passes it by. This is future_then's `return
+ * future_resolved(loop, f(v), NULL)`, the shape of most steps, in a call
+ * that allocates nothing. Added and run as future_pipeline_then's steps.
+ * @return as future_pipeline_then; UV_EINVAL also if `fn` is NULL.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN int future_pipeline_then_value(future_t *pipeline,
+                                             future_value_cb fn, void *data);
+
 /* cancellation */
 
 /**

@@ -17,39 +17,6 @@ static void settle_copy(future_t *c, future_t *src) {
   future__settle(c, &out);
 }
 
-/* Settle `c` with the outcome of the settled `r`, whose reference the
- * caller hands over. When that is the last reference, which is the usual
- * case of a callback returning future_resolved(...), the outcome moves
- * instead of being copied and released. */
-FUTURE__HOT void settle_take(future_t *c, future_t *r) {
-  future__outcome_t out;
-  if (r->refs == 1) {
-    /* Nothing else sees `r`: no continuation waits on it (a queued one
-     * would hold a reference), so it can be emptied before it goes. */
-    out = future__outcome_peek(r);
-#if !FUTURE_DEBUG /* the debug build buries every freed future */
-    if (r->lp->use_pool) {
-      /* Emptied, it owns nothing: straight back to the pool, without
-       * future__unref's tests of what it might own. */
-      future__loop_t *lp = r->lp;
-      lp->live--;
-      r->next = lp->pool;
-      lp->pool = r;
-      future__settle(c, &out);
-      return;
-    }
-#endif
-    r->state = FUTURE_FULFILLED;
-    r->u.out.ptr = NULL;
-    r->u.out.holder = NULL;
-  } else {
-    r->flags |= FUTURE__HANDLED;
-    future__outcome_of(&out, r);
-  }
-  future__settle(c, &out);
-  future__unref(r);
-}
-
 /* Settle `c` from the future `r` that its callback returned (a reference
  * the chain now owns), following Promises/A+ 2.3. Returns 1 if `c` now
  * waits on `r`, in which case the queue's reference on `c` has moved to
@@ -60,7 +27,7 @@ FUTURE__HOT int resolve_with(future_t *c, future_t *r) {
     /* The common case first: the callback returned a settled future,
      * adopted at once; the continuations of `c` still run from the
      * queue, so ordering is unchanged. */
-    settle_take(c, r);
+    future__settle_take(c, r);
     return 0;
   }
   if (c->state != FUTURE_PENDING) {
@@ -168,7 +135,7 @@ static int run_finally(future_t *c, future_t *p) {
     return resolve_with(c, r);
   }
   if (r->state == FUTURE_REJECTED) {
-    settle_take(c, r);
+    future__settle_take(c, r);
     return 0;
   }
   if (r->state == FUTURE_FULFILLED) {
@@ -204,7 +171,7 @@ FUTURE__HOT void run(future_t *c) {
         /* Passed through (`return future_ref(settled)`): `p` moves on,
          * and the two references on it are ours. */
         p->refs--;
-        settle_take(c, p);
+        future__settle_take(c, p);
         future__unref(c);
         return;
       }
@@ -213,6 +180,10 @@ FUTURE__HOT void run(future_t *c) {
     future__unref(p);
     if (!moved)
       future__unref(c);
+    return;
+  }
+  if (c->kind == FUTURE__PIPE && c->state == FUTURE_PENDING) {
+    future__pipe_run(c, p);
     return;
   }
   if (c->kind == FUTURE__SINK && p == NULL && c->state == FUTURE_PENDING) {

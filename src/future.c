@@ -185,6 +185,10 @@ void future__keep(future_t *f, const future_t *p) {
 }
 
 void future__unkeep(future_t *f) {
+  if (f->kind == FUTURE__PIPE) {
+    future__pipe_drop(f);
+    return;
+  }
   if (f->flags & FUTURE__STEP2) {
     future__outcome_t kept = future__kept(f);
     f->flags &= (uint8_t)~(FUTURE__STEP2 | FUTURE__KEPT_ERROR);

@@ -60,7 +60,8 @@ enum future__kind {
   FUTURE__THEN,        /* runs on_fulfilled / on_rejected on its parent */
   FUTURE__FINALLY,     /* runs on_settled, then passes the parent through */
   FUTURE__ADOPT,       /* takes the outcome of the future it waits on */
-  FUTURE__SINK         /* internal observer: calls sink_cb, then goes away */
+  FUTURE__SINK,        /* internal observer: calls sink_cb, then goes away */
+  FUTURE__PIPE         /* a pipeline: runs its list of steps (pipeline.c) */
 };
 
 enum future__flag {
@@ -129,6 +130,7 @@ struct future_s {
     } cb;                     /* pending THEN or FINALLY */
     future__sink_cb sink;     /* SINK */
     future__cancel_cb cancel; /* pending SOURCE with a request */
+    struct future__pipe_s *pipe; /* pending PIPE: its steps, or NULL */
     /* Settled (or a FINALLY in step 2, keeping its parent's outcome):
      * the value or the error (by state, or FUTURE__KEPT_ERROR), and the
      * value's holder (NULL for an error or a value without destructor). */
@@ -511,7 +513,8 @@ static inline future__outcome_t future__kept(const future_t *f) {
 /* A pending FINALLY keeps a copy of the outcome of the settled `p` (in
  * place of its callbacks, which have run) and enters step 2. */
 void future__keep(future_t *f, const future_t *p);
-/* Let go of what future__keep kept, and leave step 2. */
+/* Let go of what future__keep kept, and leave step 2; for a pending
+ * pipeline, let go of its steps that have not run. */
 void future__unkeep(future_t *f);
 /* A copy of the outcome of the settled `src`, with its own references. */
 static inline void future__outcome_of(future__outcome_t *dst,
@@ -606,6 +609,40 @@ static inline void future__attach(future_t *parent, future_t *child) {
   future__enqueue(child);
 }
 void future__outcome_release(future__outcome_t *out);
+
+/* Settle the pending `c` with the outcome of the settled `r`, whose
+ * reference the caller hands over. When that is the last reference, which
+ * is the usual case of a callback returning future_resolved(...), the
+ * outcome moves instead of being copied and released. */
+static inline __attribute__((always_inline)) void
+future__settle_take(future_t *c, future_t *r) {
+  future__outcome_t out;
+  if (r->refs == 1) {
+    /* Nothing else sees `r`: no continuation waits on it (a queued one
+     * would hold a reference), so it can be emptied before it goes. */
+    out = future__outcome_peek(r);
+#if !FUTURE_DEBUG /* the debug build buries every freed future */
+    if (r->lp->use_pool) {
+      /* Emptied, it owns nothing: straight back to the pool, without
+       * future__unref's tests of what it might own. */
+      future__loop_t *lp = r->lp;
+      lp->live--;
+      r->next = lp->pool;
+      lp->pool = r;
+      future__settle(c, &out);
+      return;
+    }
+#endif
+    r->state = FUTURE_FULFILLED;
+    r->u.out.ptr = NULL;
+    r->u.out.holder = NULL;
+  } else {
+    r->flags |= FUTURE__HANDLED;
+    future__outcome_of(&out, r);
+  }
+  future__settle(c, &out);
+  future__unref(r);
+}
 future_t *future__sink(future_t *f, future__sink_cb cb, void *data);
 
 /* Sources backed by a libuv request (fs, timers, work, ...). The new future
@@ -716,6 +753,13 @@ void future__fiber_show(struct future__fiber_s *fb);
 
 /* chain.c: run every queued continuation (loop.c's idle handle calls it). */
 void future__loop_drain(future__loop_t *lp);
+
+/* pipeline.c: run the queued pipeline `pl` (its state pending) on the
+ * settled `p`: the queue's reference on `pl` and its reference on `p` are
+ * the callee's. */
+void future__pipe_run(future_t *pl, future_t *p);
+/* Let go of the steps of the pending pipeline `pl` that have not run. */
+void future__pipe_drop(future_t *pl);
 
 /* error.c */
 /* An error raised by the library itself, with its origin in src/. */
