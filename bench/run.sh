@@ -11,7 +11,10 @@
 #                                 await_loop, and per call and switch of
 #                                 switch_cost, under callgrind
 #
-# Implementations (impl= in the result lines): future (libfuture), tight
+# Implementations (impl= in the result lines): future (libfuture),
+# pipeline (libfuture's future_pipeline with value steps, for chain_built
+# and chain_loop; pipeline_then, its future_pipeline_then steps, under
+# callgrind only), tight
 # (the tightest hand-written libuv program: *_tight, timers_heap,
 # fs_fanout_onejob), raw (the callback-style floor, *_raw), node (Node.js)
 # and, for fs_fanout, node_cb (fs.readFile's callback wrapped in a
@@ -144,16 +147,20 @@ if [ "${1:-}" = "--callgrind" ]; then
   echo "one (bench/README.md). /tight: Ir/op over the tight floor's;"
   echo "future/this: libfuture's Ir/op over this row's."
   echo
-  cfmt='%-12s %-8s %14s %10s %9s %12s\n'
+  cfmt='%-12s %-13s %14s %10s %9s %12s\n'
   printf "$cfmt" workload impl "Ir" "Ir/op" "/tight" "future/this"
   status=0
   hop_future= hop_raw= hop_tight= await_per=
   for w in chain_built chain_loop await_loop; do
     ir_future= ir_tight= ir_raw= per_future= per_tight= per_raw=
-    impls="future tight raw"
+    ir_pipeline= per_pipeline= ir_pipeline_then= per_pipeline_then=
+    impls="future pipeline pipeline_then tight raw"
     [ "$w" = await_loop ] && impls=future
     for impl in $impls; do
-      cg_run "${w}_$impl" "$cg_n"
+      case $impl in
+        pipeline_then) cg_run "${w}_pipeline" "$cg_n" then ;;
+        *) cg_run "${w}_$impl" "$cg_n" ;;
+      esac
       [ -n "$cg_per" ] || continue
       eval "ir_$impl=\$cg_ir per_$impl=\$cg_per"
     done
@@ -290,8 +297,8 @@ fi
 
 [ -n "$node" ] || echo "run.sh: node not found: Node.js rows skipped" >&2
 
-impls="future tight raw du"
-[ -n "$node" ] && impls="future tight raw node node_cb du"
+impls="future pipeline tight raw du"
+[ -n "$node" ] && impls="future pipeline tight raw node node_cb du"
 
 # await_loop is read against chain_loop, in the same rounds.
 case " $workloads " in
@@ -314,6 +321,8 @@ esac
 program_for() {
   case $1:$2 in
     await_loop:tight | await_loop:raw | heartbeat:tight) ;;
+    chain_built:pipeline | chain_loop:pipeline) echo "$1_pipeline" ;;
+    *:pipeline) ;;
     *:node_cb) [ "$1" = fs_fanout ] && echo fs_fanout_cb.js ;;
     tcp_echo*:node) echo tcp_echo.js ;;
     tree_walk:du) echo tree_walk_du ;;
@@ -368,7 +377,7 @@ for w in $workloads; do
     *) die "unknown workload $w" ;;
   esac
   progs=
-  for impl in future tight raw du; do
+  for impl in future pipeline tight raw du; do
     progs="$progs $(program_for "$w" "$impl")"
   done
   [ "$w" = tree_walk ] && progs="$progs tree_walk_make"

@@ -14,6 +14,7 @@ int main(void) {
   sr = srunner_create(make_future_suite());
   srunner_add_suite(sr, make_error_suite());
   srunner_add_suite(sr, make_chain_suite());
+  srunner_add_suite(sr, make_pipeline_suite());
   srunner_add_suite(sr, make_wait_suite());
   srunner_add_suite(sr, make_loop_suite());
   srunner_add_suite(sr, make_cancel_suite());

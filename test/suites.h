@@ -19,6 +19,7 @@ Suite *make_fs_copy_suite(void);
 Suite *make_future_suite(void);
 Suite *make_loop_suite(void);
 Suite *make_map_suite(void);
+Suite *make_pipeline_suite(void);
 Suite *make_resolver_suite(void);
 Suite *make_retry_suite(void);
 Suite *make_signal_suite(void);
