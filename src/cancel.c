@@ -50,6 +50,10 @@ static future_t *cancel_one(future_t *f) {
     future__cancel_cb cancel = f->u.cancel;
     f->u.cancel = NULL;
     drop_request_ref = cancel(f, f->data);
+  } else if (f->kind == FUTURE__TIMED) {
+    /* A continuation folded into its delay: the delay goes with it, as it
+     * would, unwanted, after a continuation's cancel. */
+    drop_request_ref = future__timed_cancel(f);
   } else if (f->flags & FUTURE__WAITING) {
     up = f->parent;
     unlink_waiter(f);

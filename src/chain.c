@@ -296,6 +296,13 @@ FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
   if (f == NULL)
     return NULL;
   lp = f->lp;
+  /* `future_then(future_delay(loop, ms), fn, NULL, data)`: the delay's
+   * future, which nobody else holds, becomes the continuation (timer.c).
+   * Not while tracing, so that the trace shows the delay and the step. */
+  if (f->kind == FUTURE__SOURCE && kind == FUTURE__THEN && b == NULL &&
+      f->u.cancel == future__delay_cancel && f->refs == 2 &&
+      f->waiters == NULL && f->state == FUTURE_PENDING && !FUTURE__TRACING())
+    return future__delay_fuse(f, a, data);
 #if FUTURE_DEBUG /* every new future is checked: the slow way */
   return chain_slow(f, kind, a, b, data, name_a, name_b);
 #endif

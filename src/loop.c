@@ -107,6 +107,13 @@ static future__loop_t *loop_create(uv_loop_t *loop) {
   lp->idle.data = lp;
   uv_timer_init(loop, &lp->delay_timer);
   lp->delay_timer.data = lp;
+  /* The loop's reference keeps it: it is never freed, and not counted. */
+  lp->fired = (future_t){.lp = lp,
+                         .refs = 1,
+                         .state = FUTURE_FULFILLED,
+                         .kind = FUTURE__SOURCE,
+                         .flags = FUTURE__HANDLED};
+  FUTURE__MARK_LIVE(&lp->fired);
   lp->async.data = lp;
   uv_unref((uv_handle_t *)&lp->async);
   return lp;
@@ -498,7 +505,8 @@ int future_loop_close(uv_loop_t *loop) {
     take_in(lp);
     future__loop_drain(lp);
   }
-  if (lp->live > 0 || lp->objects > 0)
+  /* A callback may have kept the future a delay gave it (`fired`). */
+  if (lp->live > 0 || lp->objects > 0 || lp->fired.refs > 1)
     return UV_EBUSY;
 
   handles_finish(lp);
@@ -536,6 +544,7 @@ int future_loop_close(uv_loop_t *loop) {
    * made during this call (by a cancelled fiber, say) may have allocated
    * it again. */
   future__free(lp->delays);
+  future__free(lp->wheel);
   future__stack_pool_destroy(lp);
   future__pool_destroy(lp);
   future__free(lp);

@@ -330,8 +330,8 @@ static void put_future_args(uint64_t id) {
 }
 
 /* A step of a chain, or another future the library makes. */
-static const char *const kind_names[] = {"future", "then",     "finally",
-                                         "adopt",  "observer", "pipeline"};
+static const char *const kind_names[] = {
+    "future", "then", "finally", "adopt", "observer", "pipeline", "then"};
 
 void future__trace_create(const future_t *f, const char *what,
                           const char *name0, const char *name1) {

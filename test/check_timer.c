@@ -236,6 +236,228 @@ START_TEST(test_timer_delays_fire_by_due_time_then_creation) {
 }
 END_TEST
 
+/* The delays' structures (src/timer.c): a wheel of a slot per millisecond
+ * for the next 1024, a heap for later ones, a list for a delay of 0 made
+ * in the millisecond just processed. The order must hold across all three
+ * and across a stall of the loop longer than the wheel's turn: delays of 0
+ * to 1100 ms, some kept by the caller (so that their continuation is a
+ * future of its own) and some not (the continuation is folded into the
+ * delay), some cancelled, all made in one millisecond; then the thread is
+ * busy for 1.2 s before the loop runs, and all are due at once. */
+#define STALL_N 600
+static uint64_t stall_ms(int i) {
+  return i % 7 == 0 ? 1100 - (uint64_t)(i % 3) /* in the heap */
+                    : (uint64_t)((i * 7919) % 1031);
+}
+
+START_TEST(test_timer_order_holds_across_wheel_heap_and_a_stall) {
+  uv_loop_t loop;
+  static int order[STALL_N];
+  static fired_one_t ones[STALL_N];
+  fired_t log = {order, 0};
+  int i, expected = 0;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (i = 0; i < STALL_N; i++) {
+    future_t *d = future_delay(&loop, stall_ms(i)), *c;
+    ones[i].log = &log;
+    ones[i].index = i;
+    if (i % 2)
+      c = future_then(d, record_fired, NULL, &ones[i]); /* folded */
+    else
+      c = future_then(future_ref(d), record_fired, NULL, &ones[i]);
+    if (i % 11 == 3)
+      ck_assert_int_eq(future_cancel(c), 0);
+    else
+      expected++;
+    future_unref(c);
+    if (!(i % 2))
+      future_unref(d);
+  }
+  usleep(1200 * 1000);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(log.n, expected);
+  for (i = 0; i < log.n; i++)
+    ck_assert_int_ne(order[i] % 11, 3);
+  for (i = 1; i < log.n; i++) {
+    uint64_t a = stall_ms(order[i - 1]), b = stall_ms(order[i]);
+    ck_assert_msg(a < b || (a == b && order[i - 1] < order[i]),
+                  "delay %d (%llu ms) fired after delay %d (%llu ms)",
+                  order[i], (unsigned long long)b, order[i - 1],
+                  (unsigned long long)a);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* In a continuation of a delay, the loop's time is the millisecond just
+ * processed: a delay of 1 made there is due in the next millisecond, and a
+ * delay of 0 made after it is due in this one, so it fires first (libuv's
+ * order: due time first). */
+static future_t *make_two(future_t *settled, void *data) {
+  fired_one_t *ones = data;
+  uv_loop_t *loop = future_loop(settled);
+  future_unref(future_then(future_delay(loop, 1), record_fired, NULL, &ones[0]));
+  future_unref(future_then(future_delay(loop, 0), record_fired, NULL, &ones[1]));
+  future_unref(future_then(future_delay(loop, 0), record_fired, NULL, &ones[2]));
+  return future_ref(settled);
+}
+
+START_TEST(test_timer_delay_of_0_in_a_delay_continuation_fires_first) {
+  uv_loop_t loop;
+  int order[3];
+  fired_t log = {order, 0};
+  fired_one_t ones[3] = {{&log, 0}, {&log, 1}, {&log, 2}};
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  future_unref(future_then(future_delay(&loop, 2), make_two, NULL, ones));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(log.n, 3);
+  ck_assert_int_eq(order[0], 1);
+  ck_assert_int_eq(order[1], 2);
+  ck_assert_int_eq(order[2], 0);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A continuation attached to a delay nobody else holds is folded into it
+ * (one future, not two): its callback still sees a fulfilled future of the
+ * loop with NULL, which it may chain on and pass on, and which cannot be
+ * cancelled; with an on_rejected, or a delay the caller keeps, nothing is
+ * folded and the callback sees the delay itself. The same in each case. */
+typedef struct {
+  future_t *seen;
+  int state, cancel, calls;
+  uv_loop_t *loop;
+} saw_t;
+
+static future_t *saw_delay(future_t *settled, void *data) {
+  saw_t *s = data;
+  s->calls++;
+  s->seen = settled;
+  s->state = future_state(settled);
+  s->cancel = future_cancel(settled);
+  ck_assert_ptr_null(future_value(settled));
+  ck_assert_ptr_eq(future_loop(settled), s->loop);
+  return future_then(future_ref(settled), NULL, NULL, NULL);
+}
+
+START_TEST(test_timer_then_on_a_delay_sees_a_fulfilled_future) {
+  uv_loop_t loop;
+  int how;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (how = 0; how < 3; how++) {
+    saw_t s = {NULL, -1, 0, 0, &loop};
+    future_t *d = future_delay(&loop, 1), *c;
+    if (how == 0)
+      c = future_then(d, saw_delay, NULL, &s);
+    else if (how == 1)
+      c = future_then(d, saw_delay, saw_delay, &s);
+    else
+      c = future_then(future_ref(d), saw_delay, NULL, &s);
+    ck_assert_uint_eq(future_loop_live(&loop), how == 0 ? 1 : 2);
+    ck_assert_int_eq(future_state(c), FUTURE_PENDING);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(s.calls, 1);
+    ck_assert_int_eq(s.state, FUTURE_FULFILLED);
+    ck_assert_int_eq(s.cancel, FUTURE_ESETTLED);
+    if (how == 2)
+      ck_assert_ptr_eq(s.seen, d);
+    ck_assert_int_eq(future_state(c), FUTURE_FULFILLED);
+    ck_assert_ptr_null(future_value(c));
+    future_unref(c);
+    if (how == 2)
+      future_unref(d);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Cancelling a continuation folded into its delay (directly, or from
+ * below, as nobody else wants it) stops the delay: the callback never
+ * runs, the chain below sees UV_ECANCELED, and a delay of a day no
+ * longer keeps the loop running. */
+static future_t *note_code(future_t *settled, void *data) {
+  *(int *)data = future_error_code(future_error(settled));
+  return future_ref(settled);
+}
+
+START_TEST(test_timer_cancel_a_folded_continuation) {
+  uv_loop_t loop;
+  int how;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  for (how = 0; how < 2; how++) {
+    saw_t s = {NULL, -1, 0, 0, &loop};
+    int code = 0;
+    future_t *c = future_then(future_delay(&loop, 86400000), saw_delay, NULL,
+                              &s);
+    future_t *g = future_then(future_ref(c), NULL, note_code, &code);
+    ck_assert_uint_eq(future_loop_live(&loop), 2);
+    if (how == 0) {
+      ck_assert_int_eq(future_cancel(c), 0);
+    } else {
+      future_unref(c);
+      c = NULL;
+      ck_assert_int_eq(future_cancel(g), 0);
+    }
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(s.calls, 0);
+    if (how == 0) {
+      ck_assert_int_eq(code, UV_ECANCELED);
+      ck_assert_int_eq(future_error_code(future_error(c)), UV_ECANCELED);
+      future_unref(c);
+    }
+    ck_assert_int_eq(future_error_code(future_error(g)), UV_ECANCELED);
+    future_unref(g);
+  }
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Teardown cancels a folded continuation as it would cancel its delay:
+ * the chain below it sees UV_ECANCELED; in each walk-and-close order. */
+START_TEST(test_timer_teardown_with_folded_continuations) {
+  int how;
+  for (how = 0; how < 3; how++) {
+    uv_loop_t loop;
+    saw_t s = {NULL, -1, 0, 0, &loop};
+    int code = 0, i;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    for (i = 0; i < 10; i++) {
+      future_t *c = future_then(future_delay(&loop, 86400000 + (unsigned)i),
+                                saw_delay, NULL, &s);
+      future_unref(future_then(c, NULL, note_code, &code));
+    }
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 1);
+    if (how == TEARDOWN_CLOSE_FIRST)
+      ck_assert_int_eq(teardown_with_walk(&loop, how), 0);
+    else
+      ck_assert_int_gt(teardown_with_walk(&loop, how), 0);
+    ck_assert_int_eq(s.calls, 0);
+    ck_assert_int_eq(code, UV_ECANCELED);
+  }
+}
+END_TEST
+
+/* A callback may keep the future a folded delay gave it, as any settled
+ * future: the loop cannot be torn down while it does. */
+static future_t *keep_settled(future_t *settled, void *data) {
+  *(future_t **)data = future_ref(settled);
+  return future_ref(settled);
+}
+
+START_TEST(test_timer_kept_settled_future_of_a_folded_delay) {
+  uv_loop_t loop;
+  future_t *kept = NULL;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  future_unref(future_then(future_delay(&loop, 1), keep_settled, NULL, &kept));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_ptr_nonnull(kept);
+  ck_assert_int_eq(future_state(kept), FUTURE_FULFILLED);
+  ck_assert_int_eq(future_loop_close(&loop), UV_EBUSY);
+  future_unref(kept);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
 /* A cancelled delay never keeps the loop running, even while its entry
  * still waits in the heap behind a live one, and nothing is left once
  * the live one has fired. */
@@ -593,6 +815,12 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_timeout_input_settled_after_the_deadline_in_the_same_turn_wins);
   tcase_add_test(core, test_timer_many_delays);
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
+  tcase_add_test(core, test_timer_order_holds_across_wheel_heap_and_a_stall);
+  tcase_add_test(core, test_timer_delay_of_0_in_a_delay_continuation_fires_first);
+  tcase_add_test(core, test_timer_then_on_a_delay_sees_a_fulfilled_future);
+  tcase_add_test(cancel, test_timer_cancel_a_folded_continuation);
+  tcase_add_test(cancel, test_timer_teardown_with_folded_continuations);
+  tcase_add_test(cancel, test_timer_kept_settled_future_of_a_folded_delay);
   tcase_add_test(core, test_timer_yield_lets_the_loop_go_around);
   tcase_add_test(core, test_timer_resolved_steps_hold_the_loop);
   tcase_add_test(cancel, test_timer_yield_cancel_and_null);
