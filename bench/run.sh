@@ -15,8 +15,9 @@
 # pipeline (libfuture's future_pipeline with value steps, for chain_built
 # and chain_loop; pipeline_then, its future_pipeline_then steps, under
 # callgrind only), tight
-# (the tightest hand-written libuv program: *_tight, timers_heap,
-# fs_fanout_onejob), raw (the callback-style floor, *_raw), node (Node.js)
+# (the tightest hand-written libuv program: *_tight, timers_wheel,
+# fs_fanout_onejob), heap (timers_heap: the binary-heap floor issue 14
+# set for timers), raw (the callback-style floor, *_raw), node (Node.js)
 # and, for fs_fanout, node_cb (fs.readFile's callback wrapped in a
 # promise); for tree_walk, du (du -s -B1, the reference a user would
 # run). Every ratio of the summary is against the tight floor.
@@ -297,8 +298,8 @@ fi
 
 [ -n "$node" ] || echo "run.sh: node not found: Node.js rows skipped" >&2
 
-impls="future pipeline tight raw du"
-[ -n "$node" ] && impls="future pipeline tight raw node node_cb du"
+impls="future pipeline tight heap raw du"
+[ -n "$node" ] && impls="future pipeline tight heap raw node node_cb du"
 
 # await_loop is read against chain_loop, in the same rounds.
 case " $workloads " in
@@ -331,7 +332,9 @@ program_for() {
     *:node) [ "$1" = loops ] || echo "$1.js" ;;
     loops:future | loops:tight) echo "loops_$2" ;;
     loops:*) ;;
-    timers:tight) echo timers_heap ;;
+    timers:tight) echo timers_wheel ;;
+    timers:heap) echo timers_heap ;;
+    *:heap) ;;
     tcp_echo*:future) echo tcp_echo_future ;;
     tcp_echo*:tight) echo tcp_echo_raw ;;
     tcp_echo*:raw) ;;
@@ -377,7 +380,7 @@ for w in $workloads; do
     *) die "unknown workload $w" ;;
   esac
   progs=
-  for impl in future pipeline tight raw du; do
+  for impl in future pipeline tight heap raw du; do
     progs="$progs $(program_for "$w" "$impl")"
   done
   [ "$w" = tree_walk ] && progs="$progs tree_walk_make"

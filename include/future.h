@@ -686,6 +686,11 @@ FUTURE_EXTERN int future_cancel(future_t *f);
  * loop's clock. While pending it keeps the loop alive, like any timer; a
  * cancelled one does not. Delays due at the same time fulfil in the order
  * they were made. (All the delays of a loop share one libuv timer.)
+ *
+ * future_then(future_delay(loop, ms), fn, NULL, data), with nothing else
+ * holding the delay, makes one future, not two: the delay's future becomes
+ * the continuation, and `fn` receives as `settled` a future of the loop
+ * fulfilled with NULL that is not the delay's own.
  * @return a new reference, or NULL if `loop` is NULL or memory runs out.
  * @since 0.1.0
  */
