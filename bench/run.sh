@@ -14,7 +14,7 @@
 # Implementations (impl= in the result lines): future (libfuture),
 # pipeline (libfuture's future_pipeline with value steps, for chain_built
 # and chain_loop; pipeline_then, its future_pipeline_then steps, under
-# callgrind only), tight
+# callgrind only), delay_then (timers with future_delay_then), tight
 # (the tightest hand-written libuv program: *_tight, timers_wheel,
 # fs_fanout_onejob), heap (timers_heap: the binary-heap floor issue 14
 # set for timers), raw (the callback-style floor, *_raw), node (Node.js)
@@ -298,8 +298,8 @@ fi
 
 [ -n "$node" ] || echo "run.sh: node not found: Node.js rows skipped" >&2
 
-impls="future pipeline tight heap raw du"
-[ -n "$node" ] && impls="future pipeline tight heap raw node node_cb du"
+impls="future pipeline delay_then tight heap raw du"
+[ -n "$node" ] && impls="future pipeline delay_then tight heap raw node node_cb du"
 
 # await_loop is read against chain_loop, in the same rounds.
 case " $workloads " in
@@ -335,6 +335,8 @@ program_for() {
     timers:tight) echo timers_wheel ;;
     timers:heap) echo timers_heap ;;
     *:heap) ;;
+    timers:delay_then) echo timers_future ;;
+    *:delay_then) ;;
     tcp_echo*:future) echo tcp_echo_future ;;
     tcp_echo*:tight) echo tcp_echo_raw ;;
     tcp_echo*:raw) ;;
@@ -364,6 +366,7 @@ command_for() {
     *) set -- "$bindir/$prog" "$n" ;;
   esac
   [ "$w" = loops ] && set -- "$@" "$sub"
+  [ "$impl" = delay_then ] && set -- "$@" delay_then
   [ "$w" = tcp_echo ] && set -- "$@" 1
   [ "$w" = tcp_echo_100 ] && set -- "$@" 100
   if [ "$w" = fs_fanout ] || [ "$sub" = fs_fanout ]; then

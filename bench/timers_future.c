@@ -9,7 +9,10 @@
  * until all have fired, releasing everything. bytes_per_op: resident
  * memory per pending timer once all n are pending.
  *
- * Usage: timers_future [n]   (default 1000000)
+ * With "delay_then" as the second argument, each timer and its
+ * continuation are one future (future_delay_then) instead of two.
+ *
+ * Usage: timers_future [n [delay_then]]   (default n 1000000)
  */
 #include <future.h>
 
@@ -21,11 +24,12 @@ static future_t *count(future_t *settled, void *data) {
 }
 
 __attribute__((noinline)) size_t bench_run(uv_loop_t *loop, size_t n,
-                                           long *created_kib) {
+                                           int one, long *created_kib) {
   size_t i, fired = 0;
   for (i = 0; i < n; i++) {
-    future_t *c = future_then(future_delay(loop, i % 1000), count, NULL,
-                              &fired);
+    future_t *c =
+        one ? future_delay_then(loop, i % 1000, count, &fired)
+            : future_then(future_delay(loop, i % 1000), count, NULL, &fired);
     BENCH_CHECK(c != NULL, "future_delay / future_then");
     future_unref(c); /* the timer's future owns its continuation */
   }
@@ -39,15 +43,18 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   double w0, c0;
   size_t fired;
+  int one = argc > 2 && strcmp(argv[2], "delay_then") == 0;
 
   r.n = bench_arg_n(argc, argv, 1000000);
+  if (one)
+    r.impl = "delay_then";
   BENCH_CHECK(uv_loop_init(&loop) == 0, "uv_loop_init");
   future_unref(future_resolved(&loop, NULL, NULL));
 
   r.baseline_kib = bench_rss_kib();
   w0 = bench_wall();
   c0 = bench_cpu();
-  fired = bench_run(&loop, r.n, &r.created_kib);
+  fired = bench_run(&loop, r.n, one, &r.created_kib);
   r.wall_s = bench_wall() - w0;
   r.cpu_s = bench_cpu() - c0;
 

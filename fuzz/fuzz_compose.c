@@ -27,12 +27,30 @@
 
 static int slept_ms; /* by OP_RUN_TIMERS, in this input */
 
-/* OP_DELAY: dst, ms byte (1 + b % 3). */
+/* future_delay_then's callback: once, from the loop, with a fulfilled
+ * future of the loop holding NULL, which it passes on, so that the future
+ * fulfils with NULL as a delay does. */
+static future_t *delay_then_cb(future_t *settled, void *data) {
+  (void)data;
+  CHECK(S.nocb == 0, "future_delay_then's callback ran inside a call");
+  CHECK(future_state(settled) == FUTURE_FULFILLED &&
+            future_value(settled) == NULL &&
+            future_loop(settled) == &S.loop,
+        "future_delay_then's callback got no fulfilled NULL future");
+  return future_ref(settled);
+}
+
+/* OP_DELAY: dst, ms byte (1 + b % 3; future_delay_then with a callback
+ * that passes the delay's NULL on when (b / 3) % 2). */
 void op_delay(void) {
   int dst = next_byte() % NSLOTS;
-  uint64_t ms = 1 + next_byte() % 3;
+  uint8_t b = next_byte();
+  uint64_t ms = 1 + b % 3;
   future_t *f;
-  NOCB(f = future_delay(&S.loop, ms));
+  if ((b / 3) % 2)
+    NOCB(f = future_delay_then(&S.loop, ms, delay_then_cb, NULL));
+  else
+    NOCB(f = future_delay(&S.loop, ms));
   CHECK(ENOMEM_FUTURE(f) || future_state(f) == FUTURE_PENDING,
         "future_delay(%d) is not pending", (int)ms);
   put(dst, f, new_uid(K_DELAY));

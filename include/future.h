@@ -686,16 +686,29 @@ FUTURE_EXTERN int future_cancel(future_t *f);
  * loop's clock. While pending it keeps the loop alive, like any timer; a
  * cancelled one does not. Delays due at the same time fulfil in the order
  * they were made. (All the delays of a loop share one libuv timer.)
- *
- * future_then(future_delay(loop, ms), fn, NULL, data), with nothing else
- * holding the delay, makes one future, not two: the delay's future becomes
- * the continuation, and `fn` receives as `settled` a future of the loop
- * fulfilled with NULL that is not the delay's own.
  * @return a new reference, or NULL if `loop` is NULL or memory runs out.
  * @since 0.1.0
  */
 FUTURE_EXTERN future_t *future_delay(uv_loop_t *loop,
                                      uint64_t ms) FUTURE_WARN_UNUSED;
+
+/**
+ * future_then(future_delay(loop, ms), on_fulfilled, NULL, data) in one
+ * future instead of two: `on_fulfilled` runs from the loop `ms`
+ * milliseconds from now, and the future returned settles as the chained
+ * future would (with what the callback returns). The callback's `settled`
+ * is a future of the loop fulfilled with NULL, not a delay of its own,
+ * since there is none; it may be chained on, passed on or kept like any
+ * settled future (future_loop_close answers UV_EBUSY while a reference
+ * kept to it is held). Cancelling the future cancels the delay. Delays
+ * made either way fire in one order: by due time, then by creation. A
+ * NULL `on_fulfilled` gives a plain delay.
+ * @return a new reference, or NULL if `loop` is NULL or memory runs out.
+ * @since 0.2.0
+ */
+FUTURE_EXTERN future_t *future_delay_then(uv_loop_t *loop, uint64_t ms,
+                                          future_cb on_fulfilled,
+                                          void *data) FUTURE_WARN_UNUSED;
 
 /**
  * A future that fulfils (with a NULL value) once the loop has gone around:

@@ -51,7 +51,7 @@ static future_t *cancel_one(future_t *f) {
     f->u.cancel = NULL;
     drop_request_ref = cancel(f, f->data);
   } else if (f->kind == FUTURE__TIMED) {
-    /* A continuation folded into its delay: the delay goes with it, as it
+    /* future_delay_then's continuation: its delay goes with it, as it
      * would, unwanted, after a continuation's cancel. */
     drop_request_ref = future__timed_cancel(f);
   } else if (f->flags & FUTURE__WAITING) {

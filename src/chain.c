@@ -288,21 +288,6 @@ chain_slow(future_t *f, uint8_t kind, future_cb a, future_cb b, void *data,
   return chain_link(f, c, a, b, data);
 }
 
-/* chain() on a future with a request behind it. `future_then(
- * future_delay(loop, ms), fn, NULL, data)`: the delay's future, which
- * nobody else holds, becomes the continuation (timer.c). Not while
- * tracing, so that the trace shows the delay and the step. Otherwise a
- * step made the usual way. */
-static __attribute__((noinline)) future_t *
-chain_on_request(future_t *f, uint8_t kind, future_cb a, future_cb b,
-                 void *data, const char *name_a, const char *name_b) {
-  if (kind == FUTURE__THEN && b == NULL && f->kind == FUTURE__SOURCE &&
-      f->u.cancel == future__delay_cancel && f->refs == 2 &&
-      f->waiters == NULL && f->state == FUTURE_PENDING && !FUTURE__TRACING())
-    return future__delay_fuse(f, a, data);
-  return chain_slow(f, kind, a, b, data, name_a, name_b);
-}
-
 FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
                             future_cb b, void *data, const char *name_a,
                             const char *name_b) {
@@ -311,10 +296,6 @@ FUTURE__HOT future_t *chain(future_t *f, uint8_t kind, future_cb a,
   if (f == NULL)
     return NULL;
   lp = f->lp;
-  /* A future with a request behind it (pending): perhaps a delay to fold
-   * the step into, off the common path. */
-  if (__builtin_expect(f->flags & FUTURE__REQUEST, 0))
-    return chain_on_request(f, kind, a, b, data, name_a, name_b);
 #if FUTURE_DEBUG /* every new future is checked: the slow way */
   return chain_slow(f, kind, a, b, data, name_a, name_b);
 #endif

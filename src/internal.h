@@ -62,8 +62,8 @@ enum future__kind {
   FUTURE__ADOPT,       /* takes the outcome of the future it waits on */
   FUTURE__SINK,        /* internal observer: calls sink_cb, then goes away */
   FUTURE__PIPE,        /* a pipeline: runs its list of steps (pipeline.c) */
-  FUTURE__TIMED        /* a THEN folded into the delay it waits on: pending
-                          in the delays' wheel or heap (timer.c) */
+  FUTURE__TIMED        /* future_delay_then's: a THEN and its delay in one,
+                          pending in the delays' wheel or heap (timer.c) */
 };
 
 enum future__flag {
@@ -224,9 +224,9 @@ struct future__loop_s {
   struct future__wheel_s *wheel;   /* delays due soon (timer.c) */
   uint64_t wheel_base;             /* the first ms the wheel has not done */
   size_t nwheel;                   /* delays in the wheel's slots */
-  future_t fired;                  /* fulfilled with NULL: what a delay
-                                      folded into its continuation gives
-                                      it (never freed, not counted live) */
+  future_t fired;                  /* fulfilled with NULL: what
+                                      future_delay_then's callback gets
+                                      (never freed, not counted live) */
   future__delay_t *delays;         /* the heap of later delays (timer.c) */
   size_t ndelays, delays_cap;
   size_t delays_live;              /* entries whose future is pending */
@@ -401,13 +401,6 @@ void future__delay_cancel_all(future__loop_t *lp);
 /* timer.c: a delay of `ms` from the loop's cached time, in the loop's heap
  * (future_delay, and the deadlines of timeouts and retries). */
 future_t *future__delay_new(future__loop_t *lp, uint64_t ms);
-/* timer.c: a delay's cancel hook (it tells a delay's future). */
-int future__delay_cancel(future_t *f, void *req);
-/* timer.c: the continuation `on_fulfilled(settled, data)` of the pending
- * delay `d`, which nobody else holds (two references: the caller's, given
- * for the continuation, and the delay structure's; no waiter): `d` itself
- * becomes it (FUTURE__TIMED), and is returned. */
-future_t *future__delay_fuse(future_t *d, future_cb on_fulfilled, void *data);
 /* timer.c: the pending FUTURE__TIMED `f` is cancelled: returns 1 if the
  * canceller drops the delay structure's reference on it. */
 int future__timed_cancel(future_t *f);

@@ -29,13 +29,13 @@
  * processed is due at base - 1: it goes to the `late` list, which fires
  * before every slot.
  *
- * A continuation attached to a delay that nobody else holds (`future_then(
- * future_delay(loop, ms), fn, NULL, data)`, the usual way to use one) does
- * not make a second future: the delay's future becomes the continuation
- * (kind FUTURE__TIMED) and waits in the wheel itself; when it is due, it is
- * queued as a continuation of the loop's `fired` future, which is what the
- * delay would have fulfilled with (NULL). The callback sees `fired` as its
- * settled future. See future__delay_fuse.
+ * future_delay_then(loop, ms, fn, data) is future_then(future_delay(loop,
+ * ms), fn, NULL, data) in one future: the delay's future is the
+ * continuation (kind FUTURE__TIMED) and waits in the wheel itself; when it
+ * is due, it is queued as a continuation of the loop's `fired` future,
+ * which is what a delay fulfils with (NULL), and `fn` sees `fired` as its
+ * settled future. future_then on a delay never does this: its callback
+ * gets the delay's own future, as the header says of every callback.
  *
  * Cancelling a delay does not search for it: the entry stays, holding the
  * structure's reference on its (now rejected) future, and is dropped when
@@ -410,22 +410,12 @@ static int delay_cancelled(future_t *f) {
   return 0;
 }
 
-int future__delay_cancel(future_t *f, void *req) {
+static int delay_cancel(future_t *f, void *req) {
   (void)req;
   return delay_cancelled(f);
 }
 
 int future__timed_cancel(future_t *f) { return delay_cancelled(f); }
-
-future_t *future__delay_fuse(future_t *d, future_cb on_fulfilled,
-                             void *data) {
-  d->kind = FUTURE__TIMED;
-  d->u.cb.on_fulfilled = on_fulfilled;
-  d->u.cb.on_rejected = NULL;
-  d->data = data;
-  d->flags |= FUTURE__HANDLED;
-  return d;
-}
 
 /* Cancel each pending delay of the list `f` (linked through `next`), and
  * drop the structure's reference on each. */
@@ -502,7 +492,7 @@ future_t *future__delay_new(future__loop_t *lp, uint64_t ms) {
     lp->delays = grown;
     lp->delays_cap = cap;
   }
-  f = future__source_unlisted(lp, future__delay_cancel, NULL);
+  f = future__source_unlisted(lp, delay_cancel, NULL);
   if (f == NULL)
     return NULL;
   if (due < lp->wheel_base) {
@@ -539,6 +529,22 @@ future_t *future_delay(uv_loop_t *loop, uint64_t ms) {
   if (f != NULL)
     FUTURE__TRACE_REQUEST(f, "delay %llu ms", (unsigned long long)ms);
   return f;
+}
+
+future_t *future_delay_then(uv_loop_t *loop, uint64_t ms,
+                            future_cb on_fulfilled, void *data) {
+  future_t *d = future_delay(loop, ms);
+  if (d == NULL || on_fulfilled == NULL)
+    return d; /* a delay whose outcome passes through: the delay */
+  if (FUTURE__TRACING())
+    /* The trace shows the delay and the step as two futures. */
+    return (future_then)(d, on_fulfilled, NULL, data);
+  /* The delay's future becomes the continuation (see "delay" above). */
+  d->kind = FUTURE__TIMED;
+  d->u.cb.on_fulfilled = on_fulfilled;
+  d->u.cb.on_rejected = NULL;
+  d->data = data;
+  return d;
 }
 
 /* The loop goes around before a delay of 0 fires: the continuation that

@@ -240,9 +240,8 @@ END_TEST
  * for the next 1024, a heap for later ones, a list for a delay of 0 made
  * in the millisecond just processed. The order must hold across all three
  * and across a stall of the loop longer than the wheel's turn: delays of 0
- * to 1100 ms, some kept by the caller (so that their continuation is a
- * future of its own) and some not (the continuation is folded into the
- * delay), some cancelled, all made in one millisecond; then the thread is
+ * to 1100 ms, half with future_then (two futures) and half with
+ * future_delay_then (one), some cancelled, all made in one millisecond; then the thread is
  * busy for 1.2 s before the loop runs, and all are due at once. */
 #define STALL_N 600
 static uint64_t stall_ms(int i) {
@@ -258,20 +257,19 @@ START_TEST(test_timer_order_holds_across_wheel_heap_and_a_stall) {
   int i, expected = 0;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   for (i = 0; i < STALL_N; i++) {
-    future_t *d = future_delay(&loop, stall_ms(i)), *c;
+    future_t *c;
     ones[i].log = &log;
     ones[i].index = i;
     if (i % 2)
-      c = future_then(d, record_fired, NULL, &ones[i]); /* folded */
+      c = future_delay_then(&loop, stall_ms(i), record_fired, &ones[i]);
     else
-      c = future_then(future_ref(d), record_fired, NULL, &ones[i]);
+      c = future_then(future_delay(&loop, stall_ms(i)), record_fired, NULL,
+                      &ones[i]);
     if (i % 11 == 3)
       ck_assert_int_eq(future_cancel(c), 0);
     else
       expected++;
     future_unref(c);
-    if (!(i % 2))
-      future_unref(d);
   }
   usleep(1200 * 1000);
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -318,11 +316,11 @@ START_TEST(test_timer_delay_of_0_in_a_delay_continuation_fires_first) {
 }
 END_TEST
 
-/* A continuation attached to a delay nobody else holds is folded into it
- * (one future, not two): its callback still sees a fulfilled future of the
- * loop with NULL, which it may chain on and pass on, and which cannot be
- * cancelled; with an on_rejected, or a delay the caller keeps, nothing is
- * folded and the callback sees the delay itself. The same in each case. */
+/* future_delay_then is future_then(future_delay(...)) in one future: its
+ * callback sees a fulfilled future of the loop with NULL (not a delay of
+ * its own), which it may chain on and pass on, and which cannot be
+ * cancelled; future_then on a delay, the caller's or not, gives the
+ * callback the delay itself. The outcome is the same in each case. */
 typedef struct {
   future_t *seen;
   int state, cancel, calls;
@@ -340,55 +338,70 @@ static future_t *saw_delay(future_t *settled, void *data) {
   return future_then(future_ref(settled), NULL, NULL, NULL);
 }
 
-START_TEST(test_timer_then_on_a_delay_sees_a_fulfilled_future) {
+START_TEST(test_timer_delay_then_sees_a_fulfilled_future) {
   uv_loop_t loop;
   int how;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
-  for (how = 0; how < 3; how++) {
+  for (how = 0; how < 4; how++) {
     saw_t s = {NULL, -1, 0, 0, &loop};
-    future_t *d = future_delay(&loop, 1), *c;
-    if (how == 0)
-      c = future_then(d, saw_delay, NULL, &s);
-    else if (how == 1)
-      c = future_then(d, saw_delay, saw_delay, &s);
-    else
-      c = future_then(future_ref(d), saw_delay, NULL, &s);
+    future_t *d = NULL, *c;
+    if (how == 0) {
+      c = future_delay_then(&loop, 1, saw_delay, &s);
+    } else {
+      d = future_delay(&loop, 1);
+      if (how == 1) /* the delay is the caller's no more */
+        c = future_then(d, saw_delay, NULL, &s);
+      else if (how == 2)
+        c = future_then(d, saw_delay, saw_delay, &s);
+      else
+        c = future_then(future_ref(d), saw_delay, NULL, &s);
+    }
     ck_assert_uint_eq(future_loop_live(&loop), how == 0 ? 1 : 2);
     ck_assert_int_eq(future_state(c), FUTURE_PENDING);
     ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     ck_assert_int_eq(s.calls, 1);
     ck_assert_int_eq(s.state, FUTURE_FULFILLED);
     ck_assert_int_eq(s.cancel, FUTURE_ESETTLED);
-    if (how == 2)
-      ck_assert_ptr_eq(s.seen, d);
+    if (how > 0)
+      ck_assert_ptr_eq(s.seen, d); /* the future it was chained on */
+    else
+      ck_assert_ptr_ne(s.seen, c);
     ck_assert_int_eq(future_state(c), FUTURE_FULFILLED);
     ck_assert_ptr_null(future_value(c));
     future_unref(c);
-    if (how == 2)
+    if (how == 3)
       future_unref(d);
   }
+  /* Without a callback: a plain delay. */
+  {
+    future_t *d = future_delay_then(&loop, 1, NULL, NULL);
+    ck_assert_uint_eq(future_loop_live(&loop), 1);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(future_state(d), FUTURE_FULFILLED);
+    future_unref(d);
+  }
+  ck_assert_ptr_null(future_delay_then(NULL, 1, saw_delay, NULL));
   LOOP_CLOSE(&loop);
 }
 END_TEST
 
-/* Cancelling a continuation folded into its delay (directly, or from
- * below, as nobody else wants it) stops the delay: the callback never
- * runs, the chain below sees UV_ECANCELED, and a delay of a day no
- * longer keeps the loop running. */
+/* Cancelling future_delay_then's future (directly, or from below, as
+ * nobody else wants it) stops its delay: the callback never runs, the
+ * chain below sees UV_ECANCELED, and a delay of a day no longer keeps the
+ * loop running. */
 static future_t *note_code(future_t *settled, void *data) {
   *(int *)data = future_error_code(future_error(settled));
   return future_ref(settled);
 }
 
-START_TEST(test_timer_cancel_a_folded_continuation) {
+START_TEST(test_timer_cancel_delay_then) {
   uv_loop_t loop;
   int how;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   for (how = 0; how < 2; how++) {
     saw_t s = {NULL, -1, 0, 0, &loop};
     int code = 0;
-    future_t *c = future_then(future_delay(&loop, 86400000), saw_delay, NULL,
-                              &s);
+    future_t *c = future_delay_then(&loop, 86400000, saw_delay, &s);
     future_t *g = future_then(future_ref(c), NULL, note_code, &code);
     ck_assert_uint_eq(future_loop_live(&loop), 2);
     if (how == 0) {
@@ -412,9 +425,9 @@ START_TEST(test_timer_cancel_a_folded_continuation) {
 }
 END_TEST
 
-/* Teardown cancels a folded continuation as it would cancel its delay:
+/* Teardown cancels future_delay_then's future as it would cancel a delay:
  * the chain below it sees UV_ECANCELED; in each walk-and-close order. */
-START_TEST(test_timer_teardown_with_folded_continuations) {
+START_TEST(test_timer_teardown_with_delay_then) {
   int how;
   for (how = 0; how < 3; how++) {
     uv_loop_t loop;
@@ -422,8 +435,8 @@ START_TEST(test_timer_teardown_with_folded_continuations) {
     int code = 0, i;
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     for (i = 0; i < 10; i++) {
-      future_t *c = future_then(future_delay(&loop, 86400000 + (unsigned)i),
-                                saw_delay, NULL, &s);
+      future_t *c =
+          future_delay_then(&loop, 86400000 + (unsigned)i, saw_delay, &s);
       future_unref(future_then(c, NULL, note_code, &code));
     }
     ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 1);
@@ -437,18 +450,40 @@ START_TEST(test_timer_teardown_with_folded_continuations) {
 }
 END_TEST
 
-/* A callback may keep the future a folded delay gave it, as any settled
- * future: the loop cannot be torn down while it does. */
+/* future_delay_then's future is a continuation like future_then's: an
+ * error its callback raises, which nobody observes, is reported. */
+static future_t *raise_eio(future_t *settled, void *data) {
+  (void)data;
+  return future_rejected(future_loop(settled),
+                         future_error_new(UV_EIO, "after the delay"));
+}
+
+START_TEST(test_timer_delay_then_error_unobserved_is_reported) {
+  uv_loop_t loop;
+  unhandled_counter_t c;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  unhandled_install(&c);
+  future_unref(future_delay_then(&loop, 1, raise_eio, NULL));
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(c.count, 1);
+  ck_assert_int_eq(c.last_code, UV_EIO);
+  unhandled_restore(&c);
+  LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* A callback may keep the future future_delay_then gave it, as any
+ * settled future: the loop cannot be torn down while it does. */
 static future_t *keep_settled(future_t *settled, void *data) {
   *(future_t **)data = future_ref(settled);
   return future_ref(settled);
 }
 
-START_TEST(test_timer_kept_settled_future_of_a_folded_delay) {
+START_TEST(test_timer_kept_settled_future_of_delay_then) {
   uv_loop_t loop;
   future_t *kept = NULL;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
-  future_unref(future_then(future_delay(&loop, 1), keep_settled, NULL, &kept));
+  future_unref(future_delay_then(&loop, 1, keep_settled, &kept));
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
   ck_assert_ptr_nonnull(kept);
   ck_assert_int_eq(future_state(kept), FUTURE_FULFILLED);
@@ -817,10 +852,11 @@ Suite *make_timer_suite(void) {
   tcase_add_test(core, test_timer_delays_fire_by_due_time_then_creation);
   tcase_add_test(core, test_timer_order_holds_across_wheel_heap_and_a_stall);
   tcase_add_test(core, test_timer_delay_of_0_in_a_delay_continuation_fires_first);
-  tcase_add_test(core, test_timer_then_on_a_delay_sees_a_fulfilled_future);
-  tcase_add_test(cancel, test_timer_cancel_a_folded_continuation);
-  tcase_add_test(cancel, test_timer_teardown_with_folded_continuations);
-  tcase_add_test(cancel, test_timer_kept_settled_future_of_a_folded_delay);
+  tcase_add_test(core, test_timer_delay_then_sees_a_fulfilled_future);
+  tcase_add_test(cancel, test_timer_cancel_delay_then);
+  tcase_add_test(cancel, test_timer_teardown_with_delay_then);
+  tcase_add_test(cancel, test_timer_kept_settled_future_of_delay_then);
+  tcase_add_test(core, test_timer_delay_then_error_unobserved_is_reported);
   tcase_add_test(core, test_timer_yield_lets_the_loop_go_around);
   tcase_add_test(core, test_timer_resolved_steps_hold_the_loop);
   tcase_add_test(cancel, test_timer_yield_cancel_and_null);
