@@ -960,6 +960,7 @@ typedef struct pipe_ctx {
   void *val;
   int code;
   int cancelled;    /* by one of its own steps */
+  int first_uid;    /* what it waits on first, or -1 */
 } pipe_ctx_t;
 
 static pipe_ctx_t pipes[MAX_PIPES];
@@ -1145,6 +1146,24 @@ static void pipe_side(pstep_t *st) {
   check_pool("pipeline step side effect");
 }
 
+/* Whether the pending future `uid` waits on the running pipeline `pl`
+ * for sure: a continuation or a pipeline made on it, whose callback
+ * cannot have run (the pipeline is pending), so that it still waits on
+ * its source (for a continuation, the first edge the harness recorded). */
+static int waits_on_pipe(int uid, int pl) {
+  int e, last = -1, kind;
+  if (uid < 0)
+    return 0;
+  kind = S.meta[uid].kind;
+  if (kind == K_PIPE)
+    return pipes[S.meta[uid].aux].first_uid == pl;
+  if (kind != K_THEN && kind != K_CATCH && kind != K_FINALLY)
+    return 0;
+  for (e = S.edge_head[uid]; e >= 0; e = S.edge_next[e])
+    last = e;
+  return last >= 0 && S.edge_to[last] == pl;
+}
+
 static uv_loop_t *pipe_other_loop(void) {
   if (!other_used) {
     CHECK(uv_loop_init(&other_loop) == 0, "uv_loop_init");
@@ -1190,11 +1209,13 @@ static future_t *pipe_then(future_t *settled, void *data, int rejected) {
     if (s->f != NULL && !tidy_refuses(pc->uid, s->uid)) {
       add_edge(pc->uid, s->uid);
       NOCB(r = future_ref(s->f));
-      if (r == pc->pl)
+      if (r == pc->pl || (future_state(r) == FUTURE_PENDING &&
+                          waits_on_pipe(s->uid, pc->uid)))
         pipe_model(pc, FUTURE_REJECTED, NULL, FUTURE_ECYCLE);
       else if (future_state(r) == FUTURE_PENDING)
         pc->known = 0; /* waits for it (or FUTURE_ECYCLE, if it waits on
-                          the pipeline) */
+                          the pipeline in a way the harness does not
+                          follow) */
       else
         pipe_model_of(pc, r);
       return r;
@@ -1389,6 +1410,7 @@ static void op_pipeline(void) {
   }
   npipes++;
   S.meta[pc->uid].aux = (int)(pc - pipes);
+  pc->first_uid = uid;
   add_edge(pc->uid, uid);
   TRACE("  pipeline %d on future %d, %d steps\n", pc->uid, uid, n);
   for (int i = 0; i < n; i++) {
