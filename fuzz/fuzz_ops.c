@@ -32,16 +32,16 @@
  *   - the same after a uv_walk closed every handle, the library's too
  *     (op walk, which ends the input): the walk meets the library's three
  *     handles when it has state, and teardown then completes.
- * This file holds the core ops (op bytes below 216) and the end of an
- * input. The ops from 216 on, each with its own checks, live by area:
- * fuzz_hooks.c (the allocator hook, which also checks that every block
- * the library allocated is freed by the end; tracing; the API's edges),
- * fuzz_fs.c (the file system, in a scratch directory per input),
+ * This file holds the core ops (op bytes below 216), pipelines (242) and the
+ * end of an input. The other ops from 216 on, each with its own checks, live
+ * by area: fuzz_hooks.c (the allocator hook, which also checks that every
+ * block the library allocated is freed by the end; tracing; the API's
+ * edges), fuzz_fs.c (the file system, in a scratch directory per input),
  * fuzz_threads.c (libuv's pool, future_work, resolvers, helper threads),
  * fuzz_compose.c (timers, future_map, future_retry), fuzz_async.c (fibers:
- * future_async, future_await). The outcome of each future is checked once
- * by its kind's own rules, when the harness first sees it (in the pool,
- * in a callback, from future_wait or future_await): seen_outcome.
+ * future_async, future_await). The outcome of each future is checked once by
+ * its kind's own rules, when the harness first sees it (in the pool, in a
+ * callback, from future_wait or future_await): seen_outcome.
  *
  * FUZZ_OPS_TIDY=1 in the environment makes the harness a tidier user, to
  * look past known bugs: it never lets go of its last reference to a
@@ -337,6 +337,9 @@ void check_pool(const char *where) {
   }
 }
 
+static void pipe_seen(int uid, future_state_t st, void *value,
+                      const future_error_t *err);
+
 /* The outcome of the future `uid` is seen (in the pool, by a callback, by
  * future_wait): the checks of its kind, once. */
 void seen_outcome(int uid, future_state_t st, void *value,
@@ -390,6 +393,9 @@ void seen_outcome(int uid, future_state_t st, void *value,
     break;
   case K_NET:
     net_seen(uid, st, value, err);
+    break;
+  case K_PIPE:
+    pipe_seen(uid, st, value, err);
     break;
   default:
     break;
@@ -537,8 +543,14 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
         name);
   CHECK(++c->calls == 1, "callback %d (%s) ran %d times", c->id, name,
         c->calls);
-  CHECK(settled == c->src, "callback %d (%s) got another future", c->id,
-        name);
+  /* A continuation on a delay that nothing else holds is folded into it
+   * (future_delay in future.h): its callback gets another future of the
+   * loop, fulfilled with NULL. */
+  CHECK(settled == c->src ||
+            (m->kind == K_DELAY && st == FUTURE_FULFILLED &&
+             future_value(settled) == NULL &&
+             future_error(settled) == NULL),
+        "callback %d (%s) got another future", c->id, name);
   CHECK(c->self != NULL, "callback %d ran before its chaining call returned",
         c->id);
   if (c->kind == K_FINALLY)
@@ -893,6 +905,534 @@ static void op_walk(void) {
   S.walked = 1;
 }
 
+/* Pipelines (op pipeline): future_pipeline on a slot's future, pending or
+ * settled, held elsewhere or not, and steps of every kind, read from the
+ * input as specs of three bytes `t s b` (fuzz/README.md). The harness
+ * keeps a model of each pipeline: the list of its steps and, while it can
+ * know it, the outcome in hand (state, value pointer, error code). Checked:
+ *   - steps run from the loop, never inside a call, in the order they were
+ *     added, each at most once, only while the pipeline is pending;
+ *   - a step that did not run is one whose callback does not apply to the
+ *     outcome that went past it (a NULL callback, or a value step on a
+ *     rejection), and a step whose callback applies did run;
+ *   - what a step receives is the model's outcome: the value pointer that
+ *     the steps before gave (a value step adding constants to a number
+ *     sees the sum), or a rejection with the code a step returned
+ *     (FUTURE_ECYCLE for the pipeline itself, UV_ENOMEM for NULL,
+ *     UV_EINVAL for a future of another loop);
+ *   - the pipeline settles with the model's outcome, UV_ECANCELED once a
+ *     step cancelled it, or, out of memory, UV_ENOMEM;
+ *   - future_pipeline_then(_value) answer 0 on a pending pipeline,
+ *     FUTURE_ESETTLED on a settled one, UV_EINVAL for NULL, a future that
+ *     is no pipeline, or a NULL function (UV_ENOMEM out of memory); a new
+ *     pipeline is pending, even on a settled future.
+ * A "number" is a value pointer below any mapping (pnum): value steps do
+ * arithmetic on it, so a chain of them is checked against its sum. */
+#define MAX_PIPES 64
+#define MAX_PSPECS 16
+#define MAX_PSTEPS 160 /* steps a pipeline may be given: bounds the loops
+                          of steps adding steps (more than a batch of 64) */
+#define PNUM_BASE 0x100u
+#define PNUM_MASK 0x7fffu
+
+typedef struct {
+  uint8_t t, s, b;
+} pspec_t;
+
+struct pipe_ctx;
+
+typedef struct {
+  struct pipe_ctx *pc;
+  int spec;
+  int ran;
+} pstep_t;
+
+typedef struct pipe_ctx {
+  int uid;
+  future_t *pl;     /* no reference: used only while its steps run */
+  int nspecs;
+  pspec_t specs[MAX_PSPECS];
+  int nsteps;
+  pstep_t steps[MAX_PSTEPS];
+  int last;         /* the last step that ran, or -1 */
+  int known;        /* the outcome in hand is known: */
+  future_state_t st;
+  void *val;
+  int code;
+  int cancelled;    /* by one of its own steps */
+  int first_uid;    /* what it waits on first, or -1 */
+} pipe_ctx_t;
+
+static pipe_ctx_t pipes[MAX_PIPES];
+static int npipes;
+static uv_loop_t other_loop; /* for steps returning a future of another loop */
+static int other_used;
+
+static void *pnum(unsigned n) {
+  return (void *)(uintptr_t)(PNUM_BASE + (n & PNUM_MASK));
+}
+
+static int is_pnum(const void *p) {
+  return (uintptr_t)p >= PNUM_BASE && (uintptr_t)p <= PNUM_BASE + PNUM_MASK;
+}
+
+/* Whether the step's callback runs on an outcome in state `st`. */
+static int pstep_applies(const pspec_t *sp, future_state_t st) {
+  int kind = sp->t & 3;
+  if (kind == 0)
+    return st == FUTURE_FULFILLED;
+  if (sp->t & 0x80)
+    return 0; /* both callbacks NULL */
+  return st == FUTURE_FULFILLED ? (kind & 1) != 0 : (kind & 2) != 0;
+}
+
+static void pipe_model(pipe_ctx_t *pc, future_state_t st, void *val,
+                       int code) {
+  pc->known = 1;
+  pc->st = st;
+  pc->val = st == FUTURE_FULFILLED ? val : NULL;
+  pc->code = st == FUTURE_REJECTED ? code : 0;
+}
+
+/* The model after a step returned `r`, a settled future of the loop. */
+static void pipe_model_of(pipe_ctx_t *pc, future_t *r) {
+  future_state_t st = future_state(r);
+  pipe_model(pc, st, future_value(r),
+             st == FUTURE_REJECTED ? future_error_code(future_error(r)) : 0);
+}
+
+static future_t *pipe_fulfilled(future_t *settled, void *data);
+static future_t *pipe_rejected(future_t *settled, void *data);
+static future_error_t *pipe_value(void **value, void *data);
+
+/* Add spec `spec` of `pc` as a step of `pl`: the answer must be what the
+ * header says for the pipeline's state. */
+static void pipe_add(pipe_ctx_t *pc, future_t *pl, int spec) {
+  const pspec_t *sp = &pc->specs[spec];
+  int kind = sp->t & 3, rc, pending, expect;
+  pstep_t *st;
+  if (pc->nsteps >= MAX_PSTEPS)
+    return;
+  st = &pc->steps[pc->nsteps];
+  st->pc = pc;
+  st->spec = spec;
+  st->ran = 0;
+  pending = future_state(pl) == FUTURE_PENDING;
+  expect = pending ? 0 : FUTURE_ESETTLED;
+  if (kind == 0 && (sp->t & 0x80)) {
+    NOCB(rc = future_pipeline_then_value(pl, NULL, st));
+    CHECK(rc == (pending ? UV_EINVAL : FUTURE_ESETTLED),
+          "future_pipeline_then_value with no function returned %d", rc);
+    return;
+  }
+  if (kind == 0) {
+    NOCB(rc = future_pipeline_then_value(pl, pipe_value, st));
+  } else {
+    future_cb a = NULL, b = NULL;
+    if (!(sp->t & 0x80)) {
+      a = (kind & 1) ? pipe_fulfilled : NULL;
+      b = (kind & 2) ? pipe_rejected : NULL;
+    }
+    NOCB(rc = future_pipeline_then(pl, a, b, st));
+  }
+  CHECK(rc == expect || (expect == 0 && ENOMEM_OK(rc)),
+        "adding step %d to pipeline %d returned %d, expected %d", pc->nsteps,
+        pc->uid, rc, expect);
+  if (rc == 0)
+    pc->nsteps++;
+}
+
+/* Step `st` runs on an outcome `st_in` (value or error code): the checks
+ * of order, of the steps passed by, and of the model. */
+static void pipe_enter(pstep_t *st, future_state_t st_in, void *val, int code,
+                       const char *what) {
+  pipe_ctx_t *pc = st->pc;
+  int k = (int)(st - pc->steps);
+  const pspec_t *sp = &pc->specs[st->spec];
+  CHECK(S.nocb == 0, "pipeline %d: step %d (%s) ran inside a library call",
+        pc->uid, k, what);
+  CHECK(!future_in_fiber(), "pipeline %d: step %d ran inside a fiber",
+        pc->uid, k);
+  CHECK(!st->ran, "pipeline %d: step %d ran twice", pc->uid, k);
+  st->ran = 1;
+  CHECK(future_state(pc->pl) == FUTURE_PENDING,
+        "pipeline %d: step %d ran on a settled pipeline", pc->uid, k);
+  CHECK(k > pc->last, "pipeline %d: step %d ran after step %d", pc->uid, k,
+        pc->last);
+  CHECK(pstep_applies(sp, st_in), "pipeline %d: step %d (%s) ran on state %d",
+        pc->uid, k, what, st_in);
+  for (int i = pc->last + 1; i < k; i++)
+    CHECK(!pstep_applies(&pc->specs[pc->steps[i].spec], st_in),
+          "pipeline %d: step %d was passed by on state %d", pc->uid, i,
+          st_in);
+  if (pc->known) {
+    CHECK(st_in == pc->st, "pipeline %d: step %d got state %d, not %d",
+          pc->uid, k, st_in, pc->st);
+    if (st_in == FUTURE_FULFILLED)
+      CHECK(val == pc->val, "pipeline %d: step %d got value %p, not %p",
+            pc->uid, k, val, pc->val);
+    else
+      CHECK(code == pc->code || ENOMEM_OK(code),
+            "pipeline %d: step %d got error %d, not %d", pc->uid, k, code,
+            pc->code);
+  }
+  pc->last = k;
+  pipe_model(pc, st_in, val, code);
+  check_value(val);
+  TRACE("  pipeline %d: step %d (%s)\n", pc->uid, k, what);
+  check_pool("pipeline step entry");
+}
+
+/* What a step does first: `s & 7` to slot `s >> 4` as a callback's side
+ * effect (7: future_wait, refused), `s & 8` cancel its own pipeline; then,
+ * with `t & 0x20`, it adds 1 or 2 steps to its own pipeline. */
+static void pipe_side(pstep_t *st) {
+  pipe_ctx_t *pc = st->pc;
+  const pspec_t *sp = &pc->specs[st->spec];
+  int slot = sp->s >> 4, rc;
+  switch (sp->s & 7) {
+  case S_CANCEL:
+    if (!((S.tidy & TIDY_CANCEL) && S.pool[slot].f != NULL &&
+          (S.pool[slot].f == pc->pl || reaches(S.pool[slot].uid, pc->uid))))
+      op_cancel(slot);
+    break;
+  case S_RESOLVE:
+    op_resolve(slot, sp->b);
+    break;
+  case S_REJECT:
+    op_reject(slot, sp->b);
+    break;
+  case S_DROP:
+    drop(slot);
+    break;
+  case S_NEW:
+    if (!S.finishing)
+      op_new(slot);
+    break;
+  case S_LOOP_CLOSE:
+    rc = future_loop_close(&S.loop);
+    CHECK(rc == FUTURE_EINCALLBACK,
+          "future_loop_close in a pipeline step returned %d", rc);
+    break;
+  case S_NONE2: {
+    future_result_t r;
+    rc = future_wait(future_ref(pc->pl), &r);
+    CHECK(rc == FUTURE_EINCALLBACK || ENOMEM_OK(rc),
+          "future_wait in a pipeline step returned %d", rc);
+    NOCB(future_result_release(&r));
+    break;
+  }
+  default:
+    break;
+  }
+  if (sp->s & 8) {
+    int pending = future_state(pc->pl) == FUTURE_PENDING;
+    NOCB(rc = future_cancel(pc->pl));
+    CHECK(rc == (pending ? 0 : FUTURE_ESETTLED),
+          "a step cancelling its own pipeline got %d", rc);
+  }
+  if (future_state(pc->pl) != FUTURE_PENDING) {
+    const future_error_t *e = future_error(pc->pl);
+    CHECK(e != NULL && (future_error_code(e) == UV_ECANCELED ||
+                        ENOMEM_OK(future_error_code(e))),
+          "pipeline %d settled inside its own step, not cancelled", pc->uid);
+    pc->cancelled = 1;
+  }
+  if ((sp->t & 0x20) && !S.finishing) {
+    int n = 1 + ((sp->t >> 6) & 1), first = (sp->b >> 4) % pc->nspecs;
+    for (int i = 0; i < n; i++)
+      pipe_add(pc, pc->pl, (first + i) % pc->nspecs);
+  }
+  check_pool("pipeline step side effect");
+}
+
+/* Whether the pending future `uid` waits on the running pipeline `pl`
+ * for sure: a continuation or a pipeline made on it, whose callback
+ * cannot have run (the pipeline is pending), so that it still waits on
+ * its source (for a continuation, the first edge the harness recorded). */
+static int waits_on_pipe(int uid, int pl) {
+  int e, last = -1, kind;
+  if (uid < 0)
+    return 0;
+  kind = S.meta[uid].kind;
+  if (kind == K_PIPE)
+    return pipes[S.meta[uid].aux].first_uid == pl;
+  if (kind != K_THEN && kind != K_CATCH && kind != K_FINALLY)
+    return 0;
+  for (e = S.edge_head[uid]; e >= 0; e = S.edge_next[e])
+    last = e;
+  return last >= 0 && S.edge_to[last] == pl;
+}
+
+static uv_loop_t *pipe_other_loop(void) {
+  if (!other_used) {
+    CHECK(uv_loop_init(&other_loop) == 0, "uv_loop_init");
+    other_used = 1;
+  }
+  return &other_loop;
+}
+
+static future_t *pipe_then(future_t *settled, void *data, int rejected) {
+  pstep_t *st = data;
+  pipe_ctx_t *pc = st->pc;
+  const pspec_t *sp = &pc->specs[st->spec];
+  future_state_t s_in = future_state(settled);
+  future_t *r = NULL;
+  CHECK(s_in == (rejected ? FUTURE_REJECTED : FUTURE_FULFILLED),
+        "pipeline %d: %s ran on state %d", pc->uid,
+        rejected ? "on_rejected" : "on_fulfilled", s_in);
+  pipe_enter(st, s_in, future_value(settled),
+             rejected ? future_error_code(future_error(settled)) : 0,
+             rejected ? "on_rejected" : "on_fulfilled");
+  pipe_side(st);
+  switch ((sp->t >> 2) & 7) {
+  case R_PASS:
+    NOCB(r = future_ref(settled));
+    return r; /* the model stands */
+  case R_RESOLVED: {
+    void *value;
+    future_dtor_cb dtor;
+    make_value(sp->b, &value, &dtor);
+    NOCB(r = future_resolved(&S.loop, value, dtor));
+    break;
+  }
+  case R_REJECTED:
+    NOCB(r = future_rejected(&S.loop, make_error(sp->b)));
+    break;
+  case R_NULL:
+    pipe_model(pc, FUTURE_REJECTED, NULL, UV_ENOMEM);
+    return NULL;
+  case R_POOL: {
+    slot_t *s = &S.pool[sp->b % NSLOTS];
+    if (s->f == NULL && !S.finishing)
+      op_new(sp->b % NSLOTS);
+    if (s->f != NULL && !tidy_refuses(pc->uid, s->uid)) {
+      add_edge(pc->uid, s->uid);
+      NOCB(r = future_ref(s->f));
+      if (r == pc->pl || (future_state(r) == FUTURE_PENDING &&
+                          waits_on_pipe(s->uid, pc->uid)))
+        pipe_model(pc, FUTURE_REJECTED, NULL, FUTURE_ECYCLE);
+      else if (future_state(r) == FUTURE_PENDING)
+        pc->known = 0; /* waits for it (or FUTURE_ECYCLE, if it waits on
+                          the pipeline in a way the harness does not
+                          follow) */
+      else
+        pipe_model_of(pc, r);
+      return r;
+    }
+    NOCB(r = future_ref(settled));
+    return r;
+  }
+  case R_SELF:
+    NOCB(r = future_ref(pc->pl));
+    pipe_model(pc, FUTURE_REJECTED, NULL, FUTURE_ECYCLE);
+    return r;
+  case R_RESOLVED0:
+    /* A future of another loop: UV_EINVAL. */
+    NOCB(r = future_resolved(pipe_other_loop(), NULL, NULL));
+    pipe_model(pc, FUTURE_REJECTED, NULL, r != NULL ? UV_EINVAL : UV_ENOMEM);
+    return r;
+  default:
+    NOCB(r = future_resolved(&S.loop, pnum(sp->b), NULL));
+    break;
+  }
+  if (r == NULL)
+    pipe_model(pc, FUTURE_REJECTED, NULL, UV_ENOMEM);
+  else
+    pipe_model_of(pc, r);
+  return r;
+}
+
+static future_t *pipe_fulfilled(future_t *settled, void *data) {
+  return pipe_then(settled, data, 0);
+}
+
+static future_t *pipe_rejected(future_t *settled, void *data) {
+  return pipe_then(settled, data, 1);
+}
+
+/* A value step, by `(t >> 2) & 7`: 0 add b (a number; anything else
+ * becomes the number b), 1 keep the value, 2 NULL, 3 the token, 4 reject
+ * with make_error(b) (its NULL goes on with the value), 5 change the
+ * value and reject with UV_EIO, 6 the number b, 7 add 1. */
+static future_error_t *pipe_value(void **value, void *data) {
+  pstep_t *st = data;
+  pipe_ctx_t *pc = st->pc;
+  const pspec_t *sp = &pc->specs[st->spec];
+  future_error_t *err = NULL;
+  void *v;
+  pipe_enter(st, FUTURE_FULFILLED, *value, 0, "value");
+  pipe_side(st);
+  v = *value;
+  switch ((sp->t >> 2) & 7) {
+  case 0:
+    v = is_pnum(v) ? pnum((unsigned)((uintptr_t)v - PNUM_BASE) + sp->b)
+                   : pnum(sp->b);
+    break;
+  case 1:
+    break;
+  case 2:
+    v = NULL;
+    break;
+  case 3:
+    v = &token;
+    break;
+  case 4:
+    err = make_error(sp->b);
+    break;
+  case 5:
+    v = &token;
+    err = future_error_new(UV_EIO, "pipeline step %d", (int)(st - pc->steps));
+    break;
+  case 6:
+    v = pnum(sp->b);
+    break;
+  default:
+    v = is_pnum(v) ? pnum((unsigned)((uintptr_t)v - PNUM_BASE) + 1)
+                   : pnum(1);
+    break;
+  }
+  *value = v;
+  if (err != NULL)
+    pipe_model(pc, FUTURE_REJECTED, NULL, future_error_code(err));
+  else
+    pipe_model(pc, FUTURE_FULFILLED, v, 0);
+  return err;
+}
+
+/* The pipeline `uid` is seen settled: it settled with the model's outcome,
+ * with no step left that should have run; or it was cancelled (by a step,
+ * an op, what waits on it, a loop close), or ran out of memory. */
+static void pipe_seen(int uid, future_state_t st, void *value,
+                      const future_error_t *err) {
+  pipe_ctx_t *pc = &pipes[S.meta[uid].aux];
+  int code = st == FUTURE_REJECTED ? future_error_code(err) : 0;
+  if (st == FUTURE_REJECTED && (code == UV_ECANCELED || ENOMEM_OK(code)))
+    return;
+  CHECK(!pc->cancelled, "pipeline %d, cancelled by its step, settled with %d",
+        uid, code);
+  for (int i = pc->last + 1; i < pc->nsteps; i++)
+    CHECK(!pstep_applies(&pc->specs[pc->steps[i].spec], st),
+          "pipeline %d settled (state %d) before its step %d ran", uid, st,
+          i);
+  if (!pc->known)
+    return;
+  CHECK(st == pc->st, "pipeline %d settled in state %d, not %d", uid, st,
+        pc->st);
+  if (st == FUTURE_FULFILLED)
+    CHECK(value == pc->val, "pipeline %d fulfilled with %p, not %p", uid,
+          value, pc->val);
+  else
+    CHECK(code == pc->code, "pipeline %d rejected with %d, not %d", uid,
+          code, pc->code);
+}
+
+/* The calls' answers at the edges: NULL, a future that is no pipeline. */
+static void pipe_edges(future_t *other) {
+  future_t *f;
+  int rc;
+  NOCB(f = future_pipeline(NULL));
+  CHECK(f == NULL, "future_pipeline(NULL) returned a future");
+  NOCB(rc = future_pipeline_then(NULL, pipe_fulfilled, NULL, NULL));
+  CHECK(rc == UV_EINVAL, "future_pipeline_then(NULL) returned %d", rc);
+  NOCB(rc = future_pipeline_then_value(NULL, pipe_value, NULL));
+  CHECK(rc == UV_EINVAL, "future_pipeline_then_value(NULL) returned %d", rc);
+  NOCB(rc = future_pipeline_then_value(NULL, NULL, NULL));
+  CHECK(rc == UV_EINVAL, "future_pipeline_then_value(NULL, NULL) returned %d",
+        rc);
+  if (other != NULL) {
+    NOCB(rc = future_pipeline_then(other, pipe_fulfilled, pipe_rejected,
+                                   NULL));
+    CHECK(rc == UV_EINVAL, "future_pipeline_then on no pipeline returned %d",
+          rc);
+    NOCB(rc = future_pipeline_then_value(other, pipe_value, NULL));
+    CHECK(rc == UV_EINVAL,
+          "future_pipeline_then_value on no pipeline returned %d", rc);
+  }
+}
+
+/* op pipeline: src, dst, count, then `1 + count % 8` specs `t s b`. */
+static void op_pipeline(void) {
+  uint8_t sb = next_byte();
+  int dst = next_byte() % NSLOTS, n = 1 + next_byte() % 8;
+  slot_t *s = &S.pool[sb % NSLOTS];
+  pspec_t specs[8];
+  pipe_ctx_t *pc;
+  future_t *first, *pl;
+  int uid;
+  for (int i = 0; i < n; i++) {
+    specs[i].t = next_byte();
+    specs[i].s = next_byte();
+    specs[i].b = next_byte();
+  }
+  pipe_edges(s->f != NULL && S.meta[s->uid].kind != K_PIPE ? s->f : NULL);
+  if ((sb & 32) && s->f != NULL && S.meta[s->uid].kind == K_PIPE) {
+    /* More steps at the end of a pipeline the pool holds: 0 while it is
+     * pending, FUTURE_ESETTLED once it has settled. */
+    pc = &pipes[S.meta[s->uid].aux];
+    TRACE("  pipeline %d: %d more steps\n", pc->uid, n);
+    for (int i = 0; i < n && pc->nspecs < MAX_PSPECS; i++) {
+      pc->specs[pc->nspecs] = specs[i];
+      pipe_add(pc, s->f, pc->nspecs++);
+    }
+    return;
+  }
+  if (npipes >= MAX_PIPES)
+    return;
+  pc = &pipes[npipes];
+  memset(pc, 0, sizeof(*pc));
+  pc->last = -1;
+  if (s->f == NULL) {
+    NOCB(first = future_resolved(&S.loop, pnum(sb), NULL));
+    if (first == NULL) {
+      CHECK(OOM(), "future_resolved returned NULL");
+      return;
+    }
+    uid = -1;
+  } else {
+    uid = s->uid;
+    first = take(sb);
+  }
+  if (future_state(first) != FUTURE_PENDING)
+    pipe_model_of(pc, first);
+  NOCB(pl = future_pipeline(first));
+  if (pl == NULL) {
+    CHECK(OOM(), "future_pipeline returned NULL");
+    return;
+  }
+  CHECK(future_state(pl) == FUTURE_PENDING,
+        "a pipeline settled inside future_pipeline");
+  pc->pl = pl;
+  pc->uid = new_uid(K_PIPE);
+  if (pc->uid < 0) {
+    NOCB(future_unref(pl));
+    return;
+  }
+  npipes++;
+  S.meta[pc->uid].aux = (int)(pc - pipes);
+  pc->first_uid = uid;
+  add_edge(pc->uid, uid);
+  TRACE("  pipeline %d on future %d, %d steps\n", pc->uid, uid, n);
+  for (int i = 0; i < n; i++) {
+    pc->specs[pc->nspecs] = specs[i];
+    pipe_add(pc, pl, pc->nspecs++);
+  }
+  put(dst, pl, pc->uid);
+}
+
+/* The end of an input: the other loop's state goes (its futures were
+ * released by the pipelines that refused them). */
+static void pipes_end(void) {
+  if (other_used) {
+    int rc = future_loop_close(&other_loop);
+    CHECK(rc == 0, "future_loop_close of the other loop returned %d", rc);
+    uv_run(&other_loop, UV_RUN_NOWAIT);
+    rc = uv_loop_close(&other_loop);
+    CHECK(rc == 0, "uv_loop_close of the other loop returned %d", rc);
+    other_used = 0;
+  }
+}
+
 static const char *const op_names[OP_END] = {
     "new",    "resolved", "rejected", "resolve", "reject",   "then",
     "catch",  "finally",  "ref",      "drop",    "cancel",   "combine",
@@ -901,7 +1441,7 @@ static const char *const op_names[OP_END] = {
     "tree",   "threadsafe", "deliver", "helper_wait", "delay", "timeout",
     "run_timers", "map",  "retry", "async",   "await",   "walk",
     "dns",    "signal", "watch", "cp",    "process", "udp",
-    "stream", "net"};
+    "stream", "net",  "pipeline"};
 
 static void run_op(uint8_t opb) {
   int op = opb < NEW_OP_BASE ? opb % NOPS
@@ -1118,6 +1658,9 @@ static void run_op(uint8_t opb) {
   case OP_AWAIT:
     op_await();
     break;
+  case OP_PIPELINE:
+    op_pipeline();
+    break;
   }
   check_pool(op_names[op]);
   scratch_check(op_names[op]);
@@ -1182,6 +1725,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   memset(S.pool, 0, sizeof(S.pool));
   S.nuids = S.nvals = S.nctx = 0;
+  npipes = 0;
   S.vals_born = S.vals_freed = 0;
   S.pool_used = 0;
   fs_begin();
@@ -1255,6 +1799,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(uv_run(&S.loop, UV_RUN_DEFAULT) == 0, "the loop runs on after the walk");
   rc = uv_loop_close(&S.loop);
   CHECK(rc == 0, "uv_loop_close returned %d", rc);
+  pipes_end();
   trace_end();
   work_end();
   scratch_end();

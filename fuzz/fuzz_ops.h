@@ -74,7 +74,8 @@ enum kind {
   K_PROCESS,
   K_UDP,
   K_STREAM,
-  K_NET
+  K_NET,
+  K_PIPE
 };
 
 enum op {
@@ -124,6 +125,7 @@ enum op {
   OP_UDP,
   OP_STREAM,
   OP_NET,
+  OP_PIPELINE,
   OP_END
 };
 

@@ -112,6 +112,7 @@ suites_for() {
     src/future.c) echo "future aplus chain" ;;
     src/loop.c) echo "loop wait resolver stress stream" ;;
     src/map.c) echo "map" ;;
+    src/pipeline.c) echo "pipeline" ;;
     src/process.c) echo "process" ;;
     src/udp.c) echo "udp" ;;
     src/resolver.c) echo "resolver stress" ;;
