@@ -543,14 +543,8 @@ static future_t *callback(ctx_t *c, const spec_t *sp, future_t *settled,
         name);
   CHECK(++c->calls == 1, "callback %d (%s) ran %d times", c->id, name,
         c->calls);
-  /* A continuation on a delay that nothing else holds is folded into it
-   * (future_delay in future.h): its callback gets another future of the
-   * loop, fulfilled with NULL. */
-  CHECK(settled == c->src ||
-            (m->kind == K_DELAY && st == FUTURE_FULFILLED &&
-             future_value(settled) == NULL &&
-             future_error(settled) == NULL),
-        "callback %d (%s) got another future", c->id, name);
+  CHECK(settled == c->src, "callback %d (%s) got another future", c->id,
+        name);
   CHECK(c->self != NULL, "callback %d ran before its chaining call returned",
         c->id);
   if (c->kind == K_FINALLY)

@@ -43,16 +43,18 @@ FUTURE__HOT int resolve_with(future_t *c, future_t *r) {
                                   "a continuation returned NULL, not a future"));
     return 0;
   }
-  if (r == c || (r->state == FUTURE_PENDING && future__waits_on(r, c))) {
-    future__unref(r);
-    settle_error(c, future__error(FUTURE_ECYCLE, NULL));
-    return 0;
-  }
   if (r->lp != c->lp) {
+    /* Before the cycle walk, which must not walk another loop's futures
+     * (another thread's, perhaps). */
     future__unref(r);
     settle_error(c, future__error(
                         UV_EINVAL,
                         "continuation returned a future of another loop"));
+    return 0;
+  }
+  if (r == c || (r->state == FUTURE_PENDING && future__waits_on(r, c))) {
+    future__unref(r);
+    settle_error(c, future__error(FUTURE_ECYCLE, NULL));
     return 0;
   }
   c->kind = FUTURE__ADOPT;

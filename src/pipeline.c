@@ -182,14 +182,16 @@ static future_t *checked(future_t *pl, future_t *r) {
   if (r == NULL) {
     err = future__error(UV_ENOMEM,
                         "a pipeline step returned NULL, not a future");
+  } else if (r->lp != pl->lp) {
+    /* Before the cycle walk, which must not walk another loop's futures
+     * (another thread's, perhaps). */
+    future__unref(r);
+    err = future__error(UV_EINVAL,
+                        "pipeline step returned a future of another loop");
   } else if (r == pl ||
              (r->state == FUTURE_PENDING && future__waits_on(r, pl))) {
     future__unref(r);
     err = future__error(FUTURE_ECYCLE, NULL);
-  } else if (r->lp != pl->lp) {
-    future__unref(r);
-    err = future__error(UV_EINVAL,
-                        "pipeline step returned a future of another loop");
   } else {
     return r;
   }
@@ -301,13 +303,7 @@ void future__pipe_run(future_t *pl, future_t *p) {
         future__unref(pl);
         return;
       }
-      if (--budget == 0) {
-        lp->in_callback--;
-        pl->parent = p;
-        future__enqueue(pl);
-        return;
-      }
-      continue;
+      goto ran;
     }
     cb = st->cb[p->state != FUTURE_FULFILLED];
     if (cb == NULL)
@@ -327,7 +323,7 @@ void future__pipe_run(future_t *pl, future_t *p) {
       /* Passed on (`return future_ref(settled)`): both references on `p`
        * are ours, and one is enough. */
       p->refs--;
-      continue;
+      goto ran;
     }
     p->flags |= FUTURE__HANDLED;
     future__unref(p);
@@ -357,7 +353,10 @@ void future__pipe_run(future_t *pl, future_t *p) {
       }
     }
     p = r;
-    if (--budget == 0) {
+  ran:
+    /* A callback ran: after PIPE_BATCH of them, the back of the queue,
+     * unless no step is left (then the pipeline settles now). */
+    if (--budget == 0 && pl->u.pipe->head != pl->u.pipe->tail) {
       lp->in_callback--;
       pl->parent = p;
       future__enqueue(pl);

@@ -512,22 +512,83 @@ static future_t *other_ran(future_t *settled, void *data) {
   return future_ref(settled);
 }
 
+/* The same count for then steps: one that passes its settled future on,
+ * and one that returns a new one. */
+static future_t *count_pass(future_t *settled, void *data) {
+  ++*(int *)data;
+  return future_ref(settled);
+}
+
+static future_t *count_new(future_t *settled, void *data) {
+  ++*(int *)data;
+  return future_resolved(future_loop(settled), NULL, NULL);
+}
+
 START_TEST(test_pipeline_runs_64_ready_steps_a_turn) {
   uv_loop_t loop;
-  int steps = 0, i;
-  other_t o = {&steps, -1};
-  future_t *pl, *other;
+  int kind;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
-  pl = future_pipeline(future_resolved(&loop, NULL, NULL));
-  for (i = 0; i < 200; i++)
-    ck_assert_int_eq(future_pipeline_then_value(pl, count_step, &steps), 0);
-  other = future_then(future_resolved(&loop, NULL, NULL), other_ran, NULL, &o);
-  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  ck_assert_int_eq(steps, 200);
-  ck_assert_int_eq(o.seen_at, 64);
-  future_unref(other);
-  future_unref(pl);
+  for (kind = 0; kind < 3; kind++) {
+    int steps = 0, i;
+    other_t o = {&steps, -1};
+    future_t *pl, *other;
+    pl = future_pipeline(future_resolved(&loop, NULL, NULL));
+    for (i = 0; i < 200; i++)
+      ck_assert_int_eq(
+          kind == 0   ? future_pipeline_then_value(pl, count_step, &steps)
+          : kind == 1 ? future_pipeline_then(pl, count_pass, NULL, &steps)
+                      : future_pipeline_then(pl, count_new, NULL, &steps),
+          0);
+    other =
+        future_then(future_resolved(&loop, NULL, NULL), other_ran, NULL, &o);
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ck_assert_int_eq(steps, 200);
+    ck_assert_int_eq(o.seen_at, 64);
+    future_unref(other);
+    future_unref(pl);
+  }
   LOOP_CLOSE(&loop);
+}
+END_TEST
+
+/* Steps that add steps while others still wait: the array never empties,
+ * and the room of the steps that ran is reused (moved to the front) rather
+ * than the array growing: two hops in flight, ten thousand hops, no
+ * allocation while they run, each hop run once. */
+typedef struct {
+  future_t *pl;
+  int left, hops;
+} pair_t;
+
+static future_error_t *pair_hop(void **value, void *data) {
+  pair_t *h = data;
+  h->hops++;
+  *value = INT2P(P2INT(*value) + 1);
+  if (h->left > 0) {
+    h->left--;
+    ck_assert_int_eq(future_pipeline_then_value(h->pl, pair_hop, h), 0);
+  }
+  return NULL;
+}
+
+START_TEST(test_pipeline_reuses_the_room_of_steps_run) {
+  uv_loop_t loop;
+  pair_t h = {NULL, 10000, 0};
+  long calls;
+  counting_install();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  h.pl = future_pipeline(future_resolved(&loop, INT2P(0), NULL));
+  ck_assert_int_eq(future_pipeline_then_value(h.pl, pair_hop, &h), 0);
+  ck_assert_int_eq(future_pipeline_then_value(h.pl, pair_hop, &h), 0);
+  calls = counting.calls;
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(h.hops, 10002);
+  ck_assert_int_eq(P2INT(future_value(h.pl)), 10002);
+  ck_assert_int_eq(counting.calls, calls);
+  future_unref(h.pl);
+  LOOP_CLOSE(&loop);
+  ck_assert_int_eq(counting.outstanding, 0);
+  counting_restore();
 }
 END_TEST
 
@@ -870,6 +931,7 @@ Suite *make_pipeline_suite(void) {
   tcase_add_test(core,
                  test_pipeline_steps_adding_steps_loop_in_constant_memory);
   tcase_add_test(core, test_pipeline_runs_64_ready_steps_a_turn);
+  tcase_add_test(core, test_pipeline_reuses_the_room_of_steps_run);
   tcase_add_test(core, test_pipeline_bad_arguments);
   tcase_add_test(core, test_pipeline_step_returning_bad_futures);
   tcase_add_test(core, test_pipeline_in_a_trace);
