@@ -426,8 +426,10 @@ END_TEST
 
 START_TEST(test_alloc_sweep_fs_tree) {
   char cmd[128];
-  snprintf(dir, sizeof dir, "/tmp/future-alloc-tree-%ld", (long)getpid());
-  ck_assert_int_eq(mkdir(dir, 0700), 0);
+  /* A fresh name: one made from the pid may be left over from a run that
+   * was killed before its rm. */
+  snprintf(dir, sizeof dir, "/tmp/future-alloc-tree-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
   sweep(scenario_fs_tree, "fs tree");
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   ck_assert_int_eq(system(cmd), 0);
